@@ -1,0 +1,36 @@
+# Decides whether the CUDA backend is built and enables the CUDA language when it is.
+# Result: MILLRACE_HAVE_CUDA (ON/OFF), and a generated core/config.h with the same switch.
+include(CheckLanguage)
+
+set(MILLRACE_HAVE_CUDA OFF)
+if(NOT MILLRACE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    # `native` fails where no GPU answers, and CMake 3.25 cannot query nvcc 13's default.
+    if(NOT CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    # CMake 3.25 knows no CUDA20 flag for nvcc: .cu files are C++17, so the core headers they
+    # include (error.h, device.h, memory.h) keep to C++17.
+    set(CMAKE_CUDA_STANDARD 17)
+    find_package(CUDAToolkit REQUIRED)
+    find_library(MILLRACE_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+    find_path(MILLRACE_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+    if(MILLRACE_CUDNN_LIBRARY AND MILLRACE_CUDNN_INCLUDE_DIR)
+      add_library(millrace_cudnn INTERFACE)
+      target_link_libraries(millrace_cudnn INTERFACE ${MILLRACE_CUDNN_LIBRARY})
+      target_include_directories(millrace_cudnn INTERFACE ${MILLRACE_CUDNN_INCLUDE_DIR})
+      set(MILLRACE_HAVE_CUDA ON)
+    elseif(MILLRACE_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "MILLRACE_CUDA=ON but cuDNN was not found under ${CUDAToolkit_LIBRARY_DIR}")
+    else()
+      message(STATUS "millrace: nvcc found but cuDNN is missing; building without CUDA")
+    endif()
+  elseif(MILLRACE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "MILLRACE_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()

@@ -1,0 +1,24 @@
+// The CUDA side of core/memory.h and core/device.h in a build without CUDA.
+#include "core/device.h"
+#include "core/error.h"
+#include "core/memory.h"
+
+namespace millrace {
+
+int CudaDeviceCount() { return 0; }
+std::string CudaUnavailableReason() { return "this build has no CUDA (MILLRACE_CUDA=OFF or no nvcc)"; }
+
+namespace detail {
+
+void* CudaMalloc(size_t, int) {
+  MILLRACE_THROW(ErrorKind::kCuda, "device memory requested, but this build has no CUDA");
+}
+void CudaFree(void*, size_t, int) {}
+void* CudaHostAllocPinned(size_t) { return nullptr; }
+void CudaHostFreePinned(void*) {}
+void CudaCopy(void*, Device, const void*, Device, size_t) {
+  MILLRACE_THROW(ErrorKind::kCuda, "copy to or from a CUDA device, but this build has no CUDA");
+}
+
+}  // namespace detail
+}  // namespace millrace

@@ -1,0 +1,144 @@
+#include "core/tensor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace millrace {
+
+int64_t NumElements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    MILLRACE_CHECK_ARG(d >= 0, "negative dimension in shape " << ToString(shape));
+    n *= d;
+  }
+  return n;
+}
+
+std::string ToString(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Tensor Tensor::Empty(Shape shape, DType dtype, Device device, HostMemory host) {
+  Tensor t;
+  t.numel_ = NumElements(shape);
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = Storage::Allocate(t.nbytes(), device, host);
+  t.data_ = t.storage_->data();
+  return t;
+}
+
+Tensor Tensor::Zeros(Shape shape, DType dtype, Device device) {
+  Tensor t = Empty(std::move(shape), dtype, device);
+  t.Zero();
+  return t;
+}
+
+Tensor Tensor::FromVector(Shape shape, std::span<const float> values) {
+  Tensor t = Empty(std::move(shape));
+  MILLRACE_CHECK_ARG(static_cast<int64_t>(values.size()) == t.numel(),
+                     values.size() << " values for shape " << ToString(t.shape()));
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
+}
+
+Tensor Tensor::FromVector(Shape shape, std::initializer_list<float> values) {
+  return FromVector(std::move(shape), std::span<const float>(values.begin(), values.size()));
+}
+
+int64_t Tensor::dim(int i) const {
+  const int n = ndim();
+  const int j = i < 0 ? i + n : i;
+  MILLRACE_CHECK_ARG(j >= 0 && j < n, "dimension " << i << " of a tensor of shape " << ToString(shape_));
+  return shape_[j];
+}
+
+void Tensor::CheckType(DType expected) const {
+  MILLRACE_CHECK_ARG(dtype_ == expected, "tensor of dtype " << ToString(dtype_) << " read as "
+                                                             << ToString(expected));
+}
+
+Tensor Tensor::Clone() const { return To(device_, pinned() ? HostMemory::kPinned : HostMemory::kPageable); }
+
+Tensor Tensor::To(Device device, HostMemory host) const {
+  MILLRACE_CHECK_ARG(defined(), "To() on an undefined tensor");
+  Tensor t = Empty(shape_, dtype_, device, host);
+  CopyBytes(t.data_, device, data_, device_, nbytes());
+  return t;
+}
+
+void Tensor::CopyFrom(const Tensor& src) {
+  MILLRACE_CHECK_ARG(src.shape_ == shape_ && src.dtype_ == dtype_,
+                     "CopyFrom: " << ToString(src.dtype_) << ToString(src.shape_) << " into "
+                                  << ToString(dtype_) << ToString(shape_));
+  CopyBytes(data_, device_, src.data_, src.device_, nbytes());
+}
+
+void Tensor::Zero() {
+  if (nbytes() == 0) return;
+  if (device_.is_cpu()) {
+    std::memset(data_, 0, nbytes());
+  } else {
+    Tensor zeros = Zeros(shape_, dtype_, Device::Cpu());
+    CopyFrom(zeros);
+  }
+}
+
+void Tensor::Fill(float value) {
+  std::span<float> s = span<float>();
+  MILLRACE_CHECK_ARG(device_.is_cpu(), "Fill() on a " << device_.ToString() << " tensor");
+  std::fill(s.begin(), s.end(), value);
+}
+
+Tensor Tensor::Reshape(Shape shape) const {
+  int64_t known = 1;
+  int inferred = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      MILLRACE_CHECK_ARG(inferred < 0, "Reshape: more than one -1 in " << ToString(shape));
+      inferred = static_cast<int>(i);
+    } else {
+      known *= shape[i];
+    }
+  }
+  if (inferred >= 0) {
+    MILLRACE_CHECK_ARG(known > 0 && numel_ % known == 0,
+                       "Reshape " << ToString(shape_) << " to " << ToString(shape));
+    shape[inferred] = numel_ / known;
+  }
+  MILLRACE_CHECK_ARG(NumElements(shape) == numel_,
+                     "Reshape " << ToString(shape_) << " to " << ToString(shape));
+  Tensor t = View();
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::Slice(int64_t begin, int64_t end) const {
+  MILLRACE_CHECK_ARG(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
+                     "Slice [" << begin << ", " << end << ") of shape " << ToString(shape_));
+  const int64_t row = shape_[0] == 0 ? 0 : numel_ / shape_[0];
+  Tensor t = View();
+  t.shape_[0] = end - begin;
+  t.numel_ = row * (end - begin);
+  t.data_ = static_cast<char*>(data_) + begin * row * static_cast<int64_t>(SizeOf(dtype_));
+  return t;
+}
+
+Tensor Tensor::View() const {
+  Tensor t;
+  t.storage_ = storage_;
+  t.data_ = data_;
+  t.shape_ = shape_;
+  t.numel_ = numel_;
+  t.dtype_ = dtype_;
+  t.device_ = device_;
+  return t;
+}
+
+}  // namespace millrace

@@ -1,0 +1,58 @@
+// The interface every layer implements, and the Parameter it trains.
+//
+// A layer is a pair of functions, Forward and Backward, over batches:
+//   Tensor y  = layer.Forward(x, Mode::kTrain);  // saves what Backward needs
+//   Tensor dx = layer.Backward(dy);              // adds into each Parameter's grad, returns dx
+// The backend (oneDNN on the CPU, cuDNN/cuBLAS on CUDA) is chosen by the input's device.
+// A layer object is used by one thread at a time (the compute stage's thread).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace millrace::ops {
+
+enum class Mode : unsigned char { kTrain, kEval };
+
+// A trained tensor with its gradient and, once pruned, its mask.
+struct Parameter {
+  std::string name;    // set by Sequential: "<layer name>.<weight|bias|...>"
+  Tensor value;        // f32
+  Tensor grad;         // same shape as value; Backward adds into it, ZeroGrad clears it
+  Tensor mask;         // undefined until pruned; then f32 0/1, same shape as value
+  bool decay = true;   // weight decay applies (false for biases and BatchNorm's affine terms)
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // The layer's type in the user's words: "Linear", "Conv2d", "BatchNorm2d", ...
+  virtual std::string_view kind() const = 0;
+  // One line of its configuration: "Linear(784 -> 500)".
+  virtual std::string Describe() const = 0;
+
+  // x: a batch, dimension 0 is the batch. In kTrain mode the layer keeps what Backward needs.
+  virtual Tensor Forward(const Tensor& x, Mode mode) = 0;
+  // dy: gradient of the loss with respect to the last Forward's output. Adds the parameters'
+  // gradients into Parameter::grad and returns the gradient with respect to the input.
+  virtual Tensor Backward(const Tensor& dy) = 0;
+
+  // The output shape for an input shape (batch included); throws Error(kInvalidArgument),
+  // naming the layer, when the input does not fit.
+  virtual Shape OutputShape(const Shape& input) const = 0;
+  // Multiply-adds x 2 of one Forward for an input shape (0 for layers without arithmetic).
+  virtual int64_t ForwardFlops(const Shape& input) const { return 0; }
+
+  // Trained tensors, in a fixed order (weight before bias).
+  virtual std::vector<Parameter*> Parameters() { return {}; }
+  // State that is checkpointed but not trained (BatchNorm's running mean and variance), with
+  // names relative to the layer ("running_mean").
+  virtual std::vector<std::pair<std::string, Tensor*>> Buffers() { return {}; }
+};
+
+}  // namespace millrace::ops

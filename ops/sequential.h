@@ -1,0 +1,59 @@
+// Sequential: layers applied in order, with named parameters.
+//
+//   Sequential mlp;
+//   mlp.Add("fc1", std::make_unique<Linear>(784, 500));
+//   mlp.Add("relu1", std::make_unique<ReLU>());
+//   mlp.Add("fc2", std::make_unique<Linear>(500, 10));
+//   Tensor logits = mlp.Forward(x, Mode::kTrain);
+//   mlp.Backward(dlogits);            // grads of "fc1.weight", "fc1.bias", ...
+//
+// Used by one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+class Sequential {
+ public:
+  Sequential() = default;
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+
+  // Appends a layer; names must be unique and non-empty. Its parameters become
+  // "<name>.<param>". Returns the layer.
+  Layer& Add(std::string name, std::unique_ptr<Layer> layer);
+
+  Tensor Forward(const Tensor& x, Mode mode);
+  // Runs every layer's Backward, last first; returns the gradient with respect to the input.
+  Tensor Backward(const Tensor& dy);
+
+  void ZeroGrad();
+  std::vector<Parameter*> Parameters();  // in layer order
+  Parameter* FindParameter(std::string_view name);  // nullptr when absent
+  // Buffers with full names ("bn1.running_mean").
+  std::vector<std::pair<std::string, Tensor*>> Buffers();
+
+  int64_t ParameterCount() const;
+  Shape OutputShape(const Shape& input) const;  // throws naming the layer that doesn't fit
+  int64_t ForwardFlops(const Shape& input) const;
+  // A table: layer name, description, output shape, parameters, FLOPs.
+  std::string Summary(const Shape& input) const;
+
+  size_t size() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_[i].second; }
+  const Layer& layer(size_t i) const { return *layers_[i].second; }
+  const std::string& layer_name(size_t i) const { return layers_[i].first; }
+  // Replaces layer i (structured pruning shrinks layers this way); renames its parameters.
+  void Replace(size_t i, std::unique_ptr<Layer> layer);
+
+ private:
+  std::vector<std::pair<std::string, std::unique_ptr<Layer>>> layers_;
+};
+
+}  // namespace millrace::ops

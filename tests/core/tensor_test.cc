@@ -1,0 +1,82 @@
+#include "core/tensor.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+namespace millrace {
+namespace {
+
+TEST(Tensor, EmptyHasShapeDtypeAndAlignedStorage) {
+  Tensor t = Tensor::Empty({2, 3, 4}, DType::kI32);
+  EXPECT_TRUE(t.defined());
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.nbytes(), 96u);
+  EXPECT_EQ(t.ndim(), 3);
+  EXPECT_EQ(t.dim(-1), 4);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % kHostAlignment, 0u);
+  EXPECT_TRUE(t.device().is_cpu());
+}
+
+TEST(Tensor, TypedAccessChecksDtype) {
+  Tensor t = Tensor::Zeros({4}, DType::kU8);
+  EXPECT_NO_THROW(t.data<uint8_t>());
+  EXPECT_THROW(t.data<float>(), Error);
+}
+
+TEST(Tensor, CloneIsDeepAndViewsShare) {
+  Tensor a = Tensor::FromVector({2, 2}, {1, 2, 3, 4});
+  Tensor b = a.Clone();
+  Tensor v = a.Reshape({4});
+  b.data<float>()[0] = 10;
+  v.data<float>()[1] = 20;
+  EXPECT_FLOAT_EQ(a.data<float>()[0], 1);
+  EXPECT_FLOAT_EQ(a.data<float>()[1], 20);
+  EXPECT_TRUE(v.SharesStorageWith(a));
+  EXPECT_FALSE(b.SharesStorageWith(a));
+}
+
+TEST(Tensor, SliceViewsRows) {
+  Tensor a = Tensor::FromVector({3, 2}, {0, 1, 2, 3, 4, 5});
+  Tensor s = a.Slice(1, 3);
+  ASSERT_EQ(s.shape(), (Shape{2, 2}));
+  EXPECT_FLOAT_EQ(s.data<float>()[0], 2);
+  EXPECT_FLOAT_EQ(s.data<float>()[3], 5);
+  EXPECT_THROW(a.Slice(2, 4), Error);
+}
+
+TEST(Tensor, ReshapeInfersOneDimensionAndRejectsBadCounts) {
+  Tensor a = Tensor::Zeros({4, 6});
+  EXPECT_EQ(a.Reshape({-1, 3}).shape(), (Shape{8, 3}));
+  EXPECT_THROW(a.Reshape({5, -1}), Error);
+  EXPECT_THROW(a.Reshape({-1, -1}), Error);
+}
+
+TEST(Tensor, CudaTensorWithoutDeviceSaysWhy) {
+  if (CudaDeviceCount() > 0) GTEST_SKIP() << "a CUDA device answers; this checks its absence";
+  try {
+    Tensor::Empty({4}, DType::kF32, Device::Cuda(0));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCuda);
+  }
+}
+
+TEST(Tensor, CudaRoundTrip) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  Tensor a = Tensor::FromVector({3}, {1, 2, 3});
+  Tensor g = a.To(Device::Cuda(0));
+  Tensor back = g.To(Device::Cpu());
+  EXPECT_EQ(back.data<float>()[2], 3);
+}
+
+TEST(Device, ParsesAndPrints) {
+  EXPECT_EQ(Device::Parse("cpu"), Device::Cpu());
+  EXPECT_EQ(Device::Parse("cuda:1"), Device::Cuda(1));
+  EXPECT_EQ(Device::Cuda(2).ToString(), "cuda:2");
+  EXPECT_THROW(Device::Parse("tpu"), Error);
+  EXPECT_THROW(Device::Parse("cuda:x"), Error);
+}
+
+}  // namespace
+}  // namespace millrace
