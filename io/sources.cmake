@@ -1,0 +1,2 @@
+# Sources of millrace_io, relative to io/.
+set(MILLRACE_IO_SOURCES)

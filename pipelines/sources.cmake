@@ -1,0 +1,2 @@
+# Sources of millrace_pipelines, relative to pipelines/.
+set(MILLRACE_PIPELINES_SOURCES)
