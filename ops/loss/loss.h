@@ -1,0 +1,56 @@
+// Losses with their gradients, fused: each returns the loss value and the gradient with respect
+// to its first argument in one pass.
+//
+//   LossResult r = SoftmaxCrossEntropy(logits, labels);  // logits f32 [B, C], labels i64 [B]
+//   model.Backward(r.grad);                              // r.grad: d loss / d logits, [B, C]
+//
+// Every loss is a mean over the batch (reduction "mean" in PyTorch's words), so r.grad already
+// carries the 1/B. Inputs are CPU tensors for now (the CUDA backend joins behind the same
+// functions); a tensor on another device throws Error(kInvalidArgument). Pure functions:
+// thread-safe for distinct outputs.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace millrace::ops {
+
+struct LossResult {
+  double loss = 0;  // the mean loss over the batch
+  Tensor grad;      // d loss / d (first argument), same shape, f32
+};
+
+// Mean squared error over all elements: mean((prediction - target)^2), like
+// torch.nn.functional.mse_loss. prediction, target: f32 of the same shape.
+LossResult MseLoss(const Tensor& prediction, const Tensor& target);
+
+// Softmax cross-entropy, fused and numerically stable (log-sum-exp with the row maximum
+// subtracted): mean over b of (logsumexp(logits[b]) - logits[b, labels[b]]).
+// logits: f32 [B, C]; labels: i64 (or i32) [B] in [0, C). A label out of range throws
+// Error(kData) naming the batch index and the value. grad = (softmax(logits) - onehot) / B.
+LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels);
+
+// Knowledge distillation (Hinton, Vinyals & Dean, 2015):
+//   alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student,
+//   labels)
+// with the KL summed over classes and averaged over the batch (torch's kl_div "batchmean").
+// student, teacher: f32 [B, C]; labels: i64 [B]. The gradient is with respect to the student's
+// logits only (the teacher is frozen):
+//   grad = alpha * T * (softmax(student/T) - softmax(teacher/T)) / B
+//        + (1 - alpha) * (softmax(student) - onehot(labels)) / B.
+// alpha in [0, 1], temperature > 0.
+struct DistillationOptions {
+  double alpha = 0.5;
+  double temperature = 4.0;
+};
+LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const Tensor& labels,
+                            const DistillationOptions& options);
+
+namespace internal {
+// Checks shared by the losses: a CPU f32 tensor of rank 2, and labels of matching batch size,
+// each in [0, classes). `op` names the caller in the error.
+void CheckLogits(const Tensor& logits, const char* op, const char* what);
+void CheckLabels(const Tensor& labels, int64_t batch, int64_t classes, const char* op);
+int64_t Label(const Tensor& labels, int64_t b);
+}  // namespace internal
+
+}  // namespace millrace::ops
