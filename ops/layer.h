@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -20,12 +21,23 @@ enum class Mode : unsigned char { kTrain, kEval };
 
 // A trained tensor with its gradient and, once pruned, its mask.
 struct Parameter {
-  std::string name;    // set by Sequential: "<layer name>.<weight|bias|...>"
-  Tensor value;        // f32
-  Tensor grad;         // same shape as value; Backward adds into it, ZeroGrad clears it
-  Tensor mask;         // undefined until pruned; then f32 0/1, same shape as value
-  bool decay = true;   // weight decay applies (false for biases and BatchNorm's affine terms)
+  std::string name;   // set by Sequential: "<layer name>.<weight|bias|...>"
+  Tensor value;       // f32
+  Tensor grad;        // same shape as value; Backward adds into it, ZeroGrad clears it
+  Tensor mask;        // undefined until pruned; then f32 0/1, same shape as value
+  bool decay = true;  // weight decay applies (false for biases and BatchNorm's affine terms)
 };
+
+// A CPU f32 Parameter of `shape`: value uninitialised, grad zero, no mask. `name` is the name
+// relative to its layer ("weight"); Sequential prefixes the layer's name.
+inline Parameter MakeParameter(std::string name, const Shape& shape, bool decay) {
+  Parameter p;
+  p.name = std::move(name);
+  p.value = Tensor::Empty(shape);
+  p.grad = Tensor::Zeros(shape);
+  p.decay = decay;
+  return p;
+}
 
 class Layer {
  public:

@@ -1,0 +1,36 @@
+// ReLU: y = max(x, 0), any shape. Backward: dx = dy where x > 0, else 0.
+// The CPU backend (oneDNN eltwise) is in relu_cpu.cc. Keeps a view of the last train-mode
+// input for Backward.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+class ReLU : public Layer {
+ public:
+  ReLU();
+  ~ReLU() override;
+
+  std::string_view kind() const override { return "ReLU"; }
+  std::string Describe() const override { return "ReLU"; }
+  Tensor Forward(const Tensor& x, Mode mode) override;
+  Tensor Backward(const Tensor& dy) override;
+  Shape OutputShape(const Shape& input) const override;
+
+ private:
+  struct Cpu;  // defined in the CPU backend's file
+  struct CpuDeleter {
+    void operator()(Cpu* cpu) const noexcept;
+  };
+  Tensor ForwardCpu(const Tensor& x);
+  Tensor BackwardCpu(const Tensor& dy);
+
+  Tensor input_;
+  std::unique_ptr<Cpu, CpuDeleter> cpu_;
+};
+
+}  // namespace millrace::ops

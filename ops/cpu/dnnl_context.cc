@@ -1,0 +1,79 @@
+#include "ops/cpu/dnnl_context.h"
+
+#include <omp.h>
+
+#include <string>
+
+#include "core/error.h"
+
+namespace millrace::ops::cpu {
+
+const dnnl::engine& Engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& Stream() {
+  thread_local dnnl::stream stream(Engine());
+  return stream;
+}
+
+void SetComputeThreads(int n) {
+  MILLRACE_CHECK_ARG(n >= 1, "SetComputeThreads: need at least 1 thread, got " << n);
+  omp_set_num_threads(n);
+}
+
+int ComputeThreads() { return omp_get_max_threads(); }
+
+dnnl::memory::dims Dims(const Shape& shape) {
+  return dnnl::memory::dims(shape.begin(), shape.end());
+}
+
+dnnl::memory::desc PlainDesc(const Shape& shape) {
+  dnnl::memory::dims dims = Dims(shape);
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * dims[i + 1];
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t) {
+  return dnnl::memory(desc, Engine(), const_cast<void*>(t.raw_data()));
+}
+
+dnnl::memory Wrap(const dnnl::memory::desc& desc, void* data) {
+  return dnnl::memory(desc, Engine(), data);
+}
+
+void RethrowDnnl(std::string_view what, const dnnl::error& e) {
+  MILLRACE_THROW(ErrorKind::kOneDnn, what << ": oneDNN: " << e.what() << " (status "
+                                          << static_cast<int>(e.status) << ")");
+}
+
+void Execute(std::string_view what, const dnnl::primitive& primitive,
+             const std::unordered_map<int, dnnl::memory>& args) {
+  try {
+    primitive.execute(Stream(), args);
+    Stream().wait();
+  } catch (const dnnl::error& e) {
+    RethrowDnnl(what, e);
+  }
+}
+
+void CheckCpuF32(const Tensor& x, std::string_view layer) {
+  if (x.device().is_cuda()) {
+    MILLRACE_THROW(ErrorKind::kCuda, layer << " has no CUDA backend in this build yet (input on "
+                                           << x.device().ToString() << ")");
+  }
+  MILLRACE_CHECK_ARG(x.defined(), layer << ": input is an undefined tensor");
+  MILLRACE_CHECK_ARG(x.dtype() == DType::kF32,
+                     layer << ": input has dtype " << ToString(x.dtype()) << ", expected f32");
+}
+
+std::string ImplName(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+void AddInto(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace millrace::ops::cpu

@@ -1,0 +1,9 @@
+# Layers, models and the oneDNN context of millrace_ops (paths relative to ops/).
+list(APPEND MILLRACE_OPS_SOURCES
+  cpu/dnnl_context.cc
+  init.cc
+  sequential.cc
+  linear/linear.cc linear/linear_cpu.cc
+  activation/relu.cc activation/relu_cpu.cc activation/dropout.cc
+  flatten/flatten.cc
+)

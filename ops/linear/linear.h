@@ -1,0 +1,52 @@
+// Linear: y = x W^T + b.
+//   x: [N, in_features]   W: [out_features, in_features]   b: [out_features]   y: [N, out]
+// Device-neutral: the CPU backend (oneDNN matmul) is in linear_cpu.cc; the backend is chosen
+// by x's device. Backward needs the last train-mode Forward's input, which the layer keeps as a
+// view: the caller must not overwrite x between Forward and Backward.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+class Linear : public Layer {
+ public:
+  // Weights and bias drawn like torch.nn.Linear (U(-1/sqrt(in), 1/sqrt(in))) from Rng(seed).
+  // Structured pruning builds a smaller Linear with this constructor and copies rows in.
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, uint64_t seed = 0);
+  ~Linear() override;
+
+  std::string_view kind() const override { return "Linear"; }
+  std::string Describe() const override;  // "Linear(784 -> 500)" (", no bias" without one)
+
+  Tensor Forward(const Tensor& x, Mode mode) override;
+  Tensor Backward(const Tensor& dy) override;
+  Shape OutputShape(const Shape& input) const override;
+  int64_t ForwardFlops(const Shape& input) const override;
+  std::vector<Parameter*> Parameters() override;
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  bool has_bias() const { return bias_.value.defined(); }
+  Parameter& weight() { return weight_; }                      // [out, in]
+  Parameter* bias() { return has_bias() ? &bias_ : nullptr; }  // [out]
+
+ private:
+  struct Cpu;  // defined in the CPU backend's file
+  struct CpuDeleter {
+    void operator()(Cpu* cpu) const noexcept;
+  };  // oneDNN primitives per input shape (linear_cpu.cc)
+  Tensor ForwardCpu(const Tensor& x, Mode mode);
+  Tensor BackwardCpu(const Tensor& dy);
+
+  int64_t in_, out_;
+  Parameter weight_, bias_;
+  Tensor input_;  // view of the last train-mode input
+  std::unique_ptr<Cpu, CpuDeleter> cpu_;
+};
+
+}  // namespace millrace::ops

@@ -1,0 +1,131 @@
+#include "ops/sequential.h"
+
+#include <iomanip>
+#include <sstream>
+
+namespace millrace::ops {
+
+namespace {
+
+void PrefixParameterNames(const std::string& layer_name, Layer& layer) {
+  for (Parameter* p : layer.Parameters()) p->name = layer_name + "." + p->name;
+}
+
+}  // namespace
+
+Layer& Sequential::Add(std::string name, std::unique_ptr<Layer> layer) {
+  MILLRACE_CHECK_ARG(!name.empty(), "Sequential: a layer needs a non-empty name");
+  MILLRACE_CHECK_ARG(layer != nullptr, "Sequential: layer '" << name << "' is null");
+  for (const auto& [existing, unused] : layers_) {
+    MILLRACE_CHECK_ARG(existing != name,
+                       "Sequential: a layer named '" << name << "' already exists");
+  }
+  PrefixParameterNames(name, *layer);
+  layers_.emplace_back(std::move(name), std::move(layer));
+  return *layers_.back().second;
+}
+
+void Sequential::Replace(size_t i, std::unique_ptr<Layer> layer) {
+  MILLRACE_CHECK_ARG(i < layers_.size(), "Sequential: Replace(" << i << ") but there are "
+                                                                << layers_.size() << " layers");
+  MILLRACE_CHECK_ARG(layer != nullptr, "Sequential: Replace(" << i << ") with a null layer");
+  PrefixParameterNames(layers_[i].first, *layer);
+  layers_[i].second = std::move(layer);
+}
+
+Tensor Sequential::Forward(const Tensor& x, Mode mode) {
+  MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Forward on an empty model");
+  Tensor h = layers_[0].second->Forward(x, mode);
+  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i].second->Forward(h, mode);
+  return h;
+}
+
+Tensor Sequential::Backward(const Tensor& dy) {
+  MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Backward on an empty model");
+  Tensor g = layers_.back().second->Backward(dy);
+  for (size_t i = layers_.size() - 1; i-- > 0;) g = layers_[i].second->Backward(g);
+  return g;
+}
+
+void Sequential::ZeroGrad() {
+  for (Parameter* p : Parameters()) p->grad.Zero();
+}
+
+std::vector<Parameter*> Sequential::Parameters() {
+  std::vector<Parameter*> all;
+  for (auto& [name, layer] : layers_) {
+    for (Parameter* p : layer->Parameters()) all.push_back(p);
+  }
+  return all;
+}
+
+Parameter* Sequential::FindParameter(std::string_view name) {
+  for (Parameter* p : Parameters()) {
+    if (p->name == name) return p;
+  }
+  return nullptr;
+}
+
+std::vector<std::pair<std::string, Tensor*>> Sequential::Buffers() {
+  std::vector<std::pair<std::string, Tensor*>> all;
+  for (auto& [name, layer] : layers_) {
+    for (auto& [buffer_name, tensor] : layer->Buffers()) {
+      all.emplace_back(name + "." + buffer_name, tensor);
+    }
+  }
+  return all;
+}
+
+int64_t Sequential::ParameterCount() const {
+  int64_t count = 0;
+  for (const auto& [name, layer] : layers_) {
+    // Parameters() is non-const in Layer; counting does not modify the layer.
+    for (const Parameter* p : const_cast<Layer&>(*layer).Parameters()) count += p->value.numel();
+  }
+  return count;
+}
+
+Shape Sequential::OutputShape(const Shape& input) const {
+  Shape shape = input;
+  for (const auto& [name, layer] : layers_) {
+    try {
+      shape = layer->OutputShape(shape);
+    } catch (const Error& e) {
+      MILLRACE_THROW(e.kind(), "layer '" << name << "': " << e.message());
+    }
+  }
+  return shape;
+}
+
+int64_t Sequential::ForwardFlops(const Shape& input) const {
+  Shape shape = input;
+  int64_t flops = 0;
+  for (const auto& [name, layer] : layers_) {
+    flops += layer->ForwardFlops(shape);
+    shape = layer->OutputShape(shape);
+  }
+  return flops;
+}
+
+std::string Sequential::Summary(const Shape& input) const {
+  std::ostringstream s;
+  s << std::left << std::setw(12) << "layer" << std::setw(36) << "description" << std::setw(22)
+    << "output" << std::right << std::setw(12) << "parameters" << std::setw(16) << "FLOPs"
+    << "\n";
+  Shape shape = input;
+  int64_t total_flops = 0;
+  for (const auto& [name, layer] : layers_) {
+    const int64_t flops = layer->ForwardFlops(shape);
+    shape = layer->OutputShape(shape);
+    int64_t params = 0;
+    for (const Parameter* p : const_cast<Layer&>(*layer).Parameters()) params += p->value.numel();
+    total_flops += flops;
+    s << std::left << std::setw(12) << name << std::setw(36) << layer->Describe() << std::setw(22)
+      << ToString(shape) << std::right << std::setw(12) << params << std::setw(16) << flops << "\n";
+  }
+  s << std::left << std::setw(70) << "total" << std::right << std::setw(12) << ParameterCount()
+    << std::setw(16) << total_flops << "\n";
+  return s.str();
+}
+
+}  // namespace millrace::ops

@@ -1,0 +1,95 @@
+// Test helpers shared by the layer tests: seeded random tensors and a central
+// finite-difference check of a layer's Backward.
+//
+// The check uses the scalar L = sum_i y_i * r_i with a fixed random r, so dL/dy = r. For
+// each checked element e of the input (and of every Parameter), dL/de is estimated as
+// (L(e + eps) - L(e - eps)) / (2 eps), with L summed in double, and compared with Backward.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/init.h"
+#include "ops/layer.h"
+
+namespace millrace::ops::testing {
+
+inline Tensor RandomTensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Tensor t = Tensor::Empty(shape);
+  Rng rng(seed);
+  UniformFill(t, lo, hi, rng);
+  return t;
+}
+
+// sum(y * r) in double.
+inline double Dot(const Tensor& y, const Tensor& r) {
+  double sum = 0;
+  const float* a = y.data<float>();
+  const float* b = r.data<float>();
+  for (int64_t i = 0; i < y.numel(); ++i) sum += static_cast<double>(a[i]) * b[i];
+  return sum;
+}
+
+struct GradCheckOptions {
+  double eps = 1e-2;
+  double atol = 2e-3;   // absolute tolerance
+  double rtol = 1e-2;   // relative to the larger of |analytic| and |numeric|
+  int max_checks = 48;  // elements checked per tensor, spread evenly
+};
+
+// Checks Backward's dx and every Parameter's grad against central differences.
+inline void ExpectGradientsMatch(Layer& layer, const Tensor& input, uint64_t seed,
+                                 const GradCheckOptions& options = {}) {
+  Tensor x = input.Clone();
+  Tensor y0 = layer.Forward(x, Mode::kTrain);
+  const Tensor r = RandomTensor(y0.shape(), seed);
+  for (Parameter* p : layer.Parameters()) p->grad.Zero();
+  // Backward of a fresh Forward (the layer keeps views of x).
+  y0 = layer.Forward(x, Mode::kTrain);
+  const Tensor dx = layer.Backward(r).Clone();
+
+  auto loss = [&] {
+    Tensor y = layer.Forward(x, Mode::kTrain);
+    return Dot(y, r);
+  };
+  auto check = [&](Tensor& target, const Tensor& analytic, const std::string& what) {
+    const int64_t n = target.numel();
+    const int64_t step = std::max<int64_t>(1, n / options.max_checks);
+    float* v = target.data<float>();
+    const float* g = analytic.data<float>();
+    for (int64_t i = 0; i < n; i += step) {
+      const float saved = v[i];
+      v[i] = static_cast<float>(saved + options.eps);
+      const double plus = loss();
+      v[i] = static_cast<float>(saved - options.eps);
+      const double minus = loss();
+      v[i] = saved;
+      const double numeric = (plus - minus) / (2 * options.eps);
+      const double tolerance =
+          options.atol +
+          options.rtol * std::max(std::abs(numeric), std::abs(static_cast<double>(g[i])));
+      EXPECT_NEAR(g[i], numeric, tolerance) << what << " element " << i << " of " << n;
+    }
+  };
+  check(x, dx, "input");
+  for (Parameter* p : layer.Parameters()) {
+    const Tensor grad = p->grad.Clone();
+    check(p->value, grad, p->name);
+  }
+}
+
+// Bitwise equality of two f32 tensors.
+inline bool SameBits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::equal(a.span<float>().begin(), a.span<float>().end(), b.span<float>().begin(),
+                    [](float u, float v) { return std::memcmp(&u, &v, sizeof(float)) == 0; });
+}
+
+}  // namespace millrace::ops::testing
