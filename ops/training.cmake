@@ -10,3 +10,9 @@ list(APPEND MILLRACE_OPS_SOURCES
   optim/adamw.cc
   optim/lr_schedule.cc
 )
+list(APPEND MILLRACE_OPS_SOURCES
+  prune/topk.cc
+  prune/magnitude.cc
+  prune/schedule.cc
+  prune/report.cc
+)

@@ -1,3 +1,4 @@
 # Tests of losses, optimizers, learning-rate schedules, pruning and checkpoints.
 millrace_add_test(ops_loss_test SOURCES loss_test.cc DEPS millrace::ops LABELS ops)
 millrace_add_test(ops_optim_test SOURCES optim_test.cc lr_schedule_test.cc DEPS millrace::ops LABELS ops)
+millrace_add_test(ops_prune_test SOURCES prune_test.cc DEPS millrace::ops LABELS ops)

@@ -1,0 +1,169 @@
+#include "ops/prune/magnitude.h"
+
+#include <algorithm>
+#include <cfenv>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "ops/prune/topk.h"
+
+namespace millrace::ops {
+namespace {
+
+void CheckPrunable(const Parameter& p, const char* op) {
+  MILLRACE_CHECK_ARG(
+      p.value.defined() && p.value.dtype() == DType::kF32 && p.value.device().is_cpu(),
+      op << ": parameter '" << p.name << "' must be an f32 CPU tensor");
+  MILLRACE_CHECK_ARG(!p.mask.defined() || p.mask.shape() == p.value.shape(),
+                     op << ": mask of '" << p.name << "' is " << ToString(p.mask.shape())
+                        << ", value is " << ToString(p.value.shape()));
+}
+
+// The mask, created as ones when absent.
+float* EnsureMask(Parameter& p) {
+  if (!p.mask.defined()) {
+    p.mask = Tensor::Empty(p.value.shape());
+    p.mask.Fill(1.0f);
+  }
+  return p.mask.data<float>();
+}
+
+bool Unpruned(const Parameter& p, int64_t i) {
+  return !p.mask.defined() || p.mask.data<float>()[i] != 0.0f;
+}
+
+}  // namespace
+
+PruneAmount PruneAmount::Fraction(double fraction) {
+  MILLRACE_CHECK_ARG(fraction >= 0 && fraction <= 1,
+                     "prune amount: a fraction must be in [0, 1], got " << fraction);
+  return PruneAmount(true, fraction, 0);
+}
+
+PruneAmount PruneAmount::Count(int64_t count) {
+  MILLRACE_CHECK_ARG(count >= 0, "prune amount: a count must be >= 0, got " << count);
+  return PruneAmount(false, 0, count);
+}
+
+int64_t PruneAmount::Resolve(int64_t available, const std::string& what) const {
+  if (is_fraction_) {
+    // Python's round(): to nearest, ties to even, on the double product.
+    const int saved = std::fegetround();
+    std::fesetround(FE_TONEAREST);
+    const double rounded = std::nearbyint(fraction_ * static_cast<double>(available));
+    std::fesetround(saved);
+    return static_cast<int64_t>(rounded);
+  }
+  MILLRACE_CHECK_ARG(count_ <= available, "prune " << what << ": amount " << count_
+                                                   << " is more than the " << available
+                                                   << " entries left to prune");
+  return count_;
+}
+
+void L1Unstructured(Parameter& parameter, PruneAmount amount) {
+  GlobalL1Unstructured({&parameter}, amount);
+}
+
+void GlobalL1Unstructured(const std::vector<Parameter*>& parameters, PruneAmount amount) {
+  std::string what;
+  for (const Parameter* p : parameters) {
+    MILLRACE_CHECK_ARG(p != nullptr, "GlobalL1Unstructured: null parameter");
+    CheckPrunable(*p, "L1Unstructured");
+    what += (what.empty() ? "'" : ", '") + p->name + "'";
+  }
+  // The unpruned entries, parameter by parameter in flat order (torch's parameters_to_vector
+  // followed by t[mask == 1]).
+  std::vector<float> scores;
+  std::vector<std::pair<Parameter*, int64_t>> where;
+  for (Parameter* p : parameters) {
+    const float* w = p->value.data<float>();
+    for (int64_t i = 0, n = p->value.numel(); i < n; ++i) {
+      if (!Unpruned(*p, i)) continue;
+      scores.push_back(std::fabs(w[i]));
+      where.emplace_back(p, i);
+    }
+  }
+  const int64_t k = amount.Resolve(static_cast<int64_t>(scores.size()), what);
+  for (int64_t j : internal::TorchTopK(scores, k, /*largest=*/false)) {
+    auto [p, i] = where[j];
+    EnsureMask(*p)[i] = 0.0f;
+  }
+  for (Parameter* p : parameters) {
+    EnsureMask(*p);  // torch leaves a mask of ones even when nothing was pruned
+    ApplyMask(*p);
+  }
+}
+
+void L2Structured(Parameter& parameter, PruneAmount amount) {
+  CheckPrunable(parameter, "L2Structured");
+  MILLRACE_CHECK_ARG(parameter.value.ndim() >= 2,
+                     "L2Structured: '" << parameter.name << "' is "
+                                       << ToString(parameter.value.shape())
+                                       << "; structured pruning needs at least 2 dimensions");
+  const int64_t channels = parameter.value.dim(0);
+  const int64_t per_channel = parameter.value.numel() / channels;
+  const float* w = parameter.value.data<float>();
+  float* mask = EnsureMask(parameter);
+  // Channels still alive (torch: the mask's sum over the other dimensions is not 0), and the
+  // L2 norm of each.
+  std::vector<int64_t> alive;
+  std::vector<float> norms;
+  for (int64_t c = 0; c < channels; ++c) {
+    bool any = false;
+    double sum = 0;
+    for (int64_t i = c * per_channel; i < (c + 1) * per_channel; ++i) {
+      any = any || mask[i] != 0.0f;
+      sum += static_cast<double>(w[i]) * w[i];
+    }
+    if (!any) continue;
+    alive.push_back(c);
+    norms.push_back(static_cast<float>(std::sqrt(sum)));
+  }
+  const auto available = static_cast<int64_t>(alive.size());
+  const int64_t prune = amount.Resolve(available, "'" + parameter.name + "' (output channels)");
+  if (prune > 0) {
+    std::vector<bool> keep(alive.size(), false);
+    for (int64_t j : internal::TorchTopK(norms, available - prune, /*largest=*/true)) {
+      keep[j] = true;
+    }
+    for (size_t j = 0; j < alive.size(); ++j) {
+      if (keep[j]) continue;
+      const int64_t c = alive[j];
+      std::fill(mask + c * per_channel, mask + (c + 1) * per_channel, 0.0f);
+    }
+  }
+  ApplyMask(parameter);
+}
+
+void ApplyMask(Parameter& parameter) {
+  if (!parameter.mask.defined()) return;
+  const float* m = parameter.mask.data<float>();
+  float* w = parameter.value.data<float>();
+  const int64_t n = parameter.value.numel();
+  for (int64_t i = 0; i < n; ++i) w[i] *= m[i];
+  if (parameter.grad.defined()) {
+    float* g = parameter.grad.data<float>();
+    for (int64_t i = 0; i < n; ++i) g[i] *= m[i];
+  }
+}
+
+void ApplyMasks(const std::vector<Parameter*>& parameters) {
+  for (Parameter* p : parameters) ApplyMask(*p);
+}
+
+void RemoveMask(Parameter& parameter) {
+  MILLRACE_CHECK_ARG(parameter.mask.defined(),
+                     "RemoveMask: parameter '" << parameter.name << "' has no mask to remove");
+  ApplyMask(parameter);
+  parameter.mask = Tensor();
+}
+
+int64_t PrunedCount(const Parameter& parameter) {
+  if (!parameter.mask.defined()) return 0;
+  int64_t zeros = 0;
+  for (float m : parameter.mask.span<float>()) zeros += m == 0.0f;
+  return zeros;
+}
+
+}  // namespace millrace::ops
