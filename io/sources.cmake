@@ -1,2 +1,11 @@
 # Sources of millrace_io, relative to io/.
-set(MILLRACE_IO_SOURCES)
+set(MILLRACE_IO_SOURCES
+  record.cc
+  async_reader.cc
+  prefetcher.cc
+  gzip.cc
+  idx.cc
+  sampler.cc
+  augment.cc
+  collate.cc
+)

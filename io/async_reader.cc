@@ -1,0 +1,210 @@
+// The one place in millrace that sets up io_uring (through Boost.Asio) and its pread fallback.
+#include "io/async_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/random_access_file.hpp>
+#include <boost/asio/read_at.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include "core/error.h"
+
+namespace millrace::io {
+namespace asio = boost::asio;
+
+namespace {
+
+Error IoError(const std::string& path, const std::string& what) {
+  return Error(ErrorKind::kIo, what).WithFile(path);
+}
+
+std::exception_ptr IoErrorPtr(const std::string& path, const std::string& what) {
+  return std::make_exception_ptr(IoError(path, what));
+}
+
+bool EnvForcesPread() {
+  const char* v = std::getenv("MILLRACE_IO_URING");
+  return v != nullptr && (std::string_view(v) == "0" || std::string_view(v) == "off");
+}
+
+void SayFallbackOnce(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::cerr << "millrace io: io_uring unavailable (" << why
+              << "); reading files with a pread thread pool\n";
+  });
+}
+
+// A read on the calling thread: open, fstat when the size is open-ended, pread until done.
+Bytes PreadRange(const FileRange& range) {
+  const int fd = ::open(range.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(range.path, std::string("cannot open: ") + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  uint64_t size = range.size;
+  if (size == FileRange::kWholeFile) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw IoError(range.path, std::strerror(errno));
+    if (static_cast<uint64_t>(st.st_size) < range.offset)
+      throw IoError(range.path, "offset " + std::to_string(range.offset) + " past the end");
+    size = static_cast<uint64_t>(st.st_size) - range.offset;
+  }
+  Bytes bytes(size);
+  uint64_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, bytes.data() + done, size - done, range.offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(range.path, std::string("read failed: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      throw IoError(range.path, "file ends after " + std::to_string(range.offset + done) +
+                                    " bytes, " + std::to_string(range.offset + size) + " expected");
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+class AsyncReader::Impl {
+ public:
+  explicit Impl(AsyncReaderOptions options) {
+    bool want_uring = options.backend != ReadBackend::kPread && !EnvForcesPread();
+    if (want_uring) {
+      std::string why;
+      if (ProbeIoUring(&why)) {
+        StartIoUring();
+        return;
+      }
+      if (options.backend == ReadBackend::kIoUring)
+        MILLRACE_THROW(ErrorKind::kIo, "io_uring was asked for but is unavailable: " << why);
+      SayFallbackOnce(why);
+    }
+    pool_.emplace(static_cast<size_t>(std::max(1, options.pread_threads)));
+  }
+
+  ~Impl() {
+    if (uring_thread_.joinable()) {
+      work_.reset();  // run() returns once the reads in flight have completed
+      uring_thread_.join();
+    }
+    if (pool_) pool_->join();
+  }
+
+  bool uses_io_uring() const noexcept { return uring_thread_.joinable(); }
+
+  std::future<Bytes> Read(FileRange range) {
+    auto promise = std::make_shared<std::promise<Bytes>>();
+    std::future<Bytes> future = promise->get_future();
+    if (pool_) {
+      asio::post(*pool_, [range = std::move(range), promise]() mutable {
+        try {
+          promise->set_value(PreadRange(range));
+        } catch (...) {
+          promise->set_exception(std::current_exception());
+        }
+      });
+    } else {
+      asio::post(ctx_, [this, range = std::move(range), promise]() mutable {
+        StartUringRead(std::move(range), std::move(promise));
+      });
+    }
+    return future;
+  }
+
+ private:
+  // Opening a random_access_file creates Asio's io_uring service, which throws when
+  // io_uring_queue_init is refused (old kernel, seccomp, io_uring_disabled sysctl).
+  static bool ProbeIoUring(std::string* why) {
+    try {
+      asio::io_context probe_ctx;
+      asio::random_access_file probe(probe_ctx);
+      probe.open("/proc/self/exe", asio::random_access_file::read_only);
+      char byte;
+      probe.read_some_at(0, asio::buffer(&byte, 1));
+      return true;
+    } catch (const std::system_error& e) {
+      *why = e.what();
+      return false;
+    }
+  }
+
+  void StartIoUring() {
+    // Create the file service (and its ring) on this thread, so a failure surfaces here.
+    { asio::random_access_file warm_up(ctx_); }
+    work_.emplace(ctx_.get_executor());
+    uring_thread_ = std::thread([this] { ctx_.run(); });
+  }
+
+  // Runs on the io thread: open (synchronous, as Asio has no async open), then one async read
+  // that io_uring completes; the handler fulfils the promise.
+  void StartUringRead(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
+    try {
+      auto file = std::make_shared<asio::random_access_file>(ctx_);
+      boost::system::error_code ec;
+      file->open(range.path, asio::random_access_file::read_only, ec);
+      if (ec) throw IoError(range.path, "cannot open: " + ec.message());
+      uint64_t size = range.size;
+      if (size == FileRange::kWholeFile) {
+        const uint64_t file_size = file->size();
+        if (file_size < range.offset)
+          throw IoError(range.path, "offset " + std::to_string(range.offset) + " past the end");
+        size = file_size - range.offset;
+      }
+      auto bytes = std::make_shared<Bytes>(size);
+      if (size == 0) {
+        promise->set_value(std::move(*bytes));
+        return;
+      }
+      asio::async_read_at(
+          *file, range.offset, asio::buffer(*bytes),
+          [file, bytes, promise, range = std::move(range)](const boost::system::error_code& ec,
+                                                           size_t n) {
+            if (ec == asio::error::eof || (!ec && n < bytes->size())) {
+              promise->set_exception(IoErrorPtr(
+                  range.path, "file ends after " + std::to_string(range.offset + n) + " bytes, " +
+                                  std::to_string(range.offset + bytes->size()) + " expected"));
+            } else if (ec) {
+              promise->set_exception(IoErrorPtr(range.path, "read failed: " + ec.message()));
+            } else {
+              promise->set_value(std::move(*bytes));
+            }
+          });
+    } catch (const Error&) {
+      promise->set_exception(std::current_exception());
+    } catch (const std::exception& e) {
+      promise->set_exception(IoErrorPtr(range.path, e.what()));
+    }
+  }
+
+  asio::io_context ctx_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread uring_thread_;
+  std::optional<asio::thread_pool> pool_;
+};
+
+AsyncReader::AsyncReader(AsyncReaderOptions options) : impl_(std::make_unique<Impl>(options)) {}
+AsyncReader::~AsyncReader() = default;
+std::future<Bytes> AsyncReader::Read(FileRange range) { return impl_->Read(std::move(range)); }
+bool AsyncReader::uses_io_uring() const noexcept { return impl_->uses_io_uring(); }
+
+Bytes ReadFileSync(const std::string& path) { return PreadRange(FileRange{path}); }
+
+}  // namespace millrace::io

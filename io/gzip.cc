@@ -1,0 +1,76 @@
+#include "io/gzip.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "io/record.h"
+
+namespace millrace::io {
+
+bool IsGzip(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+}
+
+struct GzipInflater::Stream {
+  z_stream z{};
+};
+
+GzipInflater::GzipInflater(std::string name, uint64_t max_output)
+    : name_(std::move(name)), max_output_(max_output), stream_(std::make_unique<Stream>()) {
+  // 16 + MAX_WBITS: a gzip wrapper (header, CRC32 and length checked by zlib).
+  if (inflateInit2(&stream_->z, 16 + MAX_WBITS) != Z_OK)
+    MILLRACE_THROW(ErrorKind::kInternal, "inflateInit2 failed for " << name_);
+}
+
+GzipInflater::~GzipInflater() { inflateEnd(&stream_->z); }
+
+void GzipInflater::Feed(std::span<const uint8_t> chunk) {
+  if (finished_ || chunk.empty()) return;
+  z_stream& z = stream_->z;
+  z.next_in = const_cast<Bytef*>(chunk.data());
+  size_t remaining = chunk.size();
+  for (;;) {
+    if (z.avail_in == 0) {
+      const uInt take = static_cast<uInt>(std::min<size_t>(remaining, 1u << 30));
+      z.avail_in = take;
+      remaining -= take;
+    }
+    if (output_.size() - used_ < (1u << 16)) {
+      const size_t grown = std::max<size_t>(output_.size() * 2, used_ + (1u << 20));
+      output_.resize(grown);
+    }
+    z.next_out = output_.data() + used_;
+    const size_t room = std::min<size_t>(output_.size() - used_, 1u << 30);
+    z.avail_out = static_cast<uInt>(room);
+    const int rc = inflate(&z, Z_NO_FLUSH);
+    used_ += room - z.avail_out;
+    if (used_ > max_output_) {
+      throw DataError(
+          name_, std::nullopt,
+          "gzip stream decompresses past the limit of " + std::to_string(max_output_) + " bytes");
+    }
+    if (rc == Z_STREAM_END) {
+      finished_ = true;
+      break;
+    }
+    const bool input_used_up = z.avail_in == 0 && remaining == 0;
+    if ((rc == Z_OK || rc == Z_BUF_ERROR) && input_used_up && z.avail_out != 0)
+      break;  // more input
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || (rc == Z_BUF_ERROR && z.avail_out != 0)) {
+      throw DataError(
+          name_, std::nullopt,
+          std::string("corrupt gzip stream after ") + std::to_string(used_) +
+              " decompressed bytes: " + (z.msg ? z.msg : "inflate error " + std::to_string(rc)));
+    }
+  }
+}
+
+Bytes GzipInflater::Take() {
+  output_.resize(used_);
+  used_ = 0;
+  return std::move(output_);
+}
+
+}  // namespace millrace::io

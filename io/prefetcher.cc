@@ -1,0 +1,33 @@
+#include "io/prefetcher.h"
+
+#include <utility>
+
+#include "core/error.h"
+
+namespace millrace::io {
+
+Prefetcher::Prefetcher(AsyncReader& reader, int64_t count,
+                       std::function<FileRange(int64_t)> range_of, int depth)
+    : reader_(reader), count_(count), range_of_(std::move(range_of)), depth_(depth) {
+  MILLRACE_CHECK_ARG(depth >= 1, "prefetch depth must be >= 1, got " << depth);
+  MILLRACE_CHECK_ARG(count >= 0, "negative count " << count);
+  Refill();
+}
+
+void Prefetcher::Refill() {
+  while (issued_ < count_ && static_cast<int>(in_flight_.size()) < depth_) {
+    in_flight_.push_back(reader_.Read(range_of_(issued_)));
+    ++issued_;
+  }
+}
+
+std::optional<Bytes> Prefetcher::Next() {
+  if (in_flight_.empty()) return std::nullopt;
+  std::future<Bytes> front = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  ++next_;
+  Refill();  // keep `depth` in flight while the consumer works on this one
+  return front.get();
+}
+
+}  // namespace millrace::io
