@@ -6,4 +6,5 @@ list(APPEND MILLRACE_OPS_SOURCES
   linear/linear.cc linear/linear_cpu.cc
   activation/relu.cc activation/relu_cpu.cc activation/dropout.cc
   flatten/flatten.cc
+  conv2d/conv2d.cc conv2d/conv2d_cpu.cc
 )

@@ -16,10 +16,19 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/cpu/dnnl_context.h"
 #include "ops/init.h"
 #include "ops/layer.h"
 
 namespace millrace::ops::testing {
+
+// The layer tests run oneDNN with a team of one thread: on the shared 2-core machine a team
+// of two waits at every barrier for a core that a compiler holds, which makes the thousands of
+// tiny forwards of a gradient check 100x slower. Tests that need two threads set them.
+inline const bool kOneComputeThread = [] {
+  cpu::SetComputeThreads(1);
+  return true;
+}();
 
 inline Tensor RandomTensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   Tensor t = Tensor::Empty(shape);

@@ -1,0 +1,69 @@
+// Conv2d: 2-D convolution (cross-correlation, as in torch.nn.Conv2d) with stride, padding,
+// dilation and groups; depthwise is groups == in_channels == out_channels / k.
+//   x: [N, C_in, H, W]   weight: [C_out, C_in/groups, kh, kw]   bias: [C_out]
+//   y: [N, C_out, Ho, Wo], Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1
+// Device-neutral: the CPU backend (oneDNN convolution primitives) is in conv2d_cpu.cc.
+// Keeps a view of the last train-mode input for Backward.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+struct Conv2dConfig {
+  int64_t in_channels = 1;
+  int64_t out_channels = 1;
+  int64_t kernel_h = 3, kernel_w = 3;
+  int64_t stride = 1;    // same along H and W
+  int64_t padding = 0;   // zeros on every side
+  int64_t dilation = 1;  // 1 = a dense kernel
+  int64_t groups = 1;    // divides in_channels and out_channels
+  bool bias = true;
+};
+
+class Conv2d : public Layer {
+ public:
+  // Weights and bias drawn like torch.nn.Conv2d (Kaiming uniform with a = sqrt(5), i.e.
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * kh * kw) from Rng(seed).
+  // Structured pruning builds a smaller Conv2d with this constructor and copies filters in.
+  explicit Conv2d(const Conv2dConfig& config, uint64_t seed = 0);
+  ~Conv2d() override;
+
+  std::string_view kind() const override { return "Conv2d"; }
+  // "Conv2d(32 -> 64, 3x3, stride 2, padding 1, groups 32, no bias)" (defaults left out).
+  std::string Describe() const override;
+
+  Tensor Forward(const Tensor& x, Mode mode) override;
+  Tensor Backward(const Tensor& dy) override;
+  Shape OutputShape(const Shape& input) const override;
+  int64_t ForwardFlops(const Shape& input) const override;
+  std::vector<Parameter*> Parameters() override;
+
+  const Conv2dConfig& config() const { return config_; }
+  bool depthwise() const { return config_.groups > 1 && config_.groups == config_.in_channels; }
+  Parameter& weight() { return weight_; }                        // [out, in/groups, kh, kw]
+  Parameter* bias() { return config_.bias ? &bias_ : nullptr; }  // [out]
+
+  // The oneDNN implementations used for the last shape, "fwd / bwd-data / bwd-weights"
+  // (for benchmarks and reports); empty before the first Forward.
+  std::string BackendInfo() const;
+
+ private:
+  struct Cpu;  // defined in the CPU backend's file
+  struct CpuDeleter {
+    void operator()(Cpu* cpu) const noexcept;
+  };
+  Tensor ForwardCpu(const Tensor& x, Mode mode);
+  Tensor BackwardCpu(const Tensor& dy);
+
+  Conv2dConfig config_;
+  Parameter weight_, bias_;
+  Tensor input_;
+  std::unique_ptr<Cpu, CpuDeleter> cpu_;
+};
+
+}  // namespace millrace::ops
