@@ -1,0 +1,285 @@
+// millrace::Graph: a training job as a dataflow graph of stages joined by bounded channels.
+//
+//   Graph g;
+//   auto read  = g.Source<Sample>("read", Io(), ReadNext);           // std::optional<Sample>()
+//   auto aug   = g.Map<Sample>("augment", Cpu(2), Augment);          // Sample -> Example
+//   auto batch = g.Batch<Example>("collate", Cpu(1), 128);           // -> std::vector<Example>
+//   auto train = g.Sink<std::vector<Example>>("train", Compute(), Step);
+//   g.Connect(read, aug, 64).Connect(aug, batch, 256).Connect(batch, train, 4);
+//   g.Run();                  // blocks; rethrows the first error as millrace::Error, naming its
+//   stage std::cout << g.Report();  // per-stage busy / starved / blocked; the bottleneck in words
+//
+// Items are values of any move-only type (millrace::Tensor included); each carries the
+// sequence number its source gave it (see Item<T>). A stage with concurrency > 1 hands on its
+// outputs in the order of its inputs (default), or as they finish (InArrivalOrder()); the
+// order survives filters and flat-maps. A full channel blocks its producer, an empty one its
+// consumer; a blocked stage has no task and burns no CPU. No deadlock for any capacity >= 1
+// and concurrency >= 1.
+//
+// Thread safety: build (the stage methods, Connect) and Run() from one thread. Cancel(),
+// SetConcurrency(), Concurrency(), Stats(), Report() and WriteTrace() may be called from any
+// thread, also while Run() is blocked in another.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/device.h"
+#include "core/graph/channel.h"
+#include "core/graph/placement.h"
+#include "core/graph/stages.h"
+#include "core/graph/stats.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace millrace {
+
+struct GraphOptions {
+  int io_threads = 2;  // threads running the io_context (Io() bodies and io/ completions)
+  // Runs first on each dedicated device thread (Compute(): Device::Cpu(); Gpu(d):
+  // Device::Cuda(d)): e.g. set the oneDNN / OpenMP thread budget there. An exception fails Run().
+  std::function<void(Device)> device_thread_init;
+  bool trace = true;                       // record spans for WriteTrace()
+  size_t trace_spans_per_stage = 1 << 14;  // the newest spans are kept (a ring buffer)
+  int sample_period_ms = 5;                // channel occupancy sampling while running
+};
+
+struct BatchOptions {
+  bool keep_partial = true;  // hand on the last, smaller batch at the end of the data
+};
+
+class Graph;
+
+// A handle to a stage: In is what it takes (void for a source), Out what it hands on (void
+// for a sink). Cheap to copy; valid while its Graph lives.
+template <class In, class Out>
+class Stage {
+ public:
+  Stage() = default;
+  const std::string& name() const { return impl_->name(); }
+  // Outputs leave in the order of the inputs (the default) / as soon as they are ready.
+  Stage& InSequenceOrder() {
+    impl_->set_ordered(true);
+    return *this;
+  }
+  Stage& InArrivalOrder() {
+    impl_->set_ordered(false);
+    return *this;
+  }
+
+  internal::StageBase* impl() const { return impl_; }
+  int port() const { return port_; }
+
+ private:
+  friend class Graph;
+  template <class, class, class>
+  friend class JoinHandle;
+  Stage(internal::StageBase* impl, int port) : impl_(impl), port_(port) {}
+  internal::StageBase* impl_ = nullptr;
+  int port_ = 0;
+};
+
+// A join: connect producers to left() and right(), and the join itself to its consumer.
+template <class A, class B, class Out>
+class JoinHandle : public Stage<void, Out> {
+ public:
+  Stage<A, Out> left() const { return Stage<A, Out>(this->impl(), 0); }
+  Stage<B, Out> right() const { return Stage<B, Out>(this->impl(), 1); }
+
+ private:
+  friend class Graph;
+  explicit JoinHandle(Stage<void, Out> s) : Stage<void, Out>(s) {}
+};
+
+namespace internal {
+struct Deduce {};
+template <class Given, class F, class Arg>
+using OutputOf = std::conditional_t<std::is_same_v<Given, Deduce>,
+                                    std::decay_t<std::invoke_result_t<F&, Arg>>, Given>;
+}  // namespace internal
+
+class Graph {
+ public:
+  explicit Graph(GraphOptions options = {});
+  ~Graph();  // never blocks for long: a graph is destroyed after Run() has returned
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // ---- stages. Names must be unique. Bodies run on the placement's threads. ----
+
+  // gen() -> std::optional<T>; std::nullopt ends the data. Called by one thread at a time.
+  template <class T, class Gen>
+  Stage<void, T> Source(std::string name, Placement placement, Gen gen) {
+    return Add<void, T>(std::make_unique<internal::SourceStage<T, Gen>>(rt(), std::move(name),
+                                                                        placement, std::move(gen)));
+  }
+
+  // fn(In&&) -> Out, for each item. Out is deduced from fn unless given.
+  template <class In, class Out = internal::Deduce, class F>
+  auto Map(std::string name, Placement placement, F fn) {
+    using O = internal::OutputOf<Out, F, In&&>;
+    using Body = internal::MapBody<In, O, F>;
+    return Add<In, O>(std::make_unique<internal::TransformStage<In, O, Body>>(
+        rt(), std::move(name), placement, internal::Shape::kMap, Body{std::move(fn)}));
+  }
+
+  // pred(const T&) -> bool: false drops the item (its sequence number leaves a gap).
+  template <class T, class F>
+  Stage<T, T> Filter(std::string name, Placement placement, F pred) {
+    using Body = internal::FilterBody<T, F>;
+    return Add<T, T>(std::make_unique<internal::TransformStage<T, T, Body>>(
+        rt(), std::move(name), placement, internal::Shape::kFilter, Body{std::move(pred)}));
+  }
+
+  // fn(In&&, Emit<Out>& emit): calls emit(value) zero or more times per input item.
+  template <class In, class Out, class F>
+  Stage<In, Out> FlatMap(std::string name, Placement placement, F fn) {
+    using Body = internal::FlatMapBody<In, Out, F>;
+    return Add<In, Out>(std::make_unique<internal::TransformStage<In, Out, Body>>(
+        rt(), std::move(name), placement, internal::Shape::kFlatMap, Body{std::move(fn)}));
+  }
+
+  // Groups `size` consecutive items into a std::vector<T> (serial: concurrency 1).
+  template <class T>
+  Stage<T, std::vector<T>> Batch(std::string name, Placement placement, size_t size,
+                                 BatchOptions options = {}) {
+    MILLRACE_CHECK_ARG(size > 0, "stage '" << name << "': batch size must be > 0");
+    using Body = internal::BatchBody<T>;
+    return Add<T, std::vector<T>>(
+        std::make_unique<internal::TransformStage<T, std::vector<T>, Body>>(
+            rt(), std::move(name), placement, internal::Shape::kBatch,
+            Body{size, options.keep_partial, {}}, /*serial=*/true));
+  }
+
+  // fn(T&&) for each item; the end of a branch.
+  template <class T, class F>
+  Stage<T, void> Sink(std::string name, Placement placement, F fn) {
+    using Body = internal::SinkBody<T, F>;
+    return Add<T, void>(std::make_unique<internal::TransformStage<T, internal::NoOutput, Body>>(
+        rt(), std::move(name), placement, internal::Shape::kSink, Body{std::move(fn)}));
+  }
+
+  // Delivers every item to each consumer connected to it (Connect it several times). The last
+  // consumer gets the item itself, the others copies: made by `copy(const T&) -> T`, or by
+  // T's copy constructor when no copy function is given (a move-only T needs one).
+  template <class T, class Copy>
+  Stage<T, T> FanOut(std::string name, Copy copy) {
+    using Body = internal::PassBody<T>;
+    auto stage = std::make_unique<internal::TransformStage<T, T, Body>>(
+        rt(), std::move(name), Cpu(1), internal::Shape::kFanOut, Body{});
+    stage->outputs().set_copy(std::move(copy));
+    return Add<T, T>(std::move(stage));
+  }
+  template <class T>
+  Stage<T, T> FanOut(std::string name) {
+    static_assert(std::is_copy_constructible_v<T>,
+                  "FanOut of a move-only type needs a copy function: FanOut<T>(name, copy)");
+    return FanOut<T>(std::move(name), [](const T& x) { return T(x); });
+  }
+
+  // Pairs the item of left() and the item of right() that carry the same sequence number
+  // (a teacher branch beside a student branch), in the order pairs complete; fn(A&&, B&&) ->
+  // Out, or std::pair<A, B> without fn. Both branches must hand on one item per sequence
+  // number (no filter inside them): an unpaired item at the end fails Run(). Serial.
+  template <class A, class B, class F>
+  auto Join(std::string name, Placement placement, F fn) {
+    using O = std::decay_t<std::invoke_result_t<F&, A&&, B&&>>;
+    auto s = Add<void, O>(std::make_unique<internal::JoinStage<A, B, O, F>>(
+        rt(), std::move(name), placement, std::move(fn)));
+    return JoinHandle<A, B, O>(s);
+  }
+  template <class A, class B>
+  JoinHandle<A, B, std::pair<A, B>> Join(std::string name) {
+    return Join<A, B>(std::move(name), Cpu(1),
+                      [](A&& a, B&& b) { return std::pair<A, B>(std::move(a), std::move(b)); });
+  }
+
+  // ---- edges ----
+
+  // A channel of `capacity` (>= 1) items from `from` to `to`. The types must match (checked
+  // at compile time). Returns *this for chaining.
+  template <class A, class T, class U, class B>
+  Graph& Connect(const Stage<A, T>& from, const Stage<U, B>& to, int64_t capacity) {
+    static_assert(!std::is_void_v<T>, "Connect: the producer is a sink; it has no output");
+    static_assert(!std::is_void_v<U>, "Connect: the consumer is a source; it has no input");
+    static_assert(std::is_same_v<T, U>,
+                  "Connect: the producer's output type differs from the consumer's input type");
+    ConnectChannel(
+        std::make_unique<internal::Channel<T>>(from.impl(), to.impl(), to.port(), capacity));
+    return *this;
+  }
+
+  // ---- running ----
+
+  // Checks the graph without running it: duplicate names, unconnected inputs or outputs, a
+  // stage feeding several consumers (only FanOut may), cycles, capacities < 1, Gpu(d) without
+  // device d. Throws millrace::Error (kInvalidArgument) naming the stage(s).
+  void Validate() const;
+
+  // Validates, runs every stage until the sources end and all items have drained, and returns.
+  // On the first error in any stage the graph is cancelled, every task is awaited, every
+  // thread joined, and the error rethrown as millrace::Error naming its stage (other
+  // exceptions are wrapped, keeping their what(), as kind kInternal). After Cancel() it throws
+  // an Error of kind kCancelled. A graph runs once.
+  void Run();
+
+  // Stops the running graph: Run() returns promptly (after the bodies running now return) and
+  // throws kCancelled. Any thread; a no-op before Run() or after it returned.
+  void Cancel();
+  bool cancelled() const;
+
+  // Changes how many invocations of the stage may run at once, also while the graph runs
+  // (no restart). Serial stages (source, batch, join) and Compute()/Gpu() stages stay at 1.
+  // Throws for an unknown stage or n < 1. Any thread.
+  void SetConcurrency(std::string_view stage, int n);
+  int Concurrency(std::string_view stage) const;
+
+  // ---- observing ----
+
+  GraphStats Stats() const;    // any thread, also while running
+  std::string Report() const;  // Stats().ToTable(): a table and the bottleneck in words
+  // Writes the recorded spans (one per task: a run of items of one stage) as Chrome trace-event
+  // JSON (opens in Perfetto / chrome://tracing). Any thread; throws kIo when it can't write.
+  void WriteTrace(const std::string& path) const;
+
+  // The io_context of Io() stages; io/ code posts its asynchronous reads here. Its threads run
+  // while Run() does.
+  boost::asio::io_context& io_context();
+
+ private:
+  template <class In, class Out>
+  Stage<In, Out> Add(std::unique_ptr<internal::StageBase> stage) {
+    return Stage<In, Out>(AddStage(std::move(stage)), 0);
+  }
+  internal::StageBase* AddStage(std::unique_ptr<internal::StageBase> stage);
+  void ConnectChannel(std::unique_ptr<internal::ChannelBase> channel);
+  internal::Runtime* rt() const { return rt_.get(); }
+
+  std::unique_ptr<internal::Runtime> rt_;
+};
+
+// While it lives, SIGINT (Ctrl-C) cancels `graph` instead of ending the process: Run() then
+// throws kCancelled. Uses a boost::asio::signal_set on the graph's io_context.
+class CancelOnSigint {
+ public:
+  explicit CancelOnSigint(Graph& graph);
+  ~CancelOnSigint();
+  CancelOnSigint(const CancelOnSigint&) = delete;
+  CancelOnSigint& operator=(const CancelOnSigint&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace millrace

@@ -1,0 +1,94 @@
+// Internal: what a Graph owns and does while it runs — the stages and channels, the executors
+// (oneTBB arenas, the Asio io_context and its threads, one thread per compute device), the
+// first error, cancellation, and the count of tasks in flight that Run() waits on.
+#pragma once
+
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/graph/graph.h"
+#include "core/graph/stage_base.h"
+
+namespace millrace::internal {
+
+// Who runs a stage's tasks.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void Post(StageBase* stage) = 0;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(GraphOptions options);
+  ~Runtime();
+
+  const GraphOptions& options() const { return options_; }
+  boost::asio::io_context& io() { return io_; }
+
+  StageBase* AddStage(std::unique_ptr<StageBase> stage);
+  void AddChannel(std::unique_ptr<ChannelBase> channel);
+  StageBase* Find(std::string_view name) const;  // nullptr when unknown
+  void Validate() const;
+  void Run();
+
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  void Cancel();
+  // The first error wins; cancels the graph.
+  void Fail(const std::string& stage, std::exception_ptr error);
+  void SetConcurrency(std::string_view stage, int n);
+
+  // Called by stages.
+  void Launch(StageBase* stage);  // a task for `stage` (counted in flight)
+  void TaskDone();                // the last thing a task does
+  void StageFinished();
+
+  GraphStats Stats() const;
+  void WriteTrace(const std::string& path) const;
+
+ private:
+  void StartExecutors();
+  void StopExecutors();
+  Executor* CpuExecutorFor(int concurrency);  // a new arena; holds mu_
+  void EnsureParallelism();                   // holds mu_
+
+  GraphOptions options_;
+  boost::asio::io_context io_;
+  std::vector<std::unique_ptr<StageBase>> stages_;
+  std::vector<std::unique_ptr<ChannelBase>> channels_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool ran_ = false;
+  bool running_ = false;
+  bool returned_ = false;
+  int64_t in_flight_ = 0;  // tasks posted and not yet done
+  size_t unfinished_ = 0;
+  std::atomic<bool> cancelled_{false};
+  std::optional<Error> error_;
+  std::atomic<int64_t> start_ns_{0};
+  std::atomic<int64_t> end_ns_{0};
+
+  std::vector<std::unique_ptr<Executor>> executors_;
+  Executor* io_executor_ = nullptr;
+  std::vector<std::thread> io_threads_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_guard_;
+  std::optional<tbb::global_control> parallelism_;
+  int parallelism_value_ = 0;
+};
+
+}  // namespace millrace::internal

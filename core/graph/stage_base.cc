@@ -1,0 +1,250 @@
+#include "core/graph/stage_base.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/graph/runtime.h"
+
+namespace millrace::internal {
+
+namespace {
+constexpr size_t kMaxRun = 64;          // items taken by one run
+constexpr int kRunsPerTask = 16;        // then the task ends and a new one is posted (fairness)
+constexpr int64_t kSlowItemNs = 20000;  // bodies slower than this take one item per run
+
+int ThreadIndex() {
+  static std::atomic<int> next{1};
+  thread_local const int index = next.fetch_add(1);
+  return index;
+}
+}  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- ChannelBase ----
+
+ChannelBase::ChannelBase(StageBase* producer, StageBase* consumer, int port, int64_t capacity)
+    : producer_(producer), consumer_(consumer), port_(port), capacity_(capacity) {}
+
+int64_t ChannelBase::TryReserve(int64_t want) {
+  int64_t r = reserved_.load();
+  for (;;) {
+    const int64_t k = std::min(want, capacity_ - r);
+    if (k <= 0) return 0;
+    if (reserved_.compare_exchange_weak(r, r + k)) return k;
+  }
+}
+
+void ChannelBase::Close() {
+  closed_.store(true);
+  consumer_->Schedule();
+}
+
+void ChannelBase::NotePushed(int64_t n) {
+  const int64_t size = size_.fetch_add(n) + n;
+  items_.fetch_add(n, std::memory_order_relaxed);
+  if (size > max_size_.load(std::memory_order_relaxed)) {
+    max_size_.store(size, std::memory_order_relaxed);
+  }
+  consumer_->Schedule();
+}
+
+void ChannelBase::NoteTaken(int64_t n) {
+  size_.fetch_sub(n);
+  reserved_.fetch_sub(n);
+  producer_->Schedule();
+}
+
+void ChannelBase::Sample() {
+  sample_sum_.fetch_add(std::max<int64_t>(0, size_.load()), std::memory_order_relaxed);
+  samples_.fetch_add(1, std::memory_order_relaxed);
+}
+
+double ChannelBase::MeanOccupancy() const {
+  const int64_t n = samples_.load(std::memory_order_relaxed);
+  return n == 0 ? 0.0 : static_cast<double>(sample_sum_.load(std::memory_order_relaxed)) / n;
+}
+
+// ---- StageBase ----
+
+const char* ToString(Shape shape) {
+  switch (shape) {
+    case Shape::kSource: return "source";
+    case Shape::kMap: return "map";
+    case Shape::kFilter: return "filter";
+    case Shape::kFlatMap: return "flat-map";
+    case Shape::kBatch: return "batch";
+    case Shape::kSink: return "sink";
+    case Shape::kFanOut: return "fan-out";
+    case Shape::kJoin: return "join";
+  }
+  return "?";
+}
+
+StageBase::StageBase(Runtime* runtime, std::string name, Placement placement, Shape shape)
+    : runtime_(runtime),
+      name_(std::move(name)),
+      placement_(placement),
+      shape_(shape),
+      concurrency_(placement.concurrency) {
+  if (placement.has_dedicated_thread()) max_concurrency_ = 1;
+}
+
+StageBase::~StageBase() = default;
+
+int StageBase::num_input_ports() const {
+  switch (shape_) {
+    case Shape::kSource: return 0;
+    case Shape::kJoin: return 2;
+    default: return 1;
+  }
+}
+
+void StageBase::SetConcurrency(int n) {
+  concurrency_.store(std::clamp(n, 1, max_concurrency_));
+  Schedule();
+}
+
+void StageBase::AttachInput(ChannelBase* channel) { inputs_.push_back(channel); }
+void StageBase::AttachOutput(ChannelBase* channel) { outputs_.push_back(channel); }
+
+void StageBase::Start(int64_t now_ns) {
+  concurrency_.store(std::clamp(concurrency_.load(), 1, max_concurrency_));
+  idle_since_ns_.store(now_ns);
+  idle_blocked_.store(shape_ == Shape::kSource);
+}
+
+bool StageBase::HasInput() const {
+  for (const auto* c : inputs_) {
+    if (c->HasItems()) return true;
+  }
+  return false;
+}
+
+bool StageBase::InputDone() const {
+  for (const auto* c : inputs_) {
+    if (!c->Exhausted()) return false;
+  }
+  return true;
+}
+
+size_t StageBase::InputSize() const {
+  int64_t n = 0;
+  for (const auto* c : inputs_) n += std::max<int64_t>(0, c->size());
+  return static_cast<size_t>(n);
+}
+
+bool StageBase::HasRoom() const {
+  for (const auto* c : outputs_) {
+    if (!c->HasRoom()) return false;
+  }
+  return true;
+}
+
+bool StageBase::cancelled() const { return runtime_->cancelled(); }
+
+void StageBase::Schedule() {
+  for (;;) {
+    if (finished_.load() || runtime_->cancelled()) return;
+    int active = active_.load();
+    if (active >= concurrency_.load()) return;
+    const bool work = (HasInput() && HasRoom()) || (active == 0 && InputDone());
+    if (!work) return;
+    if (active_.compare_exchange_weak(active, active + 1)) {
+      if (active == 0) EndIdle(NowNs());
+      runtime_->Launch(this);
+      return;
+    }
+  }
+}
+
+size_t StageBase::RunLimit() const {
+  const uint64_t in = items_in() + items_out();
+  if (in > 0 && busy_ns() / static_cast<int64_t>(in) > kSlowItemNs) return 1;
+  const size_t waiting = InputSize();
+  const size_t share = waiting / static_cast<size_t>(std::max(1, concurrency_.load()));
+  return std::clamp<size_t>(share, 1, kMaxRun);
+}
+
+void StageBase::Work() {
+  const int64_t start = NowNs();
+  uint64_t items = 0;
+  try {
+    for (int run = 0; run < kRunsPerTask; ++run) {
+      if (runtime_->cancelled() || active_.load() > concurrency_.load()) break;
+      const size_t n = DoRun(RunLimit());
+      if (n == 0) break;
+      items += n;
+      if (concurrency_.load() > 1) Schedule();  // a helper for what is left
+    }
+  } catch (...) {
+    runtime_->Fail(name_, std::current_exception());
+  }
+  const int64_t end = NowNs();
+  if (items > 0) {
+    busy_ns_.fetch_add(end - start, std::memory_order_relaxed);
+    if (span_capacity_ > 0) {
+      std::lock_guard<std::mutex> lock(spans_mu_);
+      const Span span{start, end - start, items, ThreadIndex()};
+      if (spans_.size() < span_capacity_) {
+        spans_.push_back(span);
+      } else {
+        spans_[span_next_] = span;
+      }
+      span_next_ = (span_next_ + 1) % span_capacity_;
+    }
+  }
+  Exit(end);
+}
+
+void StageBase::Exit(int64_t now_ns) {
+  // Why the stage may go idle: recorded before the count drops, read by Stats().
+  idle_blocked_.store(HasInput() && !HasRoom());
+  idle_since_ns_.store(now_ns);
+  const int before = active_.fetch_sub(1);
+  if (!runtime_->cancelled()) {
+    if (before == 1 && InputDone() && !finished_.exchange(true)) {
+      try {
+        Flush();
+      } catch (...) {
+        runtime_->Fail(name_, std::current_exception());
+      }
+      finished_ns_.store(NowNs());
+      for (auto* c : outputs_) c->Close();
+      runtime_->StageFinished();
+    } else {
+      Schedule();
+    }
+  }
+  runtime_->TaskDone();
+}
+
+void StageBase::EndIdle(int64_t now_ns) {
+  const int64_t idle = now_ns - idle_since_ns_.load();
+  if (idle <= 0) return;
+  (idle_blocked_.load() ? blocked_ns_ : starved_ns_).fetch_add(idle, std::memory_order_relaxed);
+}
+
+void StageBase::IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const {
+  *starved = starved_ns_.load(std::memory_order_relaxed);
+  *blocked = blocked_ns_.load(std::memory_order_relaxed);
+  if (active_.load() == 0) {
+    const int64_t end = finished_.load() && finished_ns_.load() > 0 ? finished_ns_.load() : now_ns;
+    const int64_t idle = end - idle_since_ns_.load();
+    if (idle > 0) *(idle_blocked_.load() ? blocked : starved) += idle;
+  }
+}
+
+std::vector<StageBase::Span> StageBase::Spans() const {
+  std::lock_guard<std::mutex> lock(spans_mu_);
+  if (spans_.size() < span_capacity_) return spans_;
+  std::vector<Span> out(spans_.begin() + span_next_, spans_.end());
+  out.insert(out.end(), spans_.begin(), spans_.begin() + span_next_);
+  return out;
+}
+
+}  // namespace millrace::internal

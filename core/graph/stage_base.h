@@ -1,0 +1,196 @@
+// Internal: the type-erased parts of stages and channels, and how a stage gets scheduled.
+//
+// Scheduling, in short. A stage runs when it has input and room on every output. Schedule()
+// then raises the stage's active count (at most its concurrency) and posts one task to the
+// stage's executor (a oneTBB arena, the Asio io_context or a device thread). A task takes a
+// run of items (reserving room downstream first, so a channel never holds more than its
+// capacity), calls the body on each, and hands the outputs on in one chunk. When a stage has
+// nothing to do no task exists for it: a blocked stage burns no CPU. Every change that can
+// make a stage runnable (an item pushed, room freed, a channel closed, a new concurrency)
+// calls Schedule() on that stage after the change, and a task re-checks after lowering the
+// active count, so no wake-up is lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/graph/placement.h"
+
+namespace millrace {
+namespace internal {
+
+class Runtime;
+class StageBase;
+class Executor;
+
+int64_t NowNs();  // steady clock
+
+// A bounded edge between two stages. Room is counted by reservations: a producer reserves
+// before it takes input, so reserved() counts the items in the channel plus those being made
+// for it. A flat-map may exceed the capacity by the outputs of one input.
+class ChannelBase {
+ public:
+  ChannelBase(StageBase* producer, StageBase* consumer, int port, int64_t capacity);
+  virtual ~ChannelBase() = default;
+  ChannelBase(const ChannelBase&) = delete;
+  ChannelBase& operator=(const ChannelBase&) = delete;
+
+  StageBase* producer() const { return producer_; }
+  StageBase* consumer() const { return consumer_; }
+  int port() const { return port_; }
+  int64_t capacity() const { return capacity_; }
+  int64_t size() const { return size_.load(); }
+  bool HasItems() const { return size_.load() > 0; }
+  bool HasRoom() const { return reserved_.load() < capacity_; }
+  // Reserves up to `want` slots; returns how many it got (0 when full).
+  int64_t TryReserve(int64_t want);
+  void AdjustReserved(int64_t delta) {
+    if (delta != 0) reserved_.fetch_add(delta);
+  }
+  bool closed() const { return closed_.load(); }
+  bool Exhausted() const { return closed_.load() && size_.load() <= 0; }
+  // The producer is done: no more pushes. Wakes the consumer.
+  void Close();
+
+  // Occupancy statistics.
+  void Sample();
+  double MeanOccupancy() const;
+  int64_t MaxOccupancy() const { return max_size_.load(std::memory_order_relaxed); }
+  uint64_t items() const { return items_.load(std::memory_order_relaxed); }
+
+ protected:
+  void NotePushed(int64_t n);  // after items entered the queue: counts, wakes the consumer
+  void NoteTaken(int64_t n);   // after the consumer took items: frees room, wakes the producer
+
+ private:
+  StageBase* producer_;
+  StageBase* consumer_;
+  int port_;
+  int64_t capacity_;
+  std::atomic<int64_t> size_{0};
+  std::atomic<int64_t> reserved_{0};
+  std::atomic<bool> closed_{false};
+  std::atomic<int64_t> max_size_{0};
+  std::atomic<uint64_t> items_{0};
+  std::atomic<int64_t> sample_sum_{0};
+  std::atomic<int64_t> samples_{0};
+};
+
+enum class Shape : unsigned char {
+  kSource,
+  kMap,
+  kFilter,
+  kFlatMap,
+  kBatch,
+  kSink,
+  kFanOut,
+  kJoin
+};
+const char* ToString(Shape shape);
+
+class StageBase {
+ public:
+  StageBase(Runtime* runtime, std::string name, Placement placement, Shape shape);
+  virtual ~StageBase();
+  StageBase(const StageBase&) = delete;
+  StageBase& operator=(const StageBase&) = delete;
+
+  const std::string& name() const { return name_; }
+  const Placement& placement() const { return placement_; }
+  Shape shape() const { return shape_; }
+  int num_input_ports() const;  // 0 source, 2 join, else 1
+  bool has_output() const { return shape_ != Shape::kSink; }
+  bool ordered() const { return ordered_.load(std::memory_order_relaxed); }
+  void set_ordered(bool ordered) { ordered_.store(ordered); }
+  int concurrency() const { return concurrency_.load(); }
+  int max_concurrency() const { return max_concurrency_; }  // 1 for serial shapes
+  void SetConcurrency(int n);  // clamps to max_concurrency(); schedules
+
+  // Wiring (before Run): the graph hands every channel to both of its ends.
+  virtual void AttachInput(ChannelBase* channel);
+  virtual void AttachOutput(ChannelBase* channel);
+  const std::vector<ChannelBase*>& inputs() const { return inputs_; }
+  const std::vector<ChannelBase*>& outputs() const { return outputs_; }
+
+  void set_executor(Executor* executor) { executor_.store(executor); }
+  Executor* executor() const { return executor_.load(); }
+  void Start(int64_t now_ns);  // Run() begins: idle since now
+  // Posts a task when the stage can make progress and a concurrency slot is free. Any thread.
+  void Schedule();
+  // The body of one task (runs on the executor's thread).
+  void Work();
+
+  // Statistics (any thread).
+  uint64_t items_in() const { return items_in_.load(std::memory_order_relaxed); }
+  uint64_t items_out() const { return items_out_.load(std::memory_order_relaxed); }
+  int64_t busy_ns() const { return busy_ns_.load(std::memory_order_relaxed); }
+  void IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const;
+  bool finished() const { return finished_.load(); }
+  int64_t finished_ns() const { return finished_ns_.load(); }
+
+  // Trace spans: one per task that took items; the newest `capacity` are kept.
+  struct Span {
+    int64_t start_ns;
+    int64_t dur_ns;
+    uint64_t items;
+    int thread;
+  };
+  void set_span_capacity(size_t capacity) { span_capacity_ = capacity; }
+  std::vector<Span> Spans() const;  // oldest first
+
+ protected:
+  // Takes, processes and hands on one run of at most `limit` input items; returns how many it
+  // took (0: nothing to do now). May throw: the graph is cancelled with this stage's name.
+  virtual size_t DoRun(size_t limit) = 0;
+  // At the end of the data, once: a batch hands on its partial batch, a join checks that
+  // nothing is left unpaired. May throw.
+  virtual void Flush() {}
+  virtual bool HasInput() const;     // an item is waiting (sources: not at the end yet)
+  virtual bool InputDone() const;    // every input closed and empty (sources: at the end)
+  virtual size_t InputSize() const;  // items waiting, for sizing runs
+  bool HasRoom() const;
+  bool cancelled() const;
+  void CountIn(size_t n) { items_in_.fetch_add(n, std::memory_order_relaxed); }
+  void CountOut(size_t n) { items_out_.fetch_add(n, std::memory_order_relaxed); }
+  Runtime* runtime() const { return runtime_; }
+
+  std::vector<ChannelBase*> inputs_;
+  std::vector<ChannelBase*> outputs_;
+  int max_concurrency_ = 1 << 16;
+
+ private:
+  size_t RunLimit() const;
+  void Exit(int64_t now_ns);
+  void EndIdle(int64_t now_ns);
+
+  Runtime* runtime_;
+  std::string name_;
+  Placement placement_;
+  Shape shape_;
+  std::atomic<bool> ordered_{true};
+  std::atomic<int> concurrency_;
+  std::atomic<int> active_{0};
+  std::atomic<bool> finished_{false};
+  std::atomic<Executor*> executor_{nullptr};
+
+  std::atomic<uint64_t> items_in_{0};
+  std::atomic<uint64_t> items_out_{0};
+  std::atomic<int64_t> busy_ns_{0};
+  std::atomic<int64_t> starved_ns_{0};
+  std::atomic<int64_t> blocked_ns_{0};
+  std::atomic<int64_t> idle_since_ns_{0};  // valid while active_ == 0
+  std::atomic<bool> idle_blocked_{false};  // why it went idle: output full (else input empty)
+  std::atomic<int64_t> finished_ns_{0};
+
+  mutable std::mutex spans_mu_;
+  std::vector<Span> spans_;
+  size_t span_next_ = 0;
+  size_t span_capacity_ = 0;
+};
+
+}  // namespace internal
+}  // namespace millrace
