@@ -16,3 +16,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   prune/schedule.cc
   prune/report.cc
 )
+list(APPEND MILLRACE_OPS_SOURCES
+  checkpoint/safetensors.cc
+  checkpoint/checkpoint.cc
+)
