@@ -7,4 +7,6 @@ list(APPEND MILLRACE_OPS_SOURCES
   activation/relu.cc activation/relu_cpu.cc activation/dropout.cc
   flatten/flatten.cc
   conv2d/conv2d.cc conv2d/conv2d_cpu.cc
+  batchnorm/batchnorm.cc batchnorm/batchnorm_cpu.cc
+  pooling/pooling.cc pooling/pooling_cpu.cc
 )

@@ -1,0 +1,61 @@
+// BatchNorm2d, with torch.nn.BatchNorm2d's semantics:
+//   x, y: [N, C, H, W]   weight (gamma), bias (beta), running_mean, running_var: [C]
+//   kTrain: y = (x - mean_b) / sqrt(var_b + eps) * gamma + beta with the batch's mean and
+//           biased variance over (N, H, W); then
+//           running_mean = (1 - momentum) running_mean + momentum mean_b
+//           running_var  = (1 - momentum) running_var  + momentum var_b * m / (m - 1),
+//           m = N H W (the unbiased variance, as torch does).
+//   kEval:  the same with running_mean and running_var.
+// Backward (after a kTrain Forward) differentiates through the batch statistics.
+// The CPU backend (oneDNN batch_normalization primitives) is in batchnorm_cpu.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+class BatchNorm2d : public Layer {
+ public:
+  // gamma = 1, beta = 0, running_mean = 0, running_var = 1.
+  explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
+  ~BatchNorm2d() override;
+
+  std::string_view kind() const override { return "BatchNorm2d"; }
+  std::string Describe() const override;  // "BatchNorm2d(64)"
+  Tensor Forward(const Tensor& x, Mode mode) override;
+  Tensor Backward(const Tensor& dy) override;
+  Shape OutputShape(const Shape& input) const override;
+  // Normalisation and affine: ~4 operations per element.
+  int64_t ForwardFlops(const Shape& input) const override { return 4 * NumElements(input); }
+  std::vector<Parameter*> Parameters() override { return {&weight_, &bias_}; }
+  std::vector<std::pair<std::string, Tensor*>> Buffers() override;
+
+  int64_t channels() const { return channels_; }
+  double momentum() const { return momentum_; }
+  double eps() const { return eps_; }
+  Parameter& weight() { return weight_; }  // gamma [C]
+  Parameter& bias() { return bias_; }      // beta [C]
+  Tensor& running_mean() { return running_mean_; }
+  Tensor& running_var() { return running_var_; }
+
+ private:
+  struct Cpu;  // defined in the CPU backend's file
+  struct CpuDeleter {
+    void operator()(Cpu* cpu) const noexcept;
+  };
+  Tensor ForwardCpu(const Tensor& x, Mode mode);
+  Tensor BackwardCpu(const Tensor& dy);
+
+  int64_t channels_;
+  double momentum_, eps_;
+  Parameter weight_, bias_;
+  Tensor running_mean_, running_var_;
+  Tensor input_, batch_mean_, batch_var_;  // saved by a kTrain Forward
+  std::unique_ptr<Cpu, CpuDeleter> cpu_;
+};
+
+}  // namespace millrace::ops

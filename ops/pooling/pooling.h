@@ -1,0 +1,75 @@
+// Pooling over the spatial dimensions, with torch's semantics (floor output size):
+//   x: [N, C, H, W] -> y: [N, C, Ho, Wo],  Ho = (H + 2 padding - kernel) / stride + 1
+//   MaxPool2d      max over the window (padding counts as -inf)
+//   AvgPool2d      mean over the window; count_include_pad = true (torch's default) divides
+//                  by the window including its zero padding, false by the valid part only
+//   GlobalAvgPool  mean over all of H x W: y is [N, C, 1, 1] (torch's AdaptiveAvgPool2d(1))
+// Device-neutral: the CPU backend (oneDNN pooling primitives) is in pooling_cpu.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ops/layer.h"
+
+namespace millrace::ops {
+
+// What the three pooling layers share. Not used directly.
+class Pool2d : public Layer {
+ public:
+  enum class Kind : unsigned char { kMax, kAvgIncludePad, kAvgExcludePad };
+  ~Pool2d() override;
+
+  Tensor Forward(const Tensor& x, Mode mode) override;
+  Tensor Backward(const Tensor& dy) override;
+  Shape OutputShape(const Shape& input) const override;
+  // One operation per input element of each window.
+  int64_t ForwardFlops(const Shape& input) const override;
+
+  int64_t kernel() const { return kernel_; }  // 0 for GlobalAvgPool (the whole input)
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
+
+ protected:
+  // kernel 0: global (the window is the whole input, stride 1, no padding).
+  Pool2d(Kind kind, int64_t kernel, int64_t stride, int64_t padding);
+
+ private:
+  struct Cpu;  // defined in the CPU backend's file
+  struct CpuDeleter {
+    void operator()(Cpu* cpu) const noexcept;
+  };
+  Tensor ForwardCpu(const Tensor& x, Mode mode);
+  Tensor BackwardCpu(const Tensor& dy);
+
+  Kind pool_kind_;
+  int64_t kernel_, stride_, padding_;
+  Shape input_shape_;  // of the last train-mode Forward
+  std::unique_ptr<Cpu, CpuDeleter> cpu_;
+};
+
+class MaxPool2d : public Pool2d {
+ public:
+  // stride 0 means stride = kernel (torch's default). padding <= kernel / 2.
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+  std::string_view kind() const override { return "MaxPool2d"; }
+  std::string Describe() const override;  // "MaxPool2d(2)", "MaxPool2d(3, stride 2, padding 1)"
+};
+
+class AvgPool2d : public Pool2d {
+ public:
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0,
+                     bool count_include_pad = true);
+  std::string_view kind() const override { return "AvgPool2d"; }
+  std::string Describe() const override;
+};
+
+class GlobalAvgPool : public Pool2d {
+ public:
+  GlobalAvgPool();
+  std::string_view kind() const override { return "GlobalAvgPool"; }
+  std::string Describe() const override { return "GlobalAvgPool"; }
+};
+
+}  // namespace millrace::ops

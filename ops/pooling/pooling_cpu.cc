@@ -1,0 +1,83 @@
+// Pooling on the CPU: oneDNN pooling forward / backward per input shape, cached. Max pooling
+// in training keeps oneDNN's workspace (the argmax) in the cache entry for the backward.
+#include <unordered_map>
+
+#include "ops/cpu/dnnl_context.h"
+#include "ops/pooling/pooling.h"
+
+namespace millrace::ops {
+
+using dnnl::memory;
+
+struct Pool2d::Cpu {
+  struct Entry {
+    memory::desc x, y;
+    dnnl::pooling_forward train, infer;
+    dnnl::pooling_backward backward;
+    dnnl::memory workspace;  // max pooling only
+  };
+  cpu::PrimitiveCache<Entry> cache;
+};
+
+Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
+  if (!cpu_) cpu_.reset(new Cpu());
+  const Shape y_shape = OutputShape(x.shape());
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), x.shape(), [&] {
+    Cpu::Entry e;
+    e.x = cpu::PlainDesc(x.shape());
+    e.y = cpu::PlainDesc(y_shape);
+    const int64_t kh = kernel_ == 0 ? x.dim(2) : kernel_;
+    const int64_t kw = kernel_ == 0 ? x.dim(3) : kernel_;
+    const memory::dims strides = {stride_, stride_}, kernel = {kh, kw};
+    const memory::dims padding = {padding_, padding_};
+    // Right padding that gives exactly the floor output size (may be below `padding`).
+    const memory::dims padding_r = {(y_shape[2] - 1) * stride_ + kh - x.dim(2) - padding_,
+                                    (y_shape[3] - 1) * stride_ + kw - x.dim(3) - padding_};
+    const dnnl::algorithm alg = pool_kind_ == Kind::kMax ? dnnl::algorithm::pooling_max
+                                : pool_kind_ == Kind::kAvgIncludePad
+                                    ? dnnl::algorithm::pooling_avg_include_padding
+                                    : dnnl::algorithm::pooling_avg_exclude_padding;
+    const auto& engine = cpu::Engine();
+    dnnl::pooling_forward::primitive_desc train(
+        {dnnl::prop_kind::forward_training, alg, e.x, e.y, strides, kernel, padding, padding_r},
+        engine);
+    dnnl::pooling_forward::primitive_desc infer(
+        {dnnl::prop_kind::forward_inference, alg, e.x, e.y, strides, kernel, padding, padding_r},
+        engine);
+    dnnl::pooling_backward::primitive_desc backward(
+        {alg, e.x, e.y, strides, kernel, padding, padding_r}, engine, train);
+    e.train = dnnl::pooling_forward(train);
+    e.infer = dnnl::pooling_forward(infer);
+    e.backward = dnnl::pooling_backward(backward);
+    if (pool_kind_ == Kind::kMax) e.workspace = dnnl::memory(train.workspace_desc(), engine);
+    return e;
+  });
+  Tensor y = Tensor::Empty(y_shape);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, cpu::Wrap(e.x, x)},
+                                          {DNNL_ARG_DST, cpu::Wrap(e.y, y)}};
+  if (mode == Mode::kEval) {
+    cpu::Execute(Describe(), e.infer, args);
+    input_shape_.clear();
+    return y;
+  }
+  if (pool_kind_ == Kind::kMax) args[DNNL_ARG_WORKSPACE] = e.workspace;
+  cpu::Execute(Describe(), e.train, args);
+  input_shape_ = x.shape();
+  return y;
+}
+
+Tensor Pool2d::BackwardCpu(const Tensor& dy) {
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), input_shape_, []() -> Cpu::Entry {
+    throw Error(ErrorKind::kInternal, "pooling: no primitives for the saved input's shape");
+  });
+  Tensor dx = Tensor::Empty(input_shape_);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, cpu::Wrap(e.y, dy)},
+                                          {DNNL_ARG_DIFF_SRC, cpu::Wrap(e.x, dx)}};
+  if (pool_kind_ == Kind::kMax) args[DNNL_ARG_WORKSPACE] = e.workspace;
+  cpu::Execute(Describe(), e.backward, args);
+  return dx;
+}
+
+void Pool2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
+
+}  // namespace millrace::ops
