@@ -20,3 +20,4 @@ list(APPEND MILLRACE_OPS_SOURCES
   checkpoint/safetensors.cc
   checkpoint/checkpoint.cc
 )
+list(APPEND MILLRACE_OPS_SOURCES prune/shrink.cc)

@@ -4,3 +4,4 @@ millrace_add_test(ops_optim_test SOURCES optim_test.cc lr_schedule_test.cc DEPS 
 millrace_add_test(ops_prune_test SOURCES prune_test.cc DEPS millrace::ops LABELS ops)
 millrace_add_test(ops_checkpoint_test SOURCES checkpoint_test.cc DEPS millrace::ops LABELS ops)
 millrace_add_test(ops_train_test SOURCES train_test.cc DEPS millrace::ops LABELS ops)
+millrace_add_test(ops_shrink_test SOURCES shrink_test.cc DEPS millrace::ops LABELS ops)
