@@ -8,4 +8,8 @@ set(MILLRACE_IO_SOURCES
   sampler.cc
   augment.cc
   collate.cc
+  image_codec.cc
+  image_folder.cc
+  tar_shards.cc
+  convert.cc
 )

@@ -1,0 +1,210 @@
+#include "io/image_codec.h"
+
+#include <png.h>
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+
+namespace millrace::io {
+namespace {
+
+struct TjDeleter {
+  void operator()(void* handle) const { tjDestroy(handle); }
+};
+using TjHandle = std::unique_ptr<void, TjDeleter>;
+
+// One decompressor and one compressor per thread, created on first use.
+tjhandle Decompressor() {
+  thread_local TjHandle handle(tjInitDecompress());
+  if (!handle) MILLRACE_THROW(ErrorKind::kInternal, "tjInitDecompress failed: " << tjGetErrorStr());
+  return handle.get();
+}
+tjhandle Compressor() {
+  thread_local TjHandle handle(tjInitCompress());
+  if (!handle) MILLRACE_THROW(ErrorKind::kInternal, "tjInitCompress failed: " << tjGetErrorStr());
+  return handle.get();
+}
+
+void CheckPixels(int64_t width, int64_t height, int64_t max_pixels, const std::string& name) {
+  if (width <= 0 || height <= 0 || width * height > max_pixels) {
+    throw DataError(name, std::nullopt,
+                    "image of " + std::to_string(width) + "x" + std::to_string(height) +
+                        " pixels refused (limit " + std::to_string(max_pixels) + " pixels)");
+  }
+}
+
+// [H, W, C] interleaved -> [C, H, W] planar.
+void Deinterleave(const uint8_t* hwc, int64_t h, int64_t w, int64_t c, uint8_t* chw) {
+  const int64_t plane = h * w;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int64_t k = 0; k < c; ++k) chw[k * plane + i] = hwc[i * c + k];
+}
+void Interleave(const uint8_t* chw, int64_t h, int64_t w, int64_t c, uint8_t* hwc) {
+  const int64_t plane = h * w;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int64_t k = 0; k < c; ++k) hwc[i * c + k] = chw[k * plane + i];
+}
+
+Tensor DecodeJpeg(std::span<const uint8_t> bytes, const std::string& name,
+                  const DecodeOptions& options) {
+  tjhandle tj = Decompressor();
+  int width = 0, height = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &width,
+                          &height, &subsamp, &colorspace) != 0) {
+    throw DataError(name, std::nullopt, std::string("undecodable JPEG: ") + tjGetErrorStr2(tj));
+  }
+  CheckPixels(width, height, options.max_pixels, name);
+  const int channels = options.channels != 0 ? options.channels : (colorspace == TJCS_GRAY ? 1 : 3);
+  Tensor image = Tensor::Empty({channels, height, width}, DType::kU8);
+  const int flags = TJFLAG_STOPONWARNING | TJFLAG_NOREALLOC;
+  auto decode = [&](uint8_t* dst, int pixel_format) {
+    if (tjDecompress2(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), dst, width, 0,
+                      height, pixel_format, flags) != 0) {
+      throw DataError(name, std::nullopt, std::string("undecodable JPEG: ") + tjGetErrorStr2(tj));
+    }
+  };
+  if (channels == 1) {
+    decode(image.data<uint8_t>(), TJPF_GRAY);
+  } else {
+    std::unique_ptr<uint8_t[]> hwc(new uint8_t[static_cast<size_t>(width) * height * 3]);
+    decode(hwc.get(), TJPF_RGB);
+    Deinterleave(hwc.get(), height, width, 3, image.data<uint8_t>());
+  }
+  return image;
+}
+
+struct PngImage {
+  png_image image{};
+  PngImage() { image.version = PNG_IMAGE_VERSION; }
+  ~PngImage() { png_image_free(&image); }
+};
+
+Tensor DecodePng(std::span<const uint8_t> bytes, const std::string& name,
+                 const DecodeOptions& options) {
+  PngImage png;
+  if (!png_image_begin_read_from_memory(&png.image, bytes.data(), bytes.size()))
+    throw DataError(name, std::nullopt, std::string("undecodable PNG: ") + png.image.message);
+  CheckPixels(png.image.width, png.image.height, options.max_pixels, name);
+  const bool colour = (png.image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  const int channels = options.channels != 0 ? options.channels : (colour ? 3 : 1);
+  png.image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  const int64_t h = png.image.height, w = png.image.width;
+  Tensor image = Tensor::Empty({channels, h, w}, DType::kU8);
+  png_color black{0, 0, 0};
+  std::unique_ptr<uint8_t[]> hwc;
+  uint8_t* dst = image.data<uint8_t>();
+  if (channels == 3) {
+    hwc.reset(new uint8_t[static_cast<size_t>(h * w * 3)]);
+    dst = hwc.get();
+  }
+  if (!png_image_finish_read(&png.image, &black, dst, 0, nullptr))
+    throw DataError(name, std::nullopt, std::string("undecodable PNG: ") + png.image.message);
+  if (channels == 3) Deinterleave(hwc.get(), h, w, 3, image.data<uint8_t>());
+  return image;
+}
+
+void CheckEncodable(const Tensor& image) {
+  MILLRACE_CHECK_ARG(
+      image.defined() && image.dtype() == DType::kU8 && image.ndim() == 3 &&
+          (image.dim(0) == 1 || image.dim(0) == 3) && image.device().is_cpu(),
+      "images are encoded from u8 CPU [1 or 3, H, W], got "
+          << (image.defined() ? std::string(ToString(image.dtype())) + ToString(image.shape())
+                              : std::string("an undefined tensor")));
+}
+
+}  // namespace
+
+ImageFormat SniffImageFormat(std::span<const uint8_t> bytes) {
+  static constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+    return ImageFormat::kJpeg;
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return ImageFormat::kPng;
+  return ImageFormat::kUnknown;
+}
+
+Tensor DecodeImage(std::span<const uint8_t> bytes, const std::string& name,
+                   const DecodeOptions& options) {
+  MILLRACE_CHECK_ARG(options.channels == 0 || options.channels == 1 || options.channels == 3,
+                     "decode channels must be 0 (as stored), 1 or 3, got " << options.channels);
+  switch (SniffImageFormat(bytes)) {
+    case ImageFormat::kJpeg: return DecodeJpeg(bytes, name, options);
+    case ImageFormat::kPng: return DecodePng(bytes, name, options);
+    case ImageFormat::kUnknown: break;
+  }
+  throw DataError(
+      name, std::nullopt,
+      "undecodable image: neither JPEG nor PNG (" + std::to_string(bytes.size()) + " bytes)");
+}
+
+std::optional<Sample> DecodeRecord(const EncodedRecord& record, const DecodeOptions& options,
+                                   BadInputPolicy policy, SkipLog* log) {
+  try {
+    Sample sample;
+    sample.image = DecodeImage(record.bytes, record.source, options);
+    sample.label = record.label;
+    sample.index = record.index;
+    return sample;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kData) throw;
+    const std::string where =
+        record.entry.empty() ? record.source : record.source + " [entry " + record.entry + "]";
+    HandleBadRecord(DataError(where, record.index, e.message()), policy, log);
+    return std::nullopt;
+  }
+}
+
+Bytes EncodeJpeg(const Tensor& image, int quality) {
+  CheckEncodable(image);
+  MILLRACE_CHECK_ARG(quality >= 1 && quality <= 100,
+                     "JPEG quality " << quality << " outside [1, 100]");
+  const int c = static_cast<int>(image.dim(0)), h = static_cast<int>(image.dim(1)),
+            w = static_cast<int>(image.dim(2));
+  std::unique_ptr<uint8_t[]> hwc;
+  const uint8_t* src = image.data<uint8_t>();
+  if (c == 3) {
+    hwc.reset(new uint8_t[static_cast<size_t>(h) * w * 3]);
+    Interleave(src, h, w, 3, hwc.get());
+    src = hwc.get();
+  }
+  unsigned char* jpeg = nullptr;
+  unsigned long size = 0;
+  const int subsamp = c == 1 ? TJSAMP_GRAY : (quality >= 90 ? TJSAMP_444 : TJSAMP_420);
+  tjhandle tj = Compressor();
+  if (tjCompress2(tj, src, w, 0, h, c == 1 ? TJPF_GRAY : TJPF_RGB, &jpeg, &size, subsamp, quality,
+                  0) != 0) {
+    tjFree(jpeg);
+    MILLRACE_THROW(ErrorKind::kInternal, "tjCompress2 failed: " << tjGetErrorStr2(tj));
+  }
+  Bytes out(jpeg, jpeg + size);
+  tjFree(jpeg);
+  return out;
+}
+
+Bytes EncodePng(const Tensor& image) {
+  CheckEncodable(image);
+  const int64_t c = image.dim(0), h = image.dim(1), w = image.dim(2);
+  PngImage png;
+  png.image.width = static_cast<png_uint_32>(w);
+  png.image.height = static_cast<png_uint_32>(h);
+  png.image.format = c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  std::unique_ptr<uint8_t[]> hwc;
+  const uint8_t* src = image.data<uint8_t>();
+  if (c == 3) {
+    hwc.reset(new uint8_t[static_cast<size_t>(h * w * 3)]);
+    Interleave(src, h, w, 3, hwc.get());
+    src = hwc.get();
+  }
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&png.image, nullptr, &size, 0, src, 0, nullptr))
+    MILLRACE_THROW(ErrorKind::kInternal, "PNG encoding failed: " << png.image.message);
+  Bytes out(size);
+  if (!png_image_write_to_memory(&png.image, out.data(), &size, 0, src, 0, nullptr))
+    MILLRACE_THROW(ErrorKind::kInternal, "PNG encoding failed: " << png.image.message);
+  out.resize(size);
+  return out;
+}
+
+}  // namespace millrace::io

@@ -1,0 +1,112 @@
+#include "io/image_folder.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace millrace::io {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return s;
+}
+
+}  // namespace
+
+ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptions options)
+    : root_(root), options_(std::move(options)) {
+  for (auto& ext : options_.extensions) ext = Lower(ext);
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec))
+    throw Error(ErrorKind::kIo, "not a directory" + (ec ? ": " + ec.message() : std::string()))
+        .WithFile(root_);
+  std::vector<fs::path> class_dirs;
+  for (const fs::directory_entry& entry : fs::directory_iterator(root_, ec)) {
+    if (entry.is_directory()) class_dirs.push_back(entry.path());
+  }
+  if (ec) throw Error(ErrorKind::kIo, "cannot list: " + ec.message()).WithFile(root_);
+  std::sort(class_dirs.begin(), class_dirs.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
+  if (class_dirs.empty())
+    throw DataError(root_, std::nullopt, "no class directories (expected root/<class>/<image>)");
+  for (const fs::path& dir : class_dirs) {
+    const int64_t label = static_cast<int64_t>(classes_.size());
+    classes_.push_back(dir.filename().string());
+    std::vector<File> files;
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(dir, ec)) {
+      if (!entry.is_regular_file()) continue;
+      const std::string ext = Lower(entry.path().extension().string());
+      if (std::find(options_.extensions.begin(), options_.extensions.end(), ext) ==
+          options_.extensions.end())
+        continue;
+      files.push_back({entry.path().string(), entry.file_size(), label});
+    }
+    if (ec) throw Error(ErrorKind::kIo, "cannot list: " + ec.message()).WithFile(dir.string());
+    std::sort(files.begin(), files.end(),
+              [](const File& a, const File& b) { return a.path < b.path; });
+    files_.insert(files_.end(), std::make_move_iterator(files.begin()),
+                  std::make_move_iterator(files.end()));
+  }
+  if (files_.empty())
+    throw DataError(root_, std::nullopt, "no image files under the class directories");
+}
+
+const ImageFolderDataset::File& ImageFolderDataset::file(int64_t index) const {
+  MILLRACE_CHECK_ARG(index >= 0 && index < size(),
+                     "record " << index << " out of range [0, " << size() << ")");
+  return files_[static_cast<size_t>(index)];
+}
+
+Sample ImageFolderDataset::Read(int64_t index) const {
+  const File& f = file(index);
+  EncodedRecord record;
+  try {
+    record.bytes = ReadFileSync(f.path);
+  } catch (const Error& e) {
+    throw e.WithRecord(index);
+  }
+  record.label = f.label;
+  record.index = index;
+  record.source = f.path;
+  return *DecodeRecord(record, options_.decode, BadInputPolicy::kFail);
+}
+
+ImageFolderStream::ImageFolderStream(const ImageFolderDataset& dataset, std::vector<int64_t> order,
+                                     AsyncReader& reader, StreamOptions options)
+    : dataset_(dataset),
+      order_(std::move(order)),
+      options_(options),
+      prefetcher_(
+          reader, static_cast<int64_t>(order_.size()),
+          [this](int64_t i) {
+            const auto& f = dataset_.file(order_[static_cast<size_t>(i)]);
+            return FileRange{f.path, 0, f.bytes};
+          },
+          options.prefetch_depth) {}
+
+std::optional<EncodedRecord> ImageFolderStream::Next() {
+  for (;;) {
+    const int64_t position = prefetcher_.position();
+    if (position >= prefetcher_.count()) return std::nullopt;
+    const int64_t index = order_[static_cast<size_t>(position)];
+    const auto& f = dataset_.file(index);
+    EncodedRecord record;
+    try {
+      record.bytes = std::move(*prefetcher_.Next());
+    } catch (const Error& e) {
+      HandleBadRecord(e.WithRecord(index), options_.policy, options_.skip_log);
+      continue;
+    }
+    record.label = f.label;
+    record.index = index;
+    record.source = f.path;
+    return record;
+  }
+}
+
+}  // namespace millrace::io

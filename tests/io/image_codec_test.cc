@@ -1,0 +1,107 @@
+#include "io/image_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "fake_dataset.h"
+
+namespace millrace::io {
+namespace {
+
+using testing::FakeDataset;
+
+int MaxAbsDiff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  int worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    worst = std::max(worst, std::abs(int(a.data<uint8_t>()[i]) - int(b.data<uint8_t>()[i])));
+  return worst;
+}
+
+// A smooth image (JPEG's good case): pixel = 4 * (y + x) + 40 * c.
+Tensor Smooth(int64_t c, int64_t h, int64_t w) {
+  Tensor t = Tensor::Empty({c, h, w}, DType::kU8);
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        t.data<uint8_t>()[(k * h + y) * w + x] = static_cast<uint8_t>(4 * (y + x) + 40 * k);
+  return t;
+}
+
+TEST(ImageCodecTest, PngRoundTripsExactlyInGreyAndRgb) {
+  for (int64_t c : {1, 3}) {
+    Tensor img = FakeDataset(3, 2, {c, 5, 7}).Read(2).image;
+    Bytes png = EncodePng(img);
+    EXPECT_EQ(SniffImageFormat(png), ImageFormat::kPng);
+    Tensor back = DecodeImage(png, "x.png");
+    EXPECT_EQ(back.shape(), (Shape{c, 5, 7}));
+    EXPECT_EQ(MaxAbsDiff(img, back), 0) << c << " channels";
+  }
+}
+
+TEST(ImageCodecTest, JpegDecodesCloseToTheSourceInPlanarLayout) {
+  for (int64_t c : {1, 3}) {
+    Tensor img = Smooth(c, 16, 24);
+    Bytes jpeg = EncodeJpeg(img, 95);
+    EXPECT_EQ(SniffImageFormat(jpeg), ImageFormat::kJpeg);
+    Tensor back = DecodeImage(jpeg, "x.jpg");
+    ASSERT_EQ(back.shape(), (Shape{c, 16, 24}));
+    EXPECT_LE(MaxAbsDiff(img, back), 6) << c << " channels";
+    // Planar: channel k of pixel (5, 9) is near 4 * 14 + 40 * k.
+    for (int64_t k = 0; k < c; ++k)
+      EXPECT_NEAR(back.data<uint8_t>()[(k * 16 + 5) * 24 + 9], 56 + 40 * k, 6);
+  }
+  // Channel conversion on request.
+  Tensor rgb = DecodeImage(EncodeJpeg(Smooth(1, 8, 8), 95), "g.jpg", {.channels = 3});
+  EXPECT_EQ(rgb.shape(), (Shape{3, 8, 8}));
+  Tensor grey = DecodeImage(EncodePng(Smooth(3, 8, 8)), "c.png", {.channels = 1});
+  EXPECT_EQ(grey.shape(), (Shape{1, 8, 8}));
+}
+
+void ExpectUndecodable(const Bytes& bytes, const std::string& words,
+                       const DecodeOptions& options = {}) {
+  try {
+    DecodeImage(bytes, "bad/img.bin", options);
+    ADD_FAILURE() << "no error; expected '" << words << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData);
+    EXPECT_EQ(e.file(), "bad/img.bin");
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
+TEST(ImageCodecTest, BadImagesAreDataErrorsNamingTheFile) {
+  ExpectUndecodable(Bytes{1, 2, 3, 4, 5}, "neither JPEG nor PNG");
+  ExpectUndecodable(Bytes{}, "neither JPEG nor PNG");
+  Bytes jpeg = EncodeJpeg(Smooth(1, 32, 32), 90);
+  jpeg.resize(jpeg.size() / 2);
+  ExpectUndecodable(jpeg, "undecodable JPEG");
+  Bytes png = EncodePng(Smooth(1, 32, 32));
+  png.resize(png.size() / 2);
+  ExpectUndecodable(png, "undecodable PNG");
+  ExpectUndecodable(EncodePng(Smooth(1, 10, 10)), "refused", {.max_pixels = 50});
+}
+
+TEST(ImageCodecTest, DecodeRecordNamesTheRecordOrSkipsIt) {
+  EncodedRecord bad{Bytes{9, 9, 9}, 3, 17, "shard-000001.tar", "000017.jpg"};
+  try {
+    DecodeRecord(bad, {});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.record(), std::optional<int64_t>(17));
+    EXPECT_NE(e.file().find("shard-000001.tar"), std::string::npos) << e.what();
+    EXPECT_NE(e.file().find("000017.jpg"), std::string::npos) << e.what();
+  }
+  SkipLog log;
+  EXPECT_FALSE(DecodeRecord(bad, {}, BadInputPolicy::kSkip, &log).has_value());
+  EncodedRecord good{EncodePng(Smooth(1, 4, 4)), 3, 18, "a.png", ""};
+  auto sample = DecodeRecord(good, {}, BadInputPolicy::kSkip, &log);
+  ASSERT_TRUE(sample.has_value());
+  EXPECT_EQ(sample->label, 3);
+  EXPECT_EQ(sample->index, 18);
+  EXPECT_EQ(log.count(), 1);
+}
+
+}  // namespace
+}  // namespace millrace::io
