@@ -9,4 +9,6 @@ list(APPEND MILLRACE_OPS_SOURCES
   conv2d/conv2d.cc conv2d/conv2d_cpu.cc
   batchnorm/batchnorm.cc batchnorm/batchnorm_cpu.cc
   pooling/pooling.cc pooling/pooling_cpu.cc
+  dwsep/dwsep.cc
+  models.cc
 )
