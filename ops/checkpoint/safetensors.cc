@@ -187,12 +187,23 @@ SafetensorsContents ReadSafetensors(const std::filesystem::path& path) {
   if (header_size == 0 || text[0] != '{') {
     throw DataError(path, "the header does not start with '{': not a safetensors file");
   }
+  // The specification forbids duplicate tensor names; nlohmann would keep the last silently.
+  std::set<std::string> names;
+  std::string duplicate;
+  auto check_keys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
+        !names.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(text);
+    header = nlohmann::json::parse(text, check_keys);
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path, std::string("malformed JSON header: ") + e.what());
   }
+  if (!duplicate.empty()) throw DataError(path, "tensor '" + duplicate + "' is listed twice");
   if (!header.is_object()) throw DataError(path, "the header is not a JSON object");
 
   const uint64_t data_size = file_size - 8 - header_size;

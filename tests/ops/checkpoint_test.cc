@@ -15,7 +15,9 @@
 
 #include "core/error.h"
 #include "ops/activation/relu.h"
+#include "ops/batchnorm/batchnorm.h"
 #include "ops/checkpoint/safetensors.h"
+#include "ops/conv2d/conv2d.h"
 #include "ops/linear/linear.h"
 #include "ops/optim/sgd.h"
 #include "ops/prune/magnitude.h"
@@ -103,6 +105,32 @@ TEST_F(CheckpointTest, RoundTripIsBitExact) {
     EXPECT_EQ(sa.tensors[i].first, sb.tensors[i].first);
     EXPECT_TRUE(SameBits(sa.tensors[i].second, sb.tensors[i].second)) << sa.tensors[i].first;
   }
+}
+
+TEST_F(CheckpointTest, BatchNormBuffersRoundTrip) {
+  auto make = [](uint64_t seed) {
+    Sequential m;
+    m.Add("conv",
+          std::make_unique<Conv2d>(Conv2dConfig{.in_channels = 1, .out_channels = 3}, seed));
+    m.Add("bn", std::make_unique<BatchNorm2d>(3));
+    return m;
+  };
+  Sequential a = make(1);
+  Tensor x = Tensor::Empty({2, 1, 5, 5});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i % 7) - 3;
+  a.Forward(x, Mode::kTrain);  // running statistics move away from 0 and 1
+  SaveCheckpoint(path_, a, nullptr, {.step = 5});
+  Sequential b = make(2);
+  EXPECT_EQ(LoadCheckpoint(path_, b, nullptr).step, 5);
+  auto ba = a.Buffers(), bb = b.Buffers();
+  ASSERT_EQ(ba.size(), 2u);
+  for (size_t i = 0; i < ba.size(); ++i) {
+    EXPECT_EQ(ba[i].first, bb[i].first);
+    EXPECT_TRUE(SameBits(*ba[i].second, *bb[i].second)) << ba[i].first;
+  }
+  EXPECT_NE(ba[0].second->data<float>()[0], 0.0f);
+  EXPECT_TRUE(
+      SameBits(a.FindParameter("conv.weight")->value, b.FindParameter("conv.weight")->value));
 }
 
 TEST_F(CheckpointTest, FileFollowsTheSafetensorsSpecification) {
@@ -238,6 +266,10 @@ TEST_F(CheckpointTest, SafetensorsRejectsGapsAndTrailingBytes) {
   write(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 3);  // a byte left over
   EXPECT_THROW(ReadSafetensors(path_), Error);
   write(R"({"a":{"dtype":"I32","shape":[2],"data_offsets":[0,4]}})", 4);  // size mismatch
+  EXPECT_THROW(ReadSafetensors(path_), Error);
+  write(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+        R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+        2);  // a name twice
   EXPECT_THROW(ReadSafetensors(path_), Error);
   write(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2);
   SafetensorsContents ok = ReadSafetensors(path_);

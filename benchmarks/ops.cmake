@@ -1,0 +1,2 @@
+# The ops benchmarks (results: docs/BENCHMARKS.md, "Compute on the CPU (ops/)").
+millrace_add_benchmark(ops_prune_bench SOURCES ops/prune_bench.cc DEPS millrace::ops)
