@@ -12,6 +12,7 @@
 #include "ops/conv2d/conv2d.h"
 #include "ops/flatten/flatten.h"
 #include "ops/linear/linear.h"
+#include "ops/models.h"
 #include "ops/pooling/pooling.h"
 #include "ops/prune/magnitude.h"
 #include "ops/sequential.h"
@@ -124,6 +125,38 @@ TEST(Shrink, ConvThroughBatchNormDepthwisePoolAndFlatten) {
   EXPECT_EQ(shrunk.FindParameter("fc.weight")->value.shape(), (Shape{5, 27}));
   ExpectClose(shrunk.Forward(x, Mode::kEval), masked.Forward(x, Mode::kEval), 1e-4f);
   EXPECT_LT(shrunk.ForwardFlops({2, 2, 6, 6}), masked.ForwardFlops({2, 2, 6, 6}));
+}
+
+TEST(Shrink, DepthwiseSeparablePresetShrinksBlockByBlock) {
+  Sequential masked = MakeModel("dwsep", 1), shrunk = MakeModel("dwsep", 1);
+  Tensor x = Random({2, 1, 28, 28}, 3);
+  for (Sequential* m : {&masked, &shrunk}) m->Forward(x, Mode::kTrain);  // running statistics
+  const int64_t before = shrunk.ForwardFlops({2, 1, 28, 28});
+  // conv1 -> bn1 -> relu1 -> block1 (depthwise, bn, relu, pointwise): block1.pw stops reading.
+  // block1's outputs -> block2's inputs; block3's outputs -> pool, flatten -> fc.
+  struct Step {
+    const char* layer;
+    const char* consumer;
+    int64_t channels;
+  };
+  for (Step s : {Step{"conv1", "block1.pw.weight", 32}, Step{"block1", "block2.pw.weight", 64},
+                 Step{"block3", "fc.weight", 128}}) {
+    const std::vector<int64_t> keep = ShrinkByL2(shrunk, s.layer, PruneAmount::Fraction(0.25));
+    EXPECT_EQ(static_cast<int64_t>(keep.size()), s.channels - s.channels / 4) << s.layer;
+    for (int64_t c = 0, j = 0; c < s.channels; ++c) {
+      if (j < static_cast<int64_t>(keep.size()) && keep[j] == c) {
+        ++j;
+      } else {
+        ZeroInputs(*masked.FindParameter(s.consumer), c, 1);
+      }
+    }
+  }
+  EXPECT_EQ(shrunk.FindParameter("block1.dw.weight")->value.shape(), (Shape{24, 1, 3, 3}));
+  EXPECT_EQ(shrunk.FindParameter("block1.pw.weight")->value.shape(), (Shape{48, 24, 1, 1}));
+  EXPECT_EQ(shrunk.FindParameter("block2.bn1.weight")->value.shape(), (Shape{48}));
+  EXPECT_EQ(shrunk.FindParameter("fc.weight")->value.shape(), (Shape{10, 96}));
+  ExpectClose(shrunk.Forward(x, Mode::kEval), masked.Forward(x, Mode::kEval), 1e-4f);
+  EXPECT_LT(shrunk.ForwardFlops({2, 1, 28, 28}), before);
 }
 
 TEST(Shrink, RefusesWhatItCannotShrink) {
