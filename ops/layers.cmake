@@ -1,6 +1,6 @@
 # Layers, models and the oneDNN context of millrace_ops (paths relative to ops/).
 list(APPEND MILLRACE_OPS_SOURCES
-  cpu/dnnl_context.cc
+  cpu/dnnl_context.cc cpu/layout.cc
   init.cc
   sequential.cc
   linear/linear.cc linear/linear_cpu.cc

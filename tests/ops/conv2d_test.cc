@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "ops/cpu/layout.h"
 #include "tests/ops/gradcheck.h"
 
 namespace millrace::ops {
@@ -89,12 +90,29 @@ std::vector<Case> Cases() {
   };
 }
 
-TEST(Conv2d, ForwardMatchesNaive) {
+// Every layout policy: oneDNN's choice (reorders at the edges), forced plain layouts, mixed.
+class Conv2dLayouts : public ::testing::TestWithParam<cpu::ConvLayouts> {
+ protected:
+  void SetUp() override { cpu::SetConvLayouts(GetParam()); }
+  void TearDown() override { cpu::SetConvLayouts(cpu::ConvLayouts::kAuto); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Conv2dLayouts,
+                         ::testing::Values(cpu::ConvLayouts::kAuto, cpu::ConvLayouts::kPlain,
+                                           cpu::ConvLayouts::kOneDnn),
+                         [](const auto& info) {
+                           return info.param == cpu::ConvLayouts::kAuto    ? "Auto"
+                                  : info.param == cpu::ConvLayouts::kPlain ? "Plain"
+                                                                           : "OneDnn";
+                         });
+
+TEST_P(Conv2dLayouts, ForwardMatchesNaive) {
   uint64_t seed = 1;
   for (const Case& k : Cases()) {
     Conv2d conv(k.config, seed++);
     Tensor x = RandomTensor(k.input, seed++);
     Tensor y = conv.Forward(x, Mode::kEval);
+    RecordProperty(conv.Describe(), conv.BackendInfo());
     const Shape y_shape = conv.OutputShape(k.input);
     ASSERT_EQ(y.shape(), y_shape) << conv.Describe();
     std::vector<double> ref = NaiveConv(x, conv, conv.weight().value,
@@ -105,7 +123,7 @@ TEST(Conv2d, ForwardMatchesNaive) {
   }
 }
 
-TEST(Conv2d, BackwardMatchesFiniteDifferences) {
+TEST_P(Conv2dLayouts, BackwardMatchesFiniteDifferences) {
   uint64_t seed = 100;
   for (const Case& k : Cases()) {
     SCOPED_TRACE(Conv2d(k.config).Describe());
