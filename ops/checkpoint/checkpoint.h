@@ -37,8 +37,8 @@ namespace millrace::ops {
 
 struct TrainingState {
   int64_t step = 0;
-  std::string rng_state;                        // opaque; see SaveRngState
-  std::map<std::string, std::string> metadata;  // the caller's own entries
+  std::string rng_state{};                        // opaque; see SaveRngState
+  std::map<std::string, std::string> metadata{};  // the caller's own entries
 };
 
 // What a checkpoint covers: the model's parameters (with their masks) and buffers.
