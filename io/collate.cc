@@ -1,5 +1,8 @@
 #include "io/collate.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include "core/error.h"
 
 namespace millrace::io {
@@ -83,10 +86,15 @@ Batch Collate(std::span<const Sample> samples, const CollateOptions& options) {
                                           << (s.image.defined() ? ToString(s.image.shape())
                                                                 : std::string("undefined"))
                                           << ", the first has " << ToString(shape));
-    normalizer.Apply(s.image, images + i * per_image);
     labels[i] = s.label;
     indices[i] = s.index;
   }
+  // The pixels, in parallel on the calling thread's oneTBB arena (serial for small batches).
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, b, 32), [&](const tbb::blocked_range<int64_t>& r) {
+        for (int64_t i = r.begin(); i < r.end(); ++i)
+          normalizer.Apply(samples[static_cast<size_t>(i)].image, images + i * per_image);
+      });
   return batch;
 }
 

@@ -61,7 +61,9 @@ struct CollateOptions {
 };
 
 // Collates samples (same image shape, at least one) into one contiguous batch, in the given
-// order. Throws Error(kInvalidArgument) for an empty list or mixed shapes. Thread-safe.
+// order. Throws Error(kInvalidArgument) for an empty list or mixed shapes. Thread-safe; the
+// pixels are converted with oneTBB's parallel_for in the calling thread's arena (run it inside a
+// task_arena to bound its threads).
 Batch Collate(std::span<const Sample> samples, const CollateOptions& options = {});
 
 }  // namespace millrace::io

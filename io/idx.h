@@ -41,6 +41,10 @@ struct IdxArray {
 IdxArray ParseIdx(std::span<const uint8_t> file_bytes, const std::string& name,
                   uint64_t max_bytes = uint64_t{1} << 32);
 
+// The number of whole records in a decompressed file of `bytes` bytes; `problem` is set when
+// the data is shorter or longer than the dims say (empty when exact).
+int64_t CompleteIdxRecords(const IdxHeader& header, size_t bytes, std::string* problem);
+
 struct IdxOptions {
   // Labels must lie in [0, num_classes).
   int64_t num_classes = 10;

@@ -4,12 +4,14 @@ set(MILLRACE_IO_SOURCES
   async_reader.cc
   prefetcher.cc
   gzip.cc
+  idx_format.cc
   idx.cc
   sampler.cc
   augment.cc
   collate.cc
   image_codec.cc
   image_folder.cc
+  tar_format.cc
   tar_shards.cc
   convert.cc
 )

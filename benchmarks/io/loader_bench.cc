@@ -1,0 +1,191 @@
+// Loader throughput of io/ beside a plain sequential read of the same files from the page cache,
+// in the same run: IDX (Fashion-MNIST train, gzip), the JPEG image tree and JPEG tar shards
+// written from it by the converter.
+//
+//   build-io/benchmarks/io_loader_bench --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "bench_data.h"
+#include "io/idx.h"
+#include "io/image_folder.h"
+#include "io/sampler.h"
+#include "io/tar_shards.h"
+
+namespace millrace::io::bench {
+namespace {
+
+const std::string kImages = std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz";
+const std::string kLabels = std::string(kFashionMnistDir) + "/train-labels-idx1-ubyte.gz";
+
+ReadBackend Backend(const benchmark::State& state) {
+  return state.range(0) == 0 ? ReadBackend::kIoUring : ReadBackend::kPread;
+}
+
+// A plain loop: open, read(2) into one reused buffer, close. Returns the bytes read.
+uint64_t PlainRead(const std::string& path, std::vector<uint8_t>& buffer) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) std::abort();
+  uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n <= 0) break;
+    total += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return total;
+}
+
+void Rates(benchmark::State& state, uint64_t bytes, int64_t samples) {
+  state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(samples) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+
+// ---- IDX --------------------------------------------------------------------------------------
+
+void BM_IdxPlainRead(benchmark::State& state) {
+  std::vector<uint8_t> buffer(1 << 20);
+  uint64_t bytes = 0;
+  for (auto _ : state) bytes = PlainRead(kImages, buffer) + PlainRead(kLabels, buffer);
+  Rates(state, bytes, 60000);
+}
+
+// The plain way to load IDX: zlib's gzread, sequentially, into one buffer per file.
+void BM_IdxPlainReadGunzip(benchmark::State& state) {
+  std::vector<uint8_t> out(48 << 20);
+  const uint64_t bytes = std::filesystem::file_size(kImages) + std::filesystem::file_size(kLabels);
+  for (auto _ : state) {
+    for (const auto& path : {kImages, kLabels}) {
+      gzFile f = gzopen(path.c_str(), "rb");
+      gzbuffer(f, 1 << 20);
+      int n = 0;
+      size_t at = 0;
+      while ((n = gzread(f, out.data() + at, 1 << 20)) > 0) at += static_cast<size_t>(n);
+      gzclose(f);
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  Rates(state, bytes, 60000);
+}
+
+void BM_IdxLoad(benchmark::State& state) {
+  AsyncReader reader({.backend = Backend(state)});
+  std::vector<uint8_t> buffer(1 << 20);
+  const uint64_t bytes = PlainRead(kImages, buffer) + PlainRead(kLabels, buffer);
+  for (auto _ : state) {
+    IdxDataset ds = IdxDataset::Load(kImages, kLabels, {.reader = &reader});
+    benchmark::DoNotOptimize(ds.size());
+  }
+  Rates(state, bytes, 60000);
+}
+
+// ---- image tree -------------------------------------------------------------------------------
+
+const ImageFolderDataset& Tree() {
+  static ImageFolderDataset tree(JpegTree());
+  return tree;
+}
+
+std::vector<int64_t> Order() { return Permutation(Tree().size(), 1, 0); }
+
+uint64_t TreeBytes() {
+  uint64_t bytes = 0;
+  for (int64_t i = 0; i < Tree().size(); ++i) bytes += Tree().file(i).bytes;
+  return bytes;
+}
+
+void BM_TreePlainRead(benchmark::State& state) {
+  const auto order = Order();
+  std::vector<uint8_t> buffer(1 << 16);
+  for (auto _ : state) {
+    uint64_t bytes = 0;
+    for (int64_t i : order) bytes += PlainRead(Tree().file(i).path, buffer);
+    benchmark::DoNotOptimize(bytes);
+  }
+  Rates(state, TreeBytes(), Tree().size());
+}
+
+void BM_TreeStream(benchmark::State& state) {
+  const auto order = Order();
+  AsyncReader reader({.backend = Backend(state)});
+  for (auto _ : state) {
+    ImageFolderStream stream(Tree(), order, reader,
+                             {.prefetch_depth = static_cast<int>(state.range(1))});
+    uint64_t bytes = 0;
+    while (auto record = stream.Next()) bytes += record->bytes.size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  Rates(state, TreeBytes(), Tree().size());
+}
+
+// ---- tar shards -------------------------------------------------------------------------------
+
+const std::vector<std::string>& Shards() {
+  static std::vector<std::string> shards = TarShards();
+  return shards;
+}
+
+void BM_TarPlainRead(benchmark::State& state) {
+  std::vector<uint8_t> buffer(1 << 20);
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
+  }
+  Rates(state, bytes, 60000);
+}
+
+void BM_TarStream(benchmark::State& state) {
+  AsyncReader reader({.backend = Backend(state)});
+  std::vector<uint8_t> buffer(1 << 20);
+  uint64_t bytes = 0;
+  for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
+  int64_t samples = 0;
+  for (auto _ : state) {
+    TarShardStream stream(Shards(), reader,
+                          {.seed = 1, .epoch = 0, .shuffle_buffer = 1000, .shards_in_flight = 2});
+    samples = 0;
+    while (auto record = stream.Next()) ++samples;
+  }
+  Rates(state, bytes, samples);
+}
+
+void Setup(const benchmark::State&) {
+  static bool done = [] {
+    std::vector<std::string> paths = Shards();
+    for (int64_t i = 0; i < Tree().size(); ++i) paths.push_back(Tree().file(i).path);
+    paths.push_back(kImages);
+    paths.push_back(kLabels);
+    WarmPageCache(paths);
+    return true;
+  }();
+  (void)done;
+}
+
+// Arg 0: io_uring, 1: the pread pool (2 threads). Second arg: prefetch depth.
+BENCHMARK(BM_IdxPlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IdxPlainReadGunzip)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IdxLoad)->Setup(Setup)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TreePlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TreeStream)
+    ->Setup(Setup)
+    ->Args({0, 64})
+    ->Args({0, 256})
+    ->Args({1, 64})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_TarPlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TarStream)->Setup(Setup)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace millrace::io::bench
+
+BENCHMARK_MAIN();

@@ -1,0 +1,235 @@
+#include "io/tar_format.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+
+namespace millrace::io {
+namespace {
+
+struct ArchiveReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct ArchiveWriteDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+
+// KEY and extension (lower case) of a tar path, by the first '.' of its file name.
+std::pair<std::string, std::string> SplitKey(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const size_t dot = path.find('.', slash == std::string::npos ? 0 : slash + 1);
+  if (dot == std::string::npos) return {path, ""};
+  std::string ext = path.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return {path.substr(0, dot), ext};
+}
+
+bool IsImageExtension(const std::string& ext) {
+  return ext == "jpg" || ext == "jpeg" || ext == "png";
+}
+
+// A sample being assembled from consecutive entries with one key.
+struct Group {
+  std::string key;
+  std::string image_entry;
+  Bytes image;
+  bool has_image = false;
+  std::string label_entry;
+  std::string label_text;
+  bool has_label = false;
+};
+
+class ShardParser {
+ public:
+  ShardParser(const std::string& name, int64_t shard_id, const TarParseOptions& options)
+      : name_(name), shard_id_(shard_id), options_(options) {}
+
+  std::vector<EncodedRecord> Parse(std::span<const uint8_t> bytes) {
+    std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
+    if (!a) MILLRACE_THROW(ErrorKind::kInternal, "archive_read_new failed");
+    archive_read_support_format_tar(a.get());
+    if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+      Bad(std::nullopt, "", std::string("not a tar archive: ") + archive_error_string(a.get()));
+      return std::move(records_);
+    }
+    for (;;) {
+      archive_entry* entry = nullptr;
+      const int rc = archive_read_next_header(a.get(), &entry);
+      if (rc == ARCHIVE_EOF) break;
+      if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+        const char* why = archive_error_string(a.get());
+        Flush();
+        Bad(Next(), "",
+            std::string("corrupt tar archive after ") + std::to_string(entries_) +
+                " entries: " + (why ? why : "unknown error"));
+        return std::move(records_);
+      }
+      ++entries_;
+      if (archive_entry_filetype(entry) != AE_IFREG) continue;
+      const char* raw_path = archive_entry_pathname(entry);
+      const std::string path = raw_path ? raw_path : "";
+      auto [key, ext] = SplitKey(path);
+      const bool image = IsImageExtension(ext);
+      if (!image && ext != "cls") continue;
+      if (key != group_.key) {
+        Flush();
+        group_.key = key;
+      }
+      const la_int64_t size = archive_entry_size(entry);
+      if (size < 0 || static_cast<uint64_t>(size) > options_.max_entry_bytes) {
+        Bad(Next(), path, "entry of " + std::to_string(size) + " bytes refused");
+        group_ = Group{};
+        continue;
+      }
+      Bytes data(static_cast<size_t>(size));
+      size_t got = 0;
+      while (got < data.size()) {
+        const la_ssize_t n = archive_read_data(a.get(), data.data() + got, data.size() - got);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got != data.size()) {
+        const char* why = archive_error_string(a.get());
+        Bad(Next(), path,
+            "tar entry cut off after " + std::to_string(got) + " of " +
+                std::to_string(data.size()) + " bytes" +
+                (why ? std::string(": ") + why : std::string()));
+        group_ = Group{};
+        return std::move(records_);
+      }
+      if (image) {
+        group_.image_entry = path;
+        group_.image = std::move(data);
+        group_.has_image = true;
+      } else {
+        group_.label_entry = path;
+        group_.label_text.assign(data.begin(), data.end());
+        group_.has_label = true;
+      }
+    }
+    Flush();
+    return std::move(records_);
+  }
+
+ private:
+  int64_t Next() const { return (shard_id_ << 32) | ordinal_; }
+
+  void Bad(std::optional<int64_t> record, const std::string& entry, const std::string& message) {
+    const std::string where = entry.empty() ? name_ : name_ + " [entry " + entry + "]";
+    HandleBadRecord(DataError(where, record, message), options_.policy, options_.skip_log);
+  }
+
+  // Ends the current group: a record when it has an image and a valid label.
+  void Flush() {
+    Group g = std::move(group_);
+    group_ = Group{};
+    if (!g.has_image && !g.has_label) return;
+    const int64_t record = Next();
+    ++ordinal_;
+    if (!g.has_label) {
+      Bad(record, g.image_entry, "tar entry without a label (no " + g.key + ".cls)");
+      return;
+    }
+    if (!g.has_image) {
+      Bad(record, g.label_entry, "label without an image (no " + g.key + ".jpg/.png)");
+      return;
+    }
+    std::string text = g.label_text;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    size_t start = 0;
+    while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+    int64_t label = -1;
+    const char* first = text.data() + start;
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(first, last, label);
+    if (ec != std::errc() || end != last || first == last) {
+      Bad(record, g.label_entry, "label '" + text.substr(0, 32) + "' is not an integer");
+      return;
+    }
+    if (label < 0 || (options_.num_classes > 0 && label >= options_.num_classes)) {
+      Bad(record, g.label_entry,
+          "label " + std::to_string(label) + " out of range [0, " +
+              (options_.num_classes > 0 ? std::to_string(options_.num_classes) : "inf") + ")");
+      return;
+    }
+    EncodedRecord r;
+    r.bytes = std::move(g.image);
+    r.label = label;
+    r.index = record;
+    r.source = name_;
+    r.entry = g.image_entry;
+    records_.push_back(std::move(r));
+  }
+
+  const std::string& name_;
+  int64_t shard_id_;
+  const TarParseOptions& options_;
+  Group group_;
+  int64_t ordinal_ = 0;
+  int64_t entries_ = 0;
+  std::vector<EncodedRecord> records_;
+};
+
+}  // namespace
+
+std::vector<EncodedRecord> ParseTarShard(std::span<const uint8_t> bytes, const std::string& name,
+                                         int64_t shard_id, const TarParseOptions& options) {
+  return ShardParser(name, shard_id, options).Parse(bytes);
+}
+
+std::vector<std::string> ListTarShards(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> shards;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".tar")
+      shards.push_back(entry.path().string());
+  }
+  if (ec) throw Error(ErrorKind::kIo, "cannot list: " + ec.message()).WithFile(dir);
+  std::sort(shards.begin(), shards.end());
+  return shards;
+}
+
+void WriteTar(const std::string& path, const std::vector<std::pair<std::string, Bytes>>& entries) {
+  const std::string temp = path + ".partial";
+  std::unique_ptr<archive, ArchiveWriteDeleter> a(archive_write_new());
+  if (!a) MILLRACE_THROW(ErrorKind::kInternal, "archive_write_new failed");
+  archive_write_set_format_pax_restricted(a.get());
+  auto fail = [&](const std::string& what) {
+    const char* why = archive_error_string(a.get());
+    std::error_code ec;
+    std::filesystem::remove(temp, ec);
+    throw Error(ErrorKind::kIo, what + (why ? std::string(": ") + why : std::string()))
+        .WithFile(path);
+  };
+  if (archive_write_open_filename(a.get(), temp.c_str()) != ARCHIVE_OK) fail("cannot create");
+  std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
+  for (const auto& [name, bytes] : entries) {
+    archive_entry_clear(entry.get());
+    archive_entry_set_pathname(entry.get(), name.c_str());
+    archive_entry_set_size(entry.get(), static_cast<la_int64_t>(bytes.size()));
+    archive_entry_set_filetype(entry.get(), AE_IFREG);
+    archive_entry_set_perm(entry.get(), 0644);
+    archive_entry_set_mtime(entry.get(), 0, 0);  // reproducible archives
+    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK)
+      fail("cannot write entry " + name);
+    if (archive_write_data(a.get(), bytes.data(), bytes.size()) !=
+        static_cast<la_ssize_t>(bytes.size()))
+      fail("cannot write entry " + name);
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) fail("cannot finish");
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) fail("cannot rename " + temp + ": " + ec.message());
+}
+
+}  // namespace millrace::io

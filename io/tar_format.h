@@ -1,0 +1,42 @@
+// The WebDataset tar format: each sample is a run of consecutive entries that share a key (the
+// path up to the first '.' of the file name): KEY.jpg / KEY.jpeg / KEY.png for the image and
+// KEY.cls for the label (a decimal integer). Other entries are ignored. Parsing and writing of
+// one shard in memory (libarchive); TarShardStream (io/tar_shards.h) streams many.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/async_reader.h"
+#include "io/record.h"
+
+namespace millrace::io {
+
+struct TarParseOptions {
+  // Labels must lie in [0, num_classes); 0 leaves them unchecked (but >= 0).
+  int64_t num_classes = 0;
+  // kSkip: a sample without a label or an image, a bad label, or a corrupt archive (the rest of
+  // the shard) is counted in skip_log instead of throwing.
+  BadInputPolicy policy = BadInputPolicy::kFail;
+  SkipLog* skip_log = nullptr;
+  // Entries larger than this are refused (a guard against corrupt size fields).
+  uint64_t max_entry_bytes = uint64_t{1} << 30;
+};
+
+// Parses one shard held in memory. Record i of the shard gets index (shard_id << 32) | i and
+// source `name`, entry "KEY.jpg". Throws Error(kData) naming the shard and the entry (kFail).
+// Thread-safe (no shared state).
+std::vector<EncodedRecord> ParseTarShard(std::span<const uint8_t> bytes, const std::string& name,
+                                         int64_t shard_id, const TarParseOptions& options = {});
+
+// The shard files of a directory (*.tar), sorted.
+std::vector<std::string> ListTarShards(const std::string& dir);
+
+// Writes a tar (pax) archive of `entries` (name, bytes) to `path` through libarchive, via a
+// temporary file renamed at the end. Throws Error(kIo) naming the file.
+void WriteTar(const std::string& path, const std::vector<std::pair<std::string, Bytes>>& entries);
+
+}  // namespace millrace::io
