@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <string>
 
 #include "core/error.h"
@@ -44,6 +45,13 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t) {
 dnnl::memory Wrap(const dnnl::memory::desc& desc, void* data) {
   return dnnl::memory(desc, Engine(), data);
 }
+
+namespace {
+std::atomic<int64_t> cache_misses{0};
+}
+
+int64_t PrimitiveCacheMisses() { return cache_misses.load(); }
+void CountPrimitiveCacheMiss() { cache_misses.fetch_add(1); }
 
 void RethrowDnnl(std::string_view what, const dnnl::error& e) {
   MILLRACE_THROW(ErrorKind::kOneDnn, what << ": oneDNN: " << e.what() << " (status "

@@ -76,6 +76,11 @@ class PrimitiveCache {
 
 [[noreturn]] void RethrowDnnl(std::string_view what, const dnnl::error& e);
 
+// How many cache entries (each a set of primitives for one layer and shape) this process has
+// created so far: flat after the first step, which a test checks.
+int64_t PrimitiveCacheMisses();
+void CountPrimitiveCacheMiss();
+
 template <typename Entry>
 template <typename Make>
 Entry& PrimitiveCache<Entry>::Get(std::string_view what, const Shape& shape, Make&& make) {
@@ -84,6 +89,7 @@ Entry& PrimitiveCache<Entry>::Get(std::string_view what, const Shape& shape, Mak
   auto it = entries_.find(key);
   if (it != entries_.end()) return it->second;
   try {
+    CountPrimitiveCacheMiss();
     return entries_.emplace(std::move(key), make()).first->second;
   } catch (const dnnl::error& e) {
     RethrowDnnl(what, e);

@@ -91,6 +91,27 @@ TEST(Models, DeterministicTwoThreads) {
   for (const std::string name : {"mlp", "dwsep"}) ExpectDeterministic(name, 2);
 }
 
+TEST(Models, NoPrimitiveCreatedAfterTheFirstStep) {
+  for (const std::string& name : ModelNames()) {
+    Sequential m = MakeModel(name, 1);
+    Tensor x = testing::RandomTensor(ModelInputShape(name, 4), 2);
+    Tensor dy = testing::RandomTensor({4, 10}, 3);
+    auto step = [&] {
+      m.ZeroGrad();
+      m.Forward(x, Mode::kTrain);
+      m.Backward(dy);
+      m.Forward(x, Mode::kEval);
+    };
+    const int64_t before = cpu::PrimitiveCacheMisses();
+    step();
+    const int64_t after_first = cpu::PrimitiveCacheMisses();
+    EXPECT_GT(after_first, before) << name;
+    step();
+    step();
+    EXPECT_EQ(cpu::PrimitiveCacheMisses(), after_first) << name;
+  }
+}
+
 TEST(Models, SameSeedSameWeights) {
   Sequential a = MakeModel("cnn", 3), b = MakeModel("cnn", 3), c = MakeModel("cnn", 4);
   for (size_t i = 0; i < a.Parameters().size(); ++i) {
