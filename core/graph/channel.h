@@ -46,6 +46,14 @@ class Channel final : public ChannelBase {
   // to the end of `out`; returns how many.
   size_t Take(std::vector<Item<T>>& out, size_t max) {
     size_t taken = 0;
+    if (out.empty() && carry_pos_ == carry_.size() && queue_.try_pop(carry_)) {
+      carry_pos_ = 0;
+      if (carry_.size() <= max) {  // the common case: the whole chunk, without moving items
+        out.swap(carry_);
+        carry_.clear();
+        taken = out.size();
+      }
+    }
     while (taken < max) {
       if (carry_pos_ == carry_.size()) {
         carry_.clear();

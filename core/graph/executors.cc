@@ -10,13 +10,47 @@
 namespace millrace::internal {
 
 namespace {
+thread_local Executor* tls_executor = nullptr;  // the executor whose task runs on this thread
+thread_local StageBase* tls_next = nullptr;     // handed over by TryRunNext()
+}  // namespace
+
+void RunTask(Executor* executor, StageBase* stage) {
+  Executor* const outer = tls_executor;
+  StageBase* const outer_next = tls_next;
+  tls_executor = executor;
+  tls_next = nullptr;
+  stage->Work();
+  while (StageBase* next = tls_next) {
+    tls_next = nullptr;
+    next->Work();
+  }
+  tls_executor = outer;
+  tls_next = outer_next;
+}
+
+bool TryRunNext(StageBase* stage) {
+  if (tls_executor == nullptr || tls_next != nullptr || stage->executor() != tls_executor) {
+    return false;
+  }
+  tls_next = stage;
+  return true;
+}
+
+void PostHeldTask() {
+  if (StageBase* held = tls_next) {
+    tls_next = nullptr;
+    held->executor()->Post(held);
+  }
+}
+
+namespace {
 
 class ArenaExecutor final : public Executor {
  public:
   // No slot is reserved for a master thread: only TBB workers run a stage's tasks.
   explicit ArenaExecutor(int concurrency) : arena_(concurrency, /*reserved_for_masters=*/0) {}
   void Post(StageBase* stage) override {
-    arena_.enqueue([stage] { stage->Work(); });
+    arena_.enqueue([this, stage] { RunTask(this, stage); });
   }
 
  private:
@@ -27,7 +61,7 @@ class AsioExecutor final : public Executor {
  public:
   explicit AsioExecutor(boost::asio::io_context& io) : io_(io) {}
   void Post(StageBase* stage) override {
-    boost::asio::post(io_, [stage] { stage->Work(); });
+    boost::asio::post(io_, [this, stage] { RunTask(this, stage); });
   }
 
  private:
@@ -57,7 +91,7 @@ class DeviceThreadExecutor final : public Executor {
     if (thread_.joinable()) thread_.join();
   }
   void Post(StageBase* stage) override {
-    boost::asio::post(io_, [stage] { stage->Work(); });
+    boost::asio::post(io_, [this, stage] { RunTask(this, stage); });
   }
 
  private:

@@ -193,24 +193,29 @@ void Runtime::SetConcurrency(std::string_view name, int n) {
   StageBase* s = Find(name);
   MILLRACE_CHECK_ARG(s != nullptr, "SetConcurrency: no stage is named '" << name << "'");
   MILLRACE_CHECK_ARG(n >= 1, "SetConcurrency('" << name << "', " << n << "): must be >= 1");
-  if (running_ && s->placement().kind == Placement::Kind::kCpu && n > s->concurrency()) {
-    s->set_executor(CpuExecutorFor(n));  // a wider arena; the old one drains
-    EnsureParallelism();
-  }
+  const int before = s->concurrency();
   s->SetConcurrency(n);
+  if (running_ && s->placement().kind == Placement::Kind::kCpu && s->concurrency() > before) {
+    EnsureCpuArena();  // a wider arena when needed; the old one drains
+    EnsureParallelism();
+    s->Schedule();
+  }
 }
 
 void Runtime::Launch(StageBase* stage) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++in_flight_;
-  }
-  stage->executor()->Post(stage);
+  in_flight_.fetch_add(1);  // the caller is a task in flight, or holds mu_ while running_
+  if (!TryRunNext(stage)) stage->executor()->Post(stage);
 }
 
 void Runtime::TaskDone() {
+  // Only the step to zero takes the lock, so that Run() can't return (and the graph go) while
+  // a task still touches it.
+  int64_t n = in_flight_.load();
+  while (n > 1) {
+    if (in_flight_.compare_exchange_weak(n, n - 1)) return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (--in_flight_ == 0) cv_.notify_all();
+  if (in_flight_.fetch_sub(1) == 1) cv_.notify_all();
 }
 
 void Runtime::StageFinished() {
@@ -218,19 +223,28 @@ void Runtime::StageFinished() {
   if (--unfinished_ == 0) cv_.notify_all();
 }
 
-Executor* Runtime::CpuExecutorFor(int concurrency) {
-  executors_.push_back(MakeArenaExecutor(concurrency));
-  return executors_.back().get();
+int Runtime::CpuSlots() const {
+  int slots = 0;
+  for (const auto& s : stages_) {
+    if (s->placement().kind == Placement::Kind::kCpu) slots += s->concurrency();
+  }
+  return slots;
+}
+
+void Runtime::EnsureCpuArena() {
+  const int slots = std::max(CpuSlots(), AvailableCores());
+  if (slots <= cpu_arena_slots_) return;
+  executors_.push_back(MakeArenaExecutor(slots));
+  cpu_executor_ = executors_.back().get();
+  cpu_arena_slots_ = slots;
+  for (auto& s : stages_) {
+    if (s->placement().kind == Placement::Kind::kCpu) s->set_executor(cpu_executor_);
+  }
 }
 
 void Runtime::EnsureParallelism() {
   // oneTBB starts (limit - 1) workers; every cpu slot needs one, whatever the cores.
-  int wanted = AvailableCores();
-  int slots = 1;
-  for (const auto& s : stages_) {
-    if (s->placement().kind == Placement::Kind::kCpu) slots += s->concurrency();
-  }
-  wanted = std::max(wanted, slots);
+  const int wanted = std::max(AvailableCores(), CpuSlots() + 1);
   if (wanted <= parallelism_value_) return;
   parallelism_.reset();
   parallelism_.emplace(tbb::global_control::max_allowed_parallelism, wanted);
@@ -246,7 +260,7 @@ void Runtime::StartExecutors() {
     const Placement& p = s->placement();
     switch (p.kind) {
       case Placement::Kind::kIo: s->set_executor(io_executor_); break;
-      case Placement::Kind::kCpu: s->set_executor(CpuExecutorFor(p.concurrency)); break;
+      case Placement::Kind::kCpu: break;  // EnsureCpuArena() below
       case Placement::Kind::kCompute:
       case Placement::Kind::kGpu: {
         const Device device = p.device_of_thread();
@@ -263,6 +277,7 @@ void Runtime::StartExecutors() {
       }
     }
   }
+  EnsureCpuArena();
   EnsureParallelism();
   io_guard_.emplace(boost::asio::make_work_guard(io_));
   for (int i = 0; i < std::max(1, options_.io_threads); ++i) {
@@ -278,6 +293,8 @@ void Runtime::StopExecutors() {
   executors_.clear();  // joins the device threads; arenas go once their last task returned
   parallelism_.reset();
   parallelism_value_ = 0;
+  cpu_executor_ = nullptr;
+  cpu_arena_slots_ = 0;
 }
 
 }  // namespace millrace::internal

@@ -29,8 +29,16 @@ namespace millrace::internal {
 class Executor {
  public:
   virtual ~Executor() = default;
+  // Runs stage->Work() later on this executor's threads (through RunTask), never inline.
   virtual void Post(StageBase* stage) = 0;
 };
+
+// What an executor's task does: runs stage->Work(), then the tasks that Work() handed over by
+// TryRunNext() on this thread (a consumer woken by this task, on the same executor: it runs next
+// here without a round trip through the scheduler, as oneTBB's task bypass does).
+void RunTask(Executor* executor, StageBase* stage);
+// Called when a task for `stage` is due: true when the calling thread will run it next itself.
+bool TryRunNext(StageBase* stage);
 
 class Runtime {
  public:
@@ -63,8 +71,9 @@ class Runtime {
  private:
   void StartExecutors();
   void StopExecutors();
-  Executor* CpuExecutorFor(int concurrency);  // a new arena; holds mu_
-  void EnsureParallelism();                   // holds mu_
+  int CpuSlots() const;      // the sum of the cpu stages' concurrencies
+  void EnsureCpuArena();     // one arena for every cpu stage, wide enough; holds mu_
+  void EnsureParallelism();  // holds mu_
 
   GraphOptions options_;
   boost::asio::io_context io_;
@@ -76,7 +85,7 @@ class Runtime {
   bool ran_ = false;
   bool running_ = false;
   bool returned_ = false;
-  int64_t in_flight_ = 0;  // tasks posted and not yet done
+  std::atomic<int64_t> in_flight_{0};  // tasks posted and not yet done; reaches 0 under mu_
   size_t unfinished_ = 0;
   std::atomic<bool> cancelled_{false};
   std::optional<Error> error_;
@@ -85,6 +94,8 @@ class Runtime {
 
   std::vector<std::unique_ptr<Executor>> executors_;
   Executor* io_executor_ = nullptr;
+  Executor* cpu_executor_ = nullptr;
+  int cpu_arena_slots_ = 0;
   std::vector<std::thread> io_threads_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_guard_;
   std::optional<tbb::global_control> parallelism_;

@@ -8,7 +8,8 @@
 namespace millrace::internal {
 
 namespace {
-constexpr size_t kMaxRun = 64;          // items taken by one run
+constexpr size_t kMaxRun = 256;         // items taken by one run
+constexpr int64_t kSplitItemNs = 1000;  // bodies slower than this share a run's items out
 constexpr int kRunsPerTask = 16;        // then the task ends and a new one is posted (fairness)
 constexpr int64_t kSlowItemNs = 20000;  // bodies slower than this take one item per run
 
@@ -163,9 +164,13 @@ void StageBase::Schedule() {
 }
 
 size_t StageBase::RunLimit() const {
-  const uint64_t in = items_in() + items_out();
-  if (in > 0 && busy_ns() / static_cast<int64_t>(in) > kSlowItemNs) return 1;
+  // Fast bodies take all that waits (fewer hand-offs); slower ones share it out between the
+  // concurrent invocations; slow ones take one item at a time.
+  const uint64_t items = items_in() + items_out();
+  const int64_t per_item = items > 0 ? busy_ns() / static_cast<int64_t>(items) : 0;
+  if (per_item > kSlowItemNs) return 1;
   const size_t waiting = InputSize();
+  if (per_item < kSplitItemNs) return std::clamp<size_t>(waiting, 1, kMaxRun);
   const size_t share = waiting / static_cast<size_t>(std::max(1, concurrency_.load()));
   return std::clamp<size_t>(share, 1, kMaxRun);
 }
@@ -188,7 +193,7 @@ void StageBase::Work() {
   if (items > 0) {
     busy_ns_.fetch_add(end - start, std::memory_order_relaxed);
     if (span_capacity_ > 0) {
-      std::lock_guard<std::mutex> lock(spans_mu_);
+      std::lock_guard<tbb::spin_mutex> lock(spans_mu_);
       const Span span{start, end - start, items, ThreadIndex()};
       if (spans_.size() < span_capacity_) {
         spans_.push_back(span);
@@ -240,7 +245,7 @@ void StageBase::IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const
 }
 
 std::vector<StageBase::Span> StageBase::Spans() const {
-  std::lock_guard<std::mutex> lock(spans_mu_);
+  std::lock_guard<tbb::spin_mutex> lock(spans_mu_);
   if (spans_.size() < span_capacity_) return spans_;
   std::vector<Span> out(spans_.begin() + span_next_, spans_.end());
   out.insert(out.end(), spans_.begin(), spans_.begin() + span_next_);

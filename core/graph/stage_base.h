@@ -11,6 +11,8 @@
 // active count, so no wake-up is lost.
 #pragma once
 
+#include <tbb/spin_mutex.h>
+
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -28,6 +30,10 @@ class StageBase;
 class Executor;
 
 int64_t NowNs();  // steady clock
+
+// A task held back to run next on this thread (see RunTask) is posted to its executor instead:
+// stages call this before they run bodies, so no woken stage waits behind a long body.
+void PostHeldTask();
 
 // A bounded edge between two stages. Room is counted by reservations: a producer reserves
 // before it takes input, so reserved() counts the items in the channel plus those being made
@@ -186,7 +192,7 @@ class StageBase {
   std::atomic<bool> idle_blocked_{false};  // why it went idle: output full (else input empty)
   std::atomic<int64_t> finished_ns_{0};
 
-  mutable std::mutex spans_mu_;
+  mutable tbb::spin_mutex spans_mu_;
   std::vector<Span> spans_;
   size_t span_next_ = 0;
   size_t span_capacity_ = 0;

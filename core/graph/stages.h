@@ -52,6 +52,7 @@ class SourceStage final : public StageBase {
     if (done_.load()) return 0;
     const int64_t reserved = out_.Reserve(static_cast<int64_t>(limit));
     if (reserved == 0) return 0;
+    PostHeldTask();
     std::vector<Item<T>> items;
     items.reserve(reserved);
     while (static_cast<int64_t>(items.size()) < reserved && !cancelled()) {
@@ -105,7 +106,6 @@ class TransformStage final : public StageBase {
         kSink ? static_cast<int64_t>(limit) : out_.Reserve(static_cast<int64_t>(limit));
     if (reserved == 0) return 0;
     std::vector<Item<In>> in;
-    in.reserve(reserved);
     uint64_t first = 0;
     size_t n = 0;
     {
@@ -119,6 +119,7 @@ class TransformStage final : public StageBase {
       return 0;
     }
     CountIn(n);
+    PostHeldTask();
     std::vector<Item<Out>> out;
     if constexpr (!kSink) out.reserve(n);
     for (auto& item : in) {
@@ -236,6 +237,7 @@ class JoinStage final : public StageBase {
     right_->Take(b, static_cast<size_t>(reserved));
     const size_t n = a.size() + b.size();
     CountIn(n);
+    PostHeldTask();
     std::vector<Item<Out>> out;
     for (auto& x : a) Pair<0>(std::move(x), pending_a_, pending_b_, out);
     for (auto& y : b) Pair<1>(std::move(y), pending_b_, pending_a_, out);
