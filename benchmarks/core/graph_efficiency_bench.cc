@@ -1,2 +1,106 @@
+// Pipeline efficiency: source -> work -> sink, each stage spinning for a known time per item
+// with a known concurrency. Throughput is divided by its bound: the slowest stage's rate
+// (concurrency / time) and the cores' total (cores / summed time per item), whichever is lower.
+// The same shape on tbb::parallel_pipeline runs in the same binary, as the reference.
+//   build/benchmarks/graph_efficiency_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
-int main() {}
+#include <tbb/parallel_pipeline.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "core/graph/graph.h"
+#include "core/threads.h"
+
+namespace {
+
+constexpr int64_t kItems = 20000;
+constexpr int kCapacity = 16;
+
+void Spin(int64_t ns) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+struct Shape {
+  int64_t source_ns, work_ns, sink_ns;
+  int work_concurrency;
+  double Bound() const {  // items per second
+    const double stage = std::min({1e9 / source_ns, work_concurrency * 1e9 / work_ns, 1e9 / sink_ns});
+    const double cores = millrace::AvailableCores() * 1e9 / (source_ns + work_ns + sink_ns);
+    return std::min(stage, cores);
+  }
+};
+
+// Arguments: work time (us), work concurrency. Source 2 us, sink 1 us.
+Shape ShapeOf(const benchmark::State& state) {
+  return Shape{2000, state.range(0) * 1000, 1000, static_cast<int>(state.range(1))};
+}
+
+void Report(benchmark::State& state, const Shape& shape) {
+  state.SetItemsProcessed(state.iterations() * kItems);
+  state.counters["bound_items_per_s"] = shape.Bound();
+  state.counters["efficiency"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kItems) / shape.Bound(), benchmark::Counter::kIsRate);
+}
+
+void BM_MillraceGraph(benchmark::State& state) {
+  const Shape shape = ShapeOf(state);
+  for (auto _ : state) {
+    millrace::Graph g;
+    int64_t next = 0;
+    auto src = g.Source<int64_t>("source", millrace::Cpu(1), [&]() -> std::optional<int64_t> {
+      if (next == kItems) return std::nullopt;
+      Spin(shape.source_ns);
+      return next++;
+    });
+    auto work = g.Map<int64_t>("work", millrace::Cpu(shape.work_concurrency), [&](int64_t x) {
+      Spin(shape.work_ns);
+      return x;
+    });
+    auto sink = g.Sink<int64_t>("sink", millrace::Cpu(1), [&](int64_t) { Spin(shape.sink_ns); });
+    g.Connect(src, work, kCapacity).Connect(work, sink, kCapacity);
+    g.Run();
+  }
+  Report(state, shape);
+}
+
+void BM_TbbParallelPipeline(benchmark::State& state) {
+  const Shape shape = ShapeOf(state);
+  const auto work_mode =
+      shape.work_concurrency == 1 ? tbb::filter_mode::serial_in_order : tbb::filter_mode::parallel;
+  for (auto _ : state) {
+    int64_t next = 0;
+    tbb::parallel_pipeline(
+        kCapacity,
+        tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
+                                        [&](tbb::flow_control& fc) -> int64_t {
+                                          if (next == kItems) {
+                                            fc.stop();
+                                            return 0;
+                                          }
+                                          Spin(shape.source_ns);
+                                          return next++;
+                                        }) &
+            tbb::make_filter<int64_t, int64_t>(work_mode,
+                                               [&](int64_t x) {
+                                                 Spin(shape.work_ns);
+                                                 return x;
+                                               }) &
+            tbb::make_filter<int64_t, void>(tbb::filter_mode::serial_in_order,
+                                            [&](int64_t) { Spin(shape.sink_ns); }));
+  }
+  Report(state, shape);
+}
+
+// {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
+// cores busy); {20, 2} by the 2 cores (23 us of work per item).
+BENCHMARK(BM_MillraceGraph)->Args({20, 1})->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TbbParallelPipeline)->Args({20, 1})->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

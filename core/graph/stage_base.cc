@@ -166,7 +166,7 @@ void StageBase::Schedule() {
 size_t StageBase::RunLimit() const {
   // Fast bodies take all that waits (fewer hand-offs); slower ones share it out between the
   // concurrent invocations; slow ones take one item at a time.
-  const uint64_t items = items_in() + items_out();
+  const uint64_t items = items_in() > 0 ? items_in() : items_out();
   const int64_t per_item = items > 0 ? busy_ns() / static_cast<int64_t>(items) : 0;
   if (per_item > kSlowItemNs) return 1;
   const size_t waiting = InputSize();
