@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -123,7 +124,7 @@ class AsyncReader::Impl {
       });
     } else {
       asio::post(ctx_, [this, range = std::move(range), promise]() mutable {
-        StartUringRead(std::move(range), std::move(promise));
+        Submit(std::move(range), std::move(promise));
       });
     }
     return future;
@@ -153,9 +154,36 @@ class AsyncReader::Impl {
     uring_thread_ = std::thread([this] { ctx_.run(); });
   }
 
+  // Boost 1.81's io_uring service reaps at most 128 completions per wake-up of its
+  // (edge-triggered) eventfd; with more reads in the ring, completions can sit unreaped while the
+  // consumer waits for one of them. So at most kMaxInRing reads are in the ring; the others wait
+  // here. Runs on the io thread only (no lock).
+  static constexpr int kMaxInRing = 64;
+
+  void Submit(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
+    if (in_ring_ >= kMaxInRing) {
+      waiting_.emplace_back(std::move(range), std::move(promise));
+      return;
+    }
+    ++in_ring_;
+    if (!StartUringRead(std::move(range), std::move(promise))) ReadDone();
+  }
+
+  // A read left the ring: start waiting ones.
+  void ReadDone() {
+    --in_ring_;
+    while (in_ring_ < kMaxInRing && !waiting_.empty()) {
+      auto [range, promise] = std::move(waiting_.front());
+      waiting_.pop_front();
+      ++in_ring_;
+      if (!StartUringRead(std::move(range), std::move(promise))) --in_ring_;
+    }
+  }
+
   // Runs on the io thread: open (synchronous, as Asio has no async open), then one async read
-  // that io_uring completes; the handler fulfils the promise.
-  void StartUringRead(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
+  // that io_uring completes; the handler fulfils the promise and calls ReadDone. Returns false
+  // when the promise was fulfilled at once (error, empty range) and no read entered the ring.
+  bool StartUringRead(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
     try {
       auto file = std::make_shared<asio::random_access_file>(ctx_);
       boost::system::error_code ec;
@@ -171,12 +199,13 @@ class AsyncReader::Impl {
       auto bytes = std::make_shared<Bytes>(size);
       if (size == 0) {
         promise->set_value(std::move(*bytes));
-        return;
+        return false;
       }
+      const uint64_t offset = range.offset;
       asio::async_read_at(
-          *file, range.offset, asio::buffer(*bytes),
-          [file, bytes, promise, range = std::move(range)](const boost::system::error_code& ec,
-                                                           size_t n) {
+          *file, offset, asio::buffer(*bytes),
+          [this, file, bytes, promise, range = std::move(range)](
+              const boost::system::error_code& ec, size_t n) {
             if (ec == asio::error::eof || (!ec && n < bytes->size())) {
               promise->set_exception(IoErrorPtr(
                   range.path, "file ends after " + std::to_string(range.offset + n) + " bytes, " +
@@ -186,18 +215,23 @@ class AsyncReader::Impl {
             } else {
               promise->set_value(std::move(*bytes));
             }
+            ReadDone();
           });
+      return true;
     } catch (const Error&) {
       promise->set_exception(std::current_exception());
     } catch (const std::exception& e) {
       promise->set_exception(IoErrorPtr(range.path, e.what()));
     }
+    return false;
   }
 
   asio::io_context ctx_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread uring_thread_;
   std::optional<asio::thread_pool> pool_;
+  int in_ring_ = 0;  // io thread only
+  std::deque<std::pair<FileRange, std::shared_ptr<std::promise<Bytes>>>> waiting_;
 };
 
 AsyncReader::AsyncReader(AsyncReaderOptions options) : impl_(std::make_unique<Impl>(options)) {}

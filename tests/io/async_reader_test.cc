@@ -107,6 +107,21 @@ TEST(PrefetcherTest, HandsBackEveryRangeInOrder) {
   }
 }
 
+// More reads in flight than Asio reaps per wake-up (128): must neither stall nor reorder.
+TEST(PrefetcherTest, DeepPrefetchOfManySmallFilesCompletes) {
+  TempDir dir;
+  constexpr int kFiles = 600;
+  for (int i = 0; i < kFiles; ++i) testing::WriteFile(dir / std::to_string(i), RandomBytes(64, i));
+  for (ReadBackend backend : {ReadBackend::kAuto, ReadBackend::kPread}) {
+    AsyncReader reader({.backend = backend});
+    for (int round = 0; round < 3; ++round) {
+      Prefetcher prefetcher(
+          reader, kFiles, [&](int64_t i) { return FileRange{dir / std::to_string(i)}; }, 500);
+      for (int i = 0; i < kFiles; ++i) ASSERT_EQ(*prefetcher.Next(), RandomBytes(64, i)) << i;
+    }
+  }
+}
+
 TEST(PrefetcherTest, AReadErrorSurfacesAtItsPositionAndDestructionDoesNotHang) {
   TempDir dir;
   testing::WriteFile(dir / "a", {1, 2, 3});
