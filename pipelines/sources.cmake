@@ -1,2 +1,13 @@
 # Sources of millrace_pipelines, relative to pipelines/.
-set(MILLRACE_PIPELINES_SOURCES)
+set(MILLRACE_PIPELINES_SOURCES
+  metrics.cc
+  step.cc
+  snapshot.cc
+  data.cc
+  reference_loop.cc
+  models_adapter.cc
+  training.cc
+  training_checkpoint.cc
+  training_graph.cc
+)
+list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

@@ -1,0 +1,79 @@
+// millrace: train, evaluate, convert data and benchmark from the command line.
+//
+//   millrace train                       # mlp on Fashion-MNIST, 5 epochs, a few minutes
+//   millrace train --model cnn --concurrency augment=2 --augment --trace run.json
+//   millrace eval --checkpoint runs/last.safetensors --model mlp
+//   millrace data to-folder --out /tmp/fmnist-images
+//   millrace bench
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "core/error.h"
+
+namespace millrace::cli {
+
+std::atomic<bool>& InterruptFlag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+// The first Ctrl-C asks the pipeline to cancel cleanly; a second one kills the process.
+extern "C" void OnInterrupt(int) {
+  InterruptFlag().store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+// One sentence on what to do next, for the errors a person can fix.
+const char* HintFor(const Error& e) {
+  switch (e.kind()) {
+    case ErrorKind::kData:
+    case ErrorKind::kIo:
+      return "check the path (--data DIR, --checkpoint-dir, --teacher) and that the files are "
+             "complete; Fashion-MNIST comes with the dataset-fashion-mnist package "
+             "(scripts/setup.sh installs it)";
+    case ErrorKind::kCuda: return "run with --device cpu (or --device auto)";
+    case ErrorKind::kInvalidArgument: return "see `millrace <command> --help` for the flags";
+    default: return nullptr;
+  }
+}
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"millrace: neural-network training as a dataflow graph", "millrace"};
+  app.require_subcommand(1, 1);
+  app.footer(kExitCodesHelp);
+  std::vector<Command> commands = {AddTrainCommand(app), AddEvalCommand(app), AddDataCommand(app),
+                                   AddBenchCommand(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, or the error and a pointer to --help
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  std::signal(SIGINT, OnInterrupt);
+  try {
+    for (Command& c : commands) {
+      if (c.app->parsed()) return c.run();
+    }
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::cout.flush();
+    std::cerr << "millrace: " << e.what() << "\n";
+    if (const char* hint = HintFor(e)) std::cerr << "  hint: " << hint << "\n";
+    return ExitCodeFor(e);
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "millrace: unexpected failure: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace millrace::cli
+
+int main(int argc, char** argv) { return millrace::cli::Main(argc, argv); }

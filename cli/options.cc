@@ -1,0 +1,167 @@
+#include "cli/options.h"
+
+#include <charconv>
+
+#include "core/error.h"
+
+namespace millrace::cli {
+
+const std::vector<std::string>& ModelChoices() {
+  static const std::vector<std::string> kChoices = {"mlp", "mlp-small", "cnn", "dwsep"};
+  return kChoices;
+}
+
+void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
+  cmd.add_option("-m,--model", c.model,
+                 "model preset: mlp (784-500-10), mlp-small (784-64-10), cnn (small conv net "
+                 "with BatchNorm), dwsep (depthwise-separable CNN)")
+      ->check(CLI::IsMember(ModelChoices()))
+      ->capture_default_str();
+  cmd.add_option("--data", c.data_dir, "dataset directory")->capture_default_str();
+  cmd.add_option("--format", c.data_format,
+                 "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw), folder "
+                 "(train/ and test/ class-per-folder image trees), tar (train-*.tar and "
+                 "test-*.tar WebDataset shards)")
+      ->check(CLI::IsMember({"idx", "folder", "tar"}))
+      ->capture_default_str();
+  cmd.add_option("--limit", c.limit, "use only the first N training samples (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--test-limit", c.test_limit, "evaluate on the first N test samples (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("-b,--batch-size", c.batch_size, "samples per batch")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd.add_option("--seed", c.seed, "seed of initial weights, shuffling and augmentation")
+      ->capture_default_str();
+  cmd.add_option("--device", raw.device,
+                 "where compute runs: auto, cpu, cuda:N (auto = cpu until the CUDA training "
+                 "backend exists)")
+      ->capture_default_str();
+  cmd.add_option("--compute-threads", c.compute_threads,
+                 "oneDNN (OpenMP) threads of the compute thread (0 = the default budget)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--deterministic", c.deterministic,
+               "fixed thread counts and sequence-ordered delivery: the same bits every run");
+}
+
+void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
+  cmd.add_option("-e,--epochs", c.epochs, "passes over the training set")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd.add_option("--max-steps", c.max_steps, "stop after N optimizer steps (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip");
+  auto& o = c.optimizer;
+  cmd.add_option("--optimizer", o.name, "sgd or adamw")
+      ->check(CLI::IsMember({"sgd", "adamw"}))
+      ->capture_default_str();
+  cmd.add_option("--lr", o.lr, "peak learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--momentum", o.momentum, "SGD momentum")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
+  cmd.add_option("--weight-decay", o.weight_decay, "weight decay (AdamW: decoupled)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--schedule", o.schedule, "learning-rate schedule: constant, step, cosine")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}))
+      ->capture_default_str();
+  cmd.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--step-gamma", o.step_gamma, "step schedule: lr factor at each drop");
+  cmd.add_option("--step-every", o.step_every, "step schedule: steps between drops (0 = epoch)");
+
+  auto& p = c.prune;
+  cmd.add_option("--prune", p.method,
+                 "magnitude pruning: none, oneshot (at --prune-start), gradual (Zhu & Gupta "
+                 "cubic ramp from --prune-start to --prune-end)")
+      ->check(CLI::IsMember({"none", "oneshot", "gradual"}))
+      ->capture_default_str();
+  cmd.add_option("--sparsity", p.sparsity, "final fraction of weights pruned")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--prune-start", p.start_step, "step where pruning starts");
+  cmd.add_option("--prune-end", p.end_step, "step where the gradual ramp ends");
+  cmd.add_option("--prune-every", p.every, "gradual: steps between mask updates");
+  cmd.add_flag("--prune-per-tensor", raw.per_tensor, "rank each tensor alone (default: global)");
+
+  cmd.add_option("--teacher", c.teacher_checkpoint,
+                 "teacher checkpoint (safetensors) for distillation");
+  cmd.add_option("--teacher-model", c.teacher_model, "the teacher's model preset")
+      ->check(CLI::IsMember(ModelChoices()))
+      ->capture_default_str();
+  cmd.add_option("--temperature", c.distill_temperature, "distillation temperature T")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--alpha", c.distill_alpha, "weight of the distillation term")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+
+  cmd.add_option("--concurrency", raw.concurrency,
+                 "workers of a cpu stage, STAGE=N (repeatable), e.g. --concurrency augment=2");
+  cmd.add_option("--capacity", raw.capacity,
+                 "capacity of the channel into a stage, STAGE=N (repeatable)");
+  cmd.add_option("--checkpoint-dir", c.checkpoint_dir,
+                 "write DIR/last.safetensors at each epoch's end");
+  cmd.add_flag("--resume", c.resume, "continue from --checkpoint-dir's last checkpoint");
+  cmd.add_option("--trace", c.trace_path, "write a Chrome trace-event JSON (open in Perfetto)");
+  cmd.add_flag("--no-eval", raw.no_eval, "skip the test-set evaluation at each epoch's end");
+}
+
+std::map<std::string, int> ParseStageMap(const std::vector<std::string>& items,
+                                         const std::string& flag) {
+  std::map<std::string, int> out;
+  for (const std::string& item : items) {
+    const size_t eq = item.find('=');
+    int value = 0;
+    const char* begin = eq == std::string::npos ? nullptr : item.data() + eq + 1;
+    const char* end = item.data() + item.size();
+    const bool ok = eq != std::string::npos && eq > 0 && begin != end &&
+                    std::from_chars(begin, end, value).ptr == end && value >= 1;
+    MILLRACE_CHECK_ARG(
+        ok, flag << " " << item << ": expected STAGE=N with N >= 1, e.g. " << flag << " augment=2");
+    out[item.substr(0, eq)] = value;
+  }
+  return out;
+}
+
+Device ResolveDevice(const std::string& text, std::vector<std::string>& notes) {
+  if (text == "auto") {
+    if (CudaDeviceCount() > 0) {
+      notes.push_back(
+          "--device auto: a CUDA device answers, but the training pipeline has no "
+          "CUDA backend yet; training on the CPU");
+    }
+    return Device::Cpu();
+  }
+  Device device;
+  try {
+    device = Device::Parse(text);
+  } catch (const Error& e) {
+    MILLRACE_THROW(ErrorKind::kInvalidArgument,
+                   "--device " << text << ": expected auto, cpu or cuda:N");
+  }
+  if (device.is_cuda()) {
+    MILLRACE_THROW(ErrorKind::kCuda,
+                   "--device " << text << ": the training pipeline has no CUDA backend in this "
+                               << "build yet ("
+                               << (CudaDeviceCount() > 0 ? std::string("a CUDA device answers")
+                                                         : CudaUnavailableReason())
+                               << "); use --device cpu or auto");
+  }
+  return device;
+}
+
+void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<std::string>& notes) {
+  config.device = ResolveDevice(raw.device, notes);
+  config.concurrency = ParseStageMap(raw.concurrency, "--concurrency");
+  config.capacity = ParseStageMap(raw.capacity, "--capacity");
+  config.prune.global = !raw.per_tensor;
+  config.eval_each_epoch = !raw.no_eval;
+  MILLRACE_CHECK_ARG(!config.resume || !config.checkpoint_dir.empty(),
+                     "--resume needs --checkpoint-dir DIR (where last.safetensors is)");
+  MILLRACE_CHECK_ARG(config.prune.method == "none" || config.prune.sparsity > 0.0f,
+                     "--prune " << config.prune.method << " needs --sparsity S (0 < S < 1)");
+}
+
+}  // namespace millrace::cli

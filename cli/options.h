@@ -1,0 +1,44 @@
+// Flags shared by the `millrace` subcommands, and their translation into a TrainConfig.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "pipelines/train_config.h"
+
+namespace millrace::cli {
+
+// Flags that are strings on the command line and become typed values in TrainConfig.
+struct RawFlags {
+  std::string device = "auto";
+  std::vector<std::string> concurrency;  // "augment=2"
+  std::vector<std::string> capacity;     // "collate=8"
+  bool per_tensor = false;               // pruning ranked per tensor instead of globally
+  bool no_eval = false;
+};
+
+// The model presets that ops::MakeModel builds.
+const std::vector<std::string>& ModelChoices();
+
+// --model, --data, --format, --limit, --test-limit, --batch-size, --seed, --device,
+// --compute-threads, --deterministic.
+void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& raw);
+// Everything `train` adds on top: epochs, optimizer, schedule, pruning, distillation,
+// concurrency, checkpoints, trace.
+void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& raw);
+
+// Fills config.device, config.concurrency and config.capacity from `raw`; throws
+// Error(kInvalidArgument) for a malformed "stage=N", Error(kCuda) for a CUDA device this
+// build can't train on. `notes` receives lines worth printing (e.g. "auto picked cpu: ...").
+void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<std::string>& notes);
+
+// "augment=2" -> {"augment", 2}; throws Error(kInvalidArgument) naming `flag` otherwise.
+std::map<std::string, int> ParseStageMap(const std::vector<std::string>& items,
+                                         const std::string& flag);
+// Device from "auto", "cpu", "cuda", "cuda:N"; see Resolve.
+Device ResolveDevice(const std::string& text, std::vector<std::string>& notes);
+
+}  // namespace millrace::cli

@@ -1,0 +1,89 @@
+// `millrace train`: trains a model preset through the training graph, draws the progress
+// line, reports test accuracy at each epoch's end and where the time went.
+#include <unistd.h>
+
+#include <iomanip>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/options.h"
+#include "cli/progress_line.h"
+#include "pipelines/training.h"
+
+namespace millrace::cli {
+
+namespace {
+
+struct TrainArgs {
+  pipelines::TrainConfig config;
+  RawFlags raw;
+  bool confusion = false;
+};
+
+int RunTrain(TrainArgs& args) {
+  pipelines::TrainConfig& config = args.config;
+  std::vector<std::string> notes;
+  Resolve(args.raw, config, notes);
+  for (const std::string& n : notes) std::cout << n << "\n";
+
+  pipelines::TrainingPipeline pipeline(config);
+  std::cout << "millrace train: model " << config.model << " (" << pipeline.model().ParameterCount()
+            << " parameters), " << config.data_dir << " (" << config.data_format << "), "
+            << config.epochs << " epochs x " << pipeline.steps_per_epoch() << " steps of "
+            << config.batch_size << ", " << config.optimizer.name << " lr " << config.optimizer.lr
+            << " (" << config.optimizer.schedule << "), device " << config.device.ToString()
+            << "\n";
+
+  ProgressLine line(std::cout, isatty(STDOUT_FILENO) != 0);
+  pipelines::TrainHooks hooks;
+  hooks.on_step = [&](const pipelines::StepProgress& p) { line.Step(p); };
+  hooks.on_epoch = [&](const pipelines::EpochSummary& s) { line.Epoch(s); };
+  hooks.on_note = [&](const std::string& n) {
+    line.Finish();
+    std::cout << n << "\n";
+  };
+  hooks.interrupt = &InterruptFlag();
+  pipelines::TrainResult result = pipeline.Run(hooks);
+  line.Finish();
+
+  std::cout << "\n" << result.stage_report;
+  std::cout << std::fixed << std::setprecision(1) << "trained " << result.steps << " steps ("
+            << result.samples << " samples) in " << result.seconds << " s: " << std::setprecision(0)
+            << result.samples_per_s << " samples/s\n";
+  if (result.final_test) {
+    const pipelines::ClassificationMetrics& m = *result.final_test;
+    if (args.confusion) {
+      std::cout << "\nconfusion matrix (rows: true class, columns: predicted)\n"
+                << m.ConfusionTable(pipelines::FashionMnistClassNames());
+    }
+    std::cout << std::setprecision(2) << "test accuracy " << 100.0 * m.Accuracy() << "% ("
+              << m.correct() << " of " << m.samples() << "), test loss " << std::setprecision(4)
+              << m.MeanLoss() << "\n";
+  }
+  if (!config.checkpoint_dir.empty()) {
+    std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors\n";
+  }
+  if (!config.trace_path.empty()) {
+    std::cout << "trace: " << config.trace_path << " (open in https://ui.perfetto.dev)\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddTrainCommand(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train a model on Fashion-MNIST (or another dataset) through the training graph.\n"
+      "With no arguments: mlp (784-500-10) on /usr/share/datasets/fashion-mnist, 5 epochs of\n"
+      "batch 128, SGD with momentum and a cosine schedule; a few minutes on 2 cores, about 89%\n"
+      "test accuracy.");
+  AddCommonOptions(*cmd, args->config, args->raw);
+  AddTrainOptions(*cmd, args->config, args->raw);
+  cmd->add_flag("--confusion", args->confusion, "print the test set's confusion matrix at the end");
+  return {cmd, [args] { return RunTrain(*args); }};
+}
+
+}  // namespace millrace::cli

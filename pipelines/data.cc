@@ -1,0 +1,90 @@
+#include "pipelines/data.h"
+
+#include <filesystem>
+
+#include "io/idx.h"
+
+namespace millrace::pipelines {
+
+namespace {
+
+io::EpochSamplerOptions SamplerOptions(Split split, const TrainConfig& config) {
+  io::EpochSamplerOptions o;
+  o.seed = config.seed;
+  o.shuffle = split == Split::kTrain;
+  o.drop_last = split == Split::kTrain;
+  o.batch_size = config.batch_size;
+  return o;
+}
+
+int64_t UsedSize(const io::IndexedDataset& dataset, int64_t limit) {
+  return limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
+}
+
+std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
+  const std::string name = split == Split::kTrain ? "train" : "test";
+  if (config.data_format == "idx") {
+    MILLRACE_CHECK(std::filesystem::is_directory(config.data_dir), ErrorKind::kIo,
+                   "dataset directory " << config.data_dir
+                                        << " does not exist (--data DIR with the IDX files)");
+    return std::make_shared<io::IdxDataset>(io::IdxDataset::FashionMnist(name, config.data_dir));
+  }
+  MILLRACE_THROW(ErrorKind::kInvalidArgument,
+                 "--format " << config.data_format << " is not available yet; use --format idx");
+}
+
+}  // namespace
+
+DataSource DataSource::Open(const TrainConfig& config, Split split) {
+  return DataSource(OpenDataset(config, split), split, config);
+}
+
+DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
+                       const TrainConfig& config)
+    : dataset_(std::move(dataset)),
+      split_(split),
+      size_(UsedSize(*dataset_, split == Split::kTrain ? config.limit : config.test_limit)),
+      batch_size_(config.batch_size),
+      augment_(split == Split::kTrain && config.augment),
+      sampler_(size_, SamplerOptions(split, config)) {
+  MILLRACE_CHECK_ARG(config.batch_size > 0, "batch size must be > 0");
+  MILLRACE_CHECK_ARG(split == Split::kTest || size_ >= config.batch_size,
+                     "the training set has " << size_ << " samples, fewer than one batch of "
+                                             << config.batch_size);
+  augment_options_.seed = config.seed;
+  augment_options_.crop_padding = 2;
+  augment_options_.random_flip = true;
+  collate_options_.normalize = io::FashionMnistNormalization();
+}
+
+std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
+  return sampler_.Batches(epoch - 1);
+}
+
+io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(index); }
+
+io::Sample DataSource::Prepare(io::Sample sample, int epoch) const {
+  if (augment_) sample = io::Augment(std::move(sample), augment_options_, epoch - 1);
+  return sample;
+}
+
+Batch DataSource::Collate(std::span<const io::Sample> samples) const {
+  io::Batch collated = io::Collate(samples, collate_options_);
+  Batch b;
+  b.images = std::move(collated.images);
+  b.labels = std::move(collated.labels);
+  b.indices.reserve(samples.size());
+  for (const io::Sample& s : samples) b.indices.push_back(s.index);
+  return b;
+}
+
+Batch DataSource::MakeBatch(int epoch, std::span<const int64_t> indices) const {
+  std::vector<io::Sample> samples;
+  samples.reserve(indices.size());
+  for (int64_t index : indices) samples.push_back(Prepare(Read(index), epoch));
+  Batch b = Collate(samples);
+  b.epoch = epoch;
+  return b;
+}
+
+}  // namespace millrace::pipelines

@@ -1,0 +1,72 @@
+// The data side of the pipelines: a dataset split (cut to its first `limit` records when asked),
+// its sample order per epoch, and the preprocessing that turns samples into a batch.
+//
+//   DataSource train = DataSource::Open(config, Split::kTrain);
+//   for (auto& indices : train.EpochBatches(epoch))      // epoch counts from 1
+//     Batch b = train.MakeBatch(epoch, indices);         // what the graph's stages compute
+//
+// The graph runs the same three steps as separate stages: Read (io), Prepare (cpu: random crop
+// and flip when augmenting), Collate (cpu: u8 -> f32, normalize, stack; io::Collate). Everything is
+// a pure function of (seed, epoch, index), so the graph and the plain loop see bit-identical
+// batches. Thread-safe: const methods may be called from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "io/augment.h"
+#include "io/collate.h"
+#include "io/dataset.h"
+#include "io/sampler.h"
+#include "pipelines/step.h"
+#include "pipelines/train_config.h"
+
+namespace millrace::pipelines {
+
+enum class Split { kTrain, kTest };
+
+class DataSource {
+ public:
+  // Opens config.data_dir in config.data_format. kTrain: shuffled per epoch (config.seed),
+  // drop-last batches of config.batch_size, augmented when config.augment, cut to
+  // config.limit records; kTest: in order, every record, cut to config.test_limit. Throws
+  // Error(kIo/kData) naming the file that is missing or bad.
+  static DataSource Open(const TrainConfig& config, Split split);
+  // Over a dataset already in memory (tests, benchmarks).
+  DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
+             const TrainConfig& config);
+
+  int64_t size() const { return size_; }  // records used (after limit)
+  int64_t num_classes() const { return dataset_->num_classes(); }
+  int64_t batch_size() const { return batch_size_; }
+  int64_t batches_per_epoch() const { return sampler_.num_batches(); }
+  int64_t samples_per_epoch() const { return sampler_.num_samples(); }
+  const io::IndexedDataset& dataset() const { return *dataset_; }
+
+  // The batches of dataset indices of `epoch` (from 1).
+  std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
+
+  // The three preprocessing steps, as the graph's stages call them.
+  io::Sample Read(int64_t index) const;
+  io::Sample Prepare(io::Sample sample, int epoch) const;
+  // Normalizes and stacks samples into images f32 [B, C, H, W] and labels i64 [B] (the
+  // batch's seq, epoch and position are left for the caller).
+  Batch Collate(std::span<const io::Sample> samples) const;
+
+  // Read + Prepare + Collate in a plain loop.
+  Batch MakeBatch(int epoch, std::span<const int64_t> indices) const;
+
+ private:
+  std::shared_ptr<const io::IndexedDataset> dataset_;
+  Split split_;
+  int64_t size_ = 0;
+  int64_t batch_size_ = 0;
+  bool augment_ = false;
+  io::AugmentOptions augment_options_;
+  io::CollateOptions collate_options_;
+  io::EpochSampler sampler_;
+};
+
+}  // namespace millrace::pipelines

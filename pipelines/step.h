@@ -1,0 +1,87 @@
+// One training step, cut into named compute stages: forward -> loss -> backward -> prune-mask
+// -> step. The training graph runs each as its own graph stage on the compute thread (so each
+// has its own statistics); the reference loop (pipelines/reference_loop.h) does not use them.
+//
+// A batch travels through the stages as a StepItem; the model, the optimizer and the schedule
+// live in a TrainState that only the compute thread touches. Stages are an open list:
+// pruning and distillation insert or replace stages (TrainingPipeline::InsertBefore/Replace).
+//
+//   class Clip : public ComputeStage {      // a user's stage between backward and step
+//    public:
+//     Clip() : ComputeStage("clip") {}
+//     void Run(StepItem& item, TrainState& state) override { ...state.model->Parameters()... }
+//   };
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/optim/lr_schedule.h"
+#include "ops/optim/optimizer.h"
+#include "ops/sequential.h"
+
+namespace millrace::pipelines {
+
+// A collated batch. images: f32 [B, C, H, W]; labels: i64 [B]; indices: the samples' dataset
+// indices (teacher-logit caches key on them).
+struct Batch {
+  int64_t seq = 0;             // position in the whole run: 0, 1, 2, ... (one per step)
+  int epoch = 0;               // 1-based
+  int64_t index_in_epoch = 0;  // 0-based
+  bool last_in_epoch = false;
+  Tensor images;
+  Tensor labels;
+  std::vector<int64_t> indices;
+};
+
+// A batch on its way through the compute stages.
+struct StepItem {
+  Batch batch;
+  Tensor logits;          // forward: [B, classes]
+  Tensor teacher_logits;  // a teacher branch, joined by batch.seq (distillation)
+  double loss = 0.0;      // loss: the batch's mean loss
+  Tensor dlogits;         // loss: d loss / d logits
+  double lr = 0.0;        // step: the learning rate used
+};
+
+// What the compute stages share. Touched only by the compute thread.
+struct TrainState {
+  ops::Sequential* model = nullptr;
+  ops::Optimizer* optimizer = nullptr;
+  ops::LrSchedulePtr schedule;  // factor of base_lr per step
+  double base_lr = 0.0;
+  int64_t steps_done = 0;  // optimizer steps applied (== seq of the next batch)
+};
+
+class ComputeStage {
+ public:
+  explicit ComputeStage(std::string name) : name_(std::move(name)) {}
+  virtual ~ComputeStage() = default;
+  const std::string& name() const { return name_; }
+  // Works on one batch. Runs on the compute thread, in sequence order.
+  virtual void Run(StepItem& item, TrainState& state) = 0;
+
+ private:
+  std::string name_;
+};
+using ComputeStagePtr = std::unique_ptr<ComputeStage>;
+
+// A stage from a function, for small additions.
+ComputeStagePtr MakeComputeStage(std::string name,
+                                 std::function<void(StepItem&, TrainState&)> body);
+
+// The default stages, in order: forward, loss (softmax cross-entropy), backward, prune-mask
+// (applies Parameter masks to the gradients; a pruning schedule replaces it), step (sets the
+// scheduled lr, optimizer step, zeroes the gradients).
+std::vector<ComputeStagePtr> DefaultComputeStages();
+
+// One step as the plain loop computes it, for the reference loop and compute-only benchmarks:
+// zero grads, forward, softmax cross-entropy, backward, lr from the schedule, optimizer step.
+// Returns the batch's loss.
+double PlainStep(const Batch& batch, TrainState& state);
+
+}  // namespace millrace::pipelines

@@ -1,0 +1,96 @@
+// TrainConfig: everything a training run is made of, in one struct that the `millrace`
+// command fills from its flags and that samples fill in code.
+//
+//   TrainConfig config;                 // the defaults train mlp on Fashion-MNIST
+//   config.model = "cnn";
+//   config.epochs = 5;
+//   config.concurrency["augment"] = 2;
+//   TrainResult r = Train(config);      // pipelines/training.h
+//
+// A plain value: copy it freely.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/device.h"
+
+namespace millrace::pipelines {
+
+// Where Fashion-MNIST is installed by the dataset-fashion-mnist package.
+inline constexpr const char* kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
+
+struct OptimizerConfig {
+  std::string name = "sgd";         // "sgd" or "adamw"
+  float lr = 0.05f;                 // peak learning rate
+  float momentum = 0.9f;            // sgd only
+  bool nesterov = false;            // sgd only
+  float weight_decay = 0.0f;        // sgd: L2 added to the gradient; adamw: decoupled
+  std::string schedule = "cosine";  // "constant", "step", "cosine"
+  int64_t warmup_steps = 0;         // linear warm-up before the schedule
+  float step_gamma = 0.1f;          // "step": lr multiplied by this every step_every steps
+  int64_t step_every = 0;           // "step": 0 = every epoch
+};
+
+// Magnitude pruning during training (the ops helper's pruning under it).
+struct PruneConfig {
+  std::string method = "none";  // "none", "oneshot" (at start_step), "gradual" (Zhu & Gupta)
+  float sparsity = 0.0f;        // final fraction of weights set to 0
+  bool global = true;           // one ranking across all weight tensors, or per tensor
+  int64_t start_step = 0;       // oneshot: the step; gradual: ramp start
+  int64_t end_step = 0;         // gradual: ramp end (0 = the end of training's second third)
+  int64_t every = 100;          // gradual: recompute masks every this many steps
+  int64_t lag = 0;              // steps between ranking and applying (0 = synchronous)
+};
+
+struct TrainConfig {
+  // Model and data.
+  std::string model = "mlp";  // ops::MakeModel preset: mlp, mlp-small, cnn, dwsep
+  std::string data_dir = kDefaultDataDir;
+  std::string data_format = "idx";  // "idx", "folder" (class-per-folder images), "tar" shards
+  int64_t limit = 0;                // use only the first N training samples (0 = all)
+  int64_t test_limit = 0;           // evaluate on the first N test samples (0 = all)
+  bool augment = false;             // random crop (pad 2) and horizontal flip on training images
+
+  // Schedule.
+  int epochs = 5;
+  int64_t batch_size = 128;
+  int64_t max_steps = 0;  // stop after this many optimizer steps (0 = run every epoch)
+  OptimizerConfig optimizer;
+  PruneConfig prune;
+
+  // Distillation: a teacher checkpoint (safetensors) of model teacher_model.
+  std::string teacher_checkpoint;
+  std::string teacher_model = "cnn";
+  float distill_temperature = 4.0f;
+  float distill_alpha = 0.9f;
+
+  // Placement and scheduling.
+  Device device = Device::Cpu();
+  std::map<std::string, int> concurrency;  // per stage name, e.g. {"augment", 2}
+  std::map<std::string, int> capacity;     // per edge, named by its consumer stage
+  int compute_threads = 0;                 // oneDNN / OpenMP threads (0 = DefaultThreadBudget)
+
+  // Reproducibility.
+  uint64_t seed = 1;
+  bool deterministic = false;  // fixed thread counts and sequence-ordered delivery everywhere
+
+  // Evaluation, checkpoints, tracing.
+  bool eval_each_epoch = true;  // test accuracy at each epoch's end (on a weight snapshot)
+  std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end
+  bool resume = false;          // start from <checkpoint_dir>/last.safetensors
+  std::string trace_path;       // Chrome trace-event JSON of every stage's spans
+
+  // The concurrency of a stage: its entry in `concurrency`, else `fallback`.
+  int ConcurrencyOf(const std::string& stage, int fallback) const {
+    auto it = concurrency.find(stage);
+    return it == concurrency.end() ? fallback : it->second;
+  }
+  int CapacityOf(const std::string& stage, int fallback) const {
+    auto it = capacity.find(stage);
+    return it == capacity.end() ? fallback : it->second;
+  }
+};
+
+}  // namespace millrace::pipelines

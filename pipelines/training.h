@@ -1,0 +1,109 @@
+// TrainingPipeline: classification training as a dataflow graph.
+//
+//   read (io) -> augment (cpu, N) -> collate (cpu) -> [to-device] -> forward -> loss
+//     -> backward -> prune-mask -> step          (compute stages, one compute thread)
+//
+//   TrainConfig config;                       // mlp on Fashion-MNIST, 5 epochs
+//   TrainingPipeline pipeline(config);
+//   TrainResult result = pipeline.Run({.on_epoch = [](const EpochSummary& e) { ... }});
+//   std::cout << result.stage_report;         // per-stage busy/starved/blocked, bottleneck
+//
+// Exact synchronous SGD: batch k's forward runs only after step k-1 (the compute stages run
+// on one thread in sequence order, and forward checks it), so the weights after N steps are
+// bit for bit those of ReferenceTrain (pipelines/reference_loop.h) over the same batches, on
+// the CPU in deterministic mode. What overlaps: reading, augmenting and collating ahead of
+// compute; the evaluation of a weight snapshot at each epoch's end while the next epoch trains.
+//
+// Open for extension: the compute stages are a list (InsertBefore / Replace) and a teacher
+// (SetTeacher) adds a stage whose logits reach the compute stages with the same batch.
+// A pipeline runs once; Run() is called from one thread; Cancel() from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/threads.h"
+#include "ops/sequential.h"
+#include "pipelines/metrics.h"
+#include "pipelines/progress.h"
+#include "pipelines/step.h"
+#include "pipelines/train_config.h"
+
+namespace millrace::pipelines {
+
+struct TrainHooks {
+  std::function<void(const StepProgress&)> on_step;   // compute thread; return quickly
+  std::function<void(const EpochSummary&)> on_epoch;  // the caller's thread or compute thread
+  std::function<void(const std::string&)> on_note;    // one-line notices (budget, resume, ...)
+  const std::atomic<bool>* interrupt = nullptr;       // when it turns true, the run is cancelled
+};
+
+// One stage's figures over the run.
+struct StageFigures {
+  std::string name;
+  std::string placement;  // "io", "cpu", "compute"
+  int concurrency = 1;
+  int64_t items = 0;
+  double busy_s = 0.0;     // summed over the stage's workers
+  double starved_s = 0.0;  // waiting on an empty input
+  double blocked_s = 0.0;  // waiting on a full output
+};
+
+struct TrainResult {
+  std::vector<EpochSummary> epochs;
+  int64_t steps = 0;
+  int64_t samples = 0;
+  double seconds = 0.0;  // the training graph's wall time
+  double samples_per_s = 0.0;
+  std::optional<ClassificationMetrics> final_test;  // the last evaluation
+  std::vector<StageFigures> stages;
+  std::string stage_report;  // the table, the bottleneck and the stall in words
+  ThreadBudget budget;
+  double sparsity = 0.0;
+};
+
+class TrainingPipeline {
+ public:
+  // Builds the model (ops::MakeModel(config.model, config.seed)), the optimizer and the data
+  // sources; loads the checkpoint when config.resume. Throws Error naming the bad option or
+  // file.
+  explicit TrainingPipeline(TrainConfig config);
+  ~TrainingPipeline();
+  TrainingPipeline(const TrainingPipeline&) = delete;
+  TrainingPipeline& operator=(const TrainingPipeline&) = delete;
+
+  const TrainConfig& config() const;
+  ops::Sequential& model();
+  TrainState& state();
+  int64_t steps_per_epoch() const;
+
+  // The compute stages in order ("forward", "loss", "backward", "prune-mask", "step").
+  std::vector<std::string> ComputeStageNames() const;
+  // Inserts `stage` before the stage named `before` (throws when there is none).
+  void InsertBefore(const std::string& before, ComputeStagePtr stage);
+  // Replaces the stage named `name` (e.g. "loss" with a distillation loss).
+  void Replace(const std::string& name, ComputeStagePtr stage);
+
+  // A teacher: computes item.teacher_logits from a collated batch, in a stage named "teacher"
+  // between collate and forward (placement "compute", or "cpu" to run it beside the student).
+  using TeacherFn = std::function<Tensor(const Batch&)>;
+  void SetTeacher(TeacherFn teacher, const std::string& placement = "compute");
+
+  // Trains config.epochs epochs (or config.max_steps steps). Throws the first stage error.
+  TrainResult Run(const TrainHooks& hooks = {});
+  // Asks a running Run() to stop; it throws Error(kCancelled). Thread-safe.
+  void Cancel();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Trains with a fresh pipeline.
+TrainResult Train(const TrainConfig& config, const TrainHooks& hooks = {});
+
+}  // namespace millrace::pipelines

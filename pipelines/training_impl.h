@@ -1,0 +1,61 @@
+// Internal: the state of a TrainingPipeline, shared by training.cc (set-up, the stage list,
+// checkpoints) and training_graph.cc (the graph and its run).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/graph/graph.h"
+#include "core/threads.h"
+#include "ops/optim/optimizer.h"
+#include "ops/sequential.h"
+#include "pipelines/data.h"
+#include "pipelines/training.h"
+
+namespace millrace::pipelines {
+
+// Busy time of each compute stage (they run inside the graph's "train" stage, on the compute
+// thread, one after the other: see training_graph.cc for why).
+struct ComputeStageTimes {
+  std::vector<std::string> names;
+  std::vector<int64_t> busy_ns;
+};
+
+struct TrainingPipeline::Impl {
+  TrainConfig config;
+  ThreadBudget budget;
+  std::unique_ptr<DataSource> train;
+  std::unique_ptr<DataSource> test;  // null when config.eval_each_epoch is false
+  std::unique_ptr<ops::Sequential> model;
+  std::unique_ptr<ops::Sequential> eval_model;  // the snapshot is loaded here
+  std::unique_ptr<ops::Optimizer> optimizer;
+  TrainState state;
+  std::vector<ComputeStagePtr> stages;
+  TeacherFn teacher;
+  std::string teacher_placement = "compute";
+
+  int64_t total_steps = 0;  // steps this run ends at (counted from 0, resume included)
+  int first_epoch = 1;      // > 1 after --resume
+  bool ran = false;
+
+  std::mutex graph_mu;
+  Graph* graph = nullptr;  // while Run() runs
+  std::atomic<bool> cancel_requested{false};
+
+  TrainResult Run(const TrainHooks& hooks);
+  void SaveCheckpoint(int epoch);
+  void LoadCheckpoint();
+};
+
+// Builds a model preset (ops::MakeModel).
+std::unique_ptr<ops::Sequential> BuildModel(const std::string& name, uint64_t seed);
+
+// The fraction of weight entries pruned (masked 0) over the parameters that have masks; 0
+// when none has.
+double Sparsity(ops::Sequential& model);
+
+}  // namespace millrace::pipelines
