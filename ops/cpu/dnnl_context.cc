@@ -1,5 +1,6 @@
 #include "ops/cpu/dnnl_context.h"
 
+#include <malloc.h>
 #include <omp.h>
 
 #include <atomic>
@@ -9,8 +10,18 @@
 
 namespace millrace::ops::cpu {
 
+namespace {
+
+dnnl::engine MakeEngine() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  return dnnl::engine(dnnl::engine::kind::cpu, 0);
+}
+
+}  // namespace
+
 const dnnl::engine& Engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  static const dnnl::engine engine = MakeEngine();
   return engine;
 }
 

@@ -26,7 +26,12 @@
 
 namespace millrace::ops::cpu {
 
-// The CPU engine (process-wide, created on first use).
+// The CPU engine (process-wide, created on first use). Its creation also tunes glibc's malloc
+// to keep freed memory instead of returning it to the kernel at once (M_MMAP_THRESHOLD 32 MiB,
+// the most glibc takes, and M_TRIM_THRESHOLD 256 MiB): layers allocate their outputs every
+// step, and with glibc's defaults the freed activations went back to the kernel after each
+// step and came back as page faults, a third of the dwsep step's time (docs/BENCHMARKS.md).
+// A caching host allocator in core/ would make this unnecessary.
 const dnnl::engine& Engine();
 // An in-order stream of the calling thread on Engine().
 dnnl::stream& Stream();
