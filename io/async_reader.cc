@@ -111,6 +111,27 @@ class AsyncReader::Impl {
 
   bool uses_io_uring() const noexcept { return uring_thread_.joinable(); }
 
+  std::vector<std::future<Bytes>> ReadBatch(std::vector<FileRange> ranges) {
+    std::vector<std::future<Bytes>> futures;
+    futures.reserve(ranges.size());
+    if (pool_) {
+      for (auto& r : ranges) futures.push_back(Read(std::move(r)));
+      return futures;
+    }
+    using Request = std::pair<FileRange, std::shared_ptr<std::promise<Bytes>>>;
+    auto batch = std::make_shared<std::vector<Request>>();
+    batch->reserve(ranges.size());
+    for (auto& r : ranges) {
+      auto promise = std::make_shared<std::promise<Bytes>>();
+      futures.push_back(promise->get_future());
+      batch->emplace_back(std::move(r), std::move(promise));
+    }
+    asio::post(ctx_, [this, batch] {
+      for (auto& [range, promise] : *batch) Submit(std::move(range), std::move(promise));
+    });
+    return futures;
+  }
+
   std::future<Bytes> Read(FileRange range) {
     auto promise = std::make_shared<std::promise<Bytes>>();
     std::future<Bytes> future = promise->get_future();
@@ -237,6 +258,9 @@ class AsyncReader::Impl {
 AsyncReader::AsyncReader(AsyncReaderOptions options) : impl_(std::make_unique<Impl>(options)) {}
 AsyncReader::~AsyncReader() = default;
 std::future<Bytes> AsyncReader::Read(FileRange range) { return impl_->Read(std::move(range)); }
+std::vector<std::future<Bytes>> AsyncReader::ReadBatch(std::vector<FileRange> ranges) {
+  return impl_->ReadBatch(std::move(ranges));
+}
 bool AsyncReader::uses_io_uring() const noexcept { return impl_->uses_io_uring(); }
 
 Bytes ReadFileSync(const std::string& path) { return PreadRange(FileRange{path}); }

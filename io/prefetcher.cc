@@ -14,11 +14,17 @@ Prefetcher::Prefetcher(AsyncReader& reader, int64_t count,
   Refill();
 }
 
+// Tops the window up in batches: once at most half of it is in flight (so that the io thread
+// is handed work in few, larger batches), or whenever the depth is small.
 void Prefetcher::Refill() {
-  while (issued_ < count_ && static_cast<int>(in_flight_.size()) < depth_) {
-    in_flight_.push_back(reader_.Read(range_of_(issued_)));
+  const int in_flight = static_cast<int>(in_flight_.size());
+  if (issued_ >= count_ || (depth_ > 4 && in_flight > depth_ / 2)) return;
+  std::vector<FileRange> ranges;
+  while (issued_ < count_ && in_flight + static_cast<int>(ranges.size()) < depth_) {
+    ranges.push_back(range_of_(issued_));
     ++issued_;
   }
+  for (auto& f : reader_.ReadBatch(std::move(ranges))) in_flight_.push_back(std::move(f));
 }
 
 std::optional<Bytes> Prefetcher::Next() {
