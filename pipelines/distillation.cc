@@ -1,0 +1,186 @@
+#include "pipelines/distillation.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "ops/checkpoint/checkpoint.h"
+#include "ops/models.h"
+#include "pipelines/training.h"
+
+namespace millrace::pipelines {
+
+namespace {
+
+// What the teacher stage saw of batch `seq`: the samples (a fingerprint of their indices).
+// distill-loss takes the entry of its item's seq and compares: the join by sequence number.
+class TeacherLedger {
+ public:
+  void Put(int64_t seq, uint64_t fingerprint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_[seq] = fingerprint;
+  }
+  // The teacher's fingerprint of batch seq, removed; false when the teacher never saw it.
+  bool Take(int64_t seq, uint64_t& fingerprint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(seq);
+    if (it == entries_.end()) return false;
+    fingerprint = it->second;
+    entries_.erase(it);
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int64_t, uint64_t> entries_;
+};
+
+uint64_t Fingerprint(const std::vector<int64_t>& indices) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the indices
+  for (int64_t i : indices) {
+    h ^= static_cast<uint64_t>(i);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+class DistillLossStage final : public ComputeStage {
+ public:
+  DistillLossStage(ops::DistillationOptions options, std::shared_ptr<TeacherLedger> ledger)
+      : ComputeStage("distill-loss"), options_(options), ledger_(std::move(ledger)) {}
+
+  void Run(StepItem& item, TrainState&) override {
+    const int64_t seq = item.batch.seq;
+    MILLRACE_CHECK(item.teacher_logits.defined(), ErrorKind::kInternal,
+                   "distill-loss: batch " << seq << " arrived without the teacher's logits");
+    if (ledger_) {
+      uint64_t fingerprint = 0;
+      MILLRACE_CHECK(ledger_->Take(seq, fingerprint), ErrorKind::kInternal,
+                     "distill-loss: the teacher never saw batch " << seq);
+      MILLRACE_CHECK(fingerprint == Fingerprint(item.batch.indices), ErrorKind::kInternal,
+                     "distill-loss: the teacher's logits of batch "
+                         << seq << " are of other samples than the student's");
+    }
+    ops::LossResult r =
+        ops::DistillationLoss(item.logits, item.teacher_logits, item.batch.labels, options_);
+    item.loss = r.loss;
+    item.dlogits = std::move(r.grad);
+    item.teacher_logits = Tensor();
+  }
+
+ private:
+  ops::DistillationOptions options_;
+  std::shared_ptr<TeacherLedger> ledger_;
+};
+
+}  // namespace
+
+Teacher::Teacher(ops::Sequential model, bool cache_logits)
+    : model_(std::move(model)), cache_logits_(cache_logits) {}
+
+std::shared_ptr<Teacher> Teacher::FromCheckpoint(const std::string& model_name,
+                                                 const std::string& path, bool cache_logits) {
+  ops::Sequential model = ops::MakeModel(model_name, 0);
+  ops::LoadCheckpoint(path, model, nullptr);
+  return std::make_shared<Teacher>(std::move(model), cache_logits);
+}
+
+Tensor Teacher::Forward(const Tensor& images) {
+  forwards_.fetch_add(1);
+  return model_.Forward(images, ops::Mode::kEval);
+}
+
+bool Teacher::Cached(const std::vector<int64_t>& indices) const {
+  if (!cache_logits_ || classes_ == 0 || indices.empty()) return false;
+  for (int64_t i : indices) {
+    if (i < 0 || i >= static_cast<int64_t>(cached_.size()) || !cached_[i]) return false;
+  }
+  return true;
+}
+
+Tensor Teacher::Logits(const Batch& batch) {
+  const int64_t rows = static_cast<int64_t>(batch.indices.size());
+  if (Cached(batch.indices)) {
+    cache_hits_.fetch_add(1);
+    Tensor logits = Tensor::Empty({rows, classes_});
+    float* out = logits.data<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(out + r * classes_, &cache_[batch.indices[r] * classes_],
+                  sizeof(float) * classes_);
+    }
+    return logits;
+  }
+  Tensor logits = Forward(batch.images);
+  if (!cache_logits_ || rows == 0) return logits;
+  MILLRACE_CHECK(logits.ndim() == 2 && logits.shape()[0] == rows, ErrorKind::kInternal,
+                 "teacher: logits of shape " << ToString(logits.shape()) << " for a batch of "
+                                             << rows << " samples");
+  MILLRACE_CHECK(classes_ == 0 || classes_ == logits.shape()[1], ErrorKind::kInternal,
+                 "teacher: the number of classes changed");
+  classes_ = logits.shape()[1];
+  const int64_t largest = *std::max_element(batch.indices.begin(), batch.indices.end());
+  MILLRACE_CHECK(*std::min_element(batch.indices.begin(), batch.indices.end()) >= 0,
+                 ErrorKind::kInternal, "teacher: a negative sample index");
+  if (largest >= static_cast<int64_t>(cached_.size())) {
+    cached_.resize(static_cast<size_t>(largest + 1), false);
+    cache_.resize(cached_.size() * static_cast<size_t>(classes_), 0.0f);
+  }
+  const float* in = logits.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(&cache_[batch.indices[r] * classes_], in + r * classes_, sizeof(float) * classes_);
+    cached_[batch.indices[r]] = true;
+  }
+  return logits;
+}
+
+ComputeStagePtr MakeDistillLossStage(const ops::DistillationOptions& options) {
+  return std::make_unique<DistillLossStage>(options, nullptr);
+}
+
+void AttachDistillation(TrainingPipeline& pipeline, std::shared_ptr<Teacher> teacher,
+                        const DistillConfig& config) {
+  MILLRACE_CHECK_ARG(teacher != nullptr, "AttachDistillation: no teacher");
+  const TrainConfig& c = pipeline.config();
+  MILLRACE_CHECK_ARG(!((config.cache_logits || teacher->caches()) && c.augment),
+                     "the teacher's logits cache needs unaugmented inputs (--augment is on): a "
+                     "sample's logits differ every epoch");
+  if (config.cache_logits) teacher->set_cache(true);
+  auto ledger = std::make_shared<TeacherLedger>();
+  pipeline.SetTeacher(
+      [teacher, ledger](const Batch& batch) {
+        ledger->Put(batch.seq, Fingerprint(batch.indices));
+        return teacher->Logits(batch);
+      },
+      config.teacher_placement);
+  pipeline.Replace("loss", std::make_unique<DistillLossStage>(config.loss, ledger));
+}
+
+std::shared_ptr<Teacher> MakeTeacher(const TrainConfig& config, int teacher_epochs,
+                                     bool cache_logits) {
+  const bool cache = cache_logits && !config.augment;
+  if (!config.teacher_checkpoint.empty()) {
+    return Teacher::FromCheckpoint(config.teacher_model, config.teacher_checkpoint, cache);
+  }
+  TrainConfig tc = config;
+  tc.model = config.teacher_model;
+  tc.epochs = teacher_epochs;
+  tc.max_steps = 0;
+  tc.prune = PruneConfig{};
+  tc.teacher_checkpoint.clear();
+  tc.checkpoint_dir.clear();
+  tc.resume = false;
+  tc.trace_path.clear();
+  TrainingPipeline pipeline(tc);
+  pipeline.Run();
+  return std::make_shared<Teacher>(std::move(pipeline.model()), cache);
+}
+
+DistillConfig DistillConfigOf(const TrainConfig& config) {
+  DistillConfig d;
+  d.loss.alpha = config.distill_alpha;
+  d.loss.temperature = config.distill_temperature;
+  return d;
+}
+
+}  // namespace millrace::pipelines

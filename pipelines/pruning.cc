@@ -1,0 +1,230 @@
+#include "pipelines/pruning.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <optional>
+
+#include "core/error.h"
+#include "ops/prune/magnitude.h"
+#include "ops/prune/schedule.h"
+#include "pipelines/training.h"
+
+namespace millrace::pipelines {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+ops::GradualPruning Gradual(const PruneConfig& c) {
+  return ops::GradualPruning({.initial_sparsity = 0.0,
+                              .final_sparsity = c.sparsity,
+                              .begin_step = c.start_step,
+                              .end_step = c.end_step,
+                              .frequency = c.every,
+                              .global = c.global});
+}
+
+double MaskedFraction(const std::vector<ops::Parameter*>& weights) {
+  int64_t pruned = 0, numel = 0;
+  for (const ops::Parameter* p : weights) {
+    pruned += ops::PrunedCount(*p);
+    numel += p->value.numel();
+  }
+  return numel == 0 ? 0.0 : static_cast<double>(pruned) / static_cast<double>(numel);
+}
+
+// Ranks on copies of the weights and masks (taken on the compute thread), so that training can
+// go on while the ranking runs; the result is the new masks, in the order of the weights.
+std::vector<Tensor> RankCopies(std::vector<ops::Parameter> copies, double sparsity, bool global) {
+  std::vector<ops::Parameter*> pointers;
+  for (ops::Parameter& p : copies) pointers.push_back(&p);
+  PruneTo(pointers, sparsity, global);
+  std::vector<Tensor> masks;
+  for (ops::Parameter& p : copies) masks.push_back(std::move(p.mask));
+  return masks;
+}
+
+class PruneStage final : public ComputeStage {
+ public:
+  PruneStage(PruneSchedule schedule, std::shared_ptr<PruneStats> stats)
+      : ComputeStage("prune-mask"), schedule_(std::move(schedule)), stats_(std::move(stats)) {
+    if (!stats_) stats_ = std::make_shared<PruneStats>();
+  }
+  ~PruneStage() override {
+    if (pending_ && pending_->masks.valid()) pending_->masks.wait();
+  }
+
+  void Run(StepItem&, TrainState& state) override {
+    if (weights_.empty()) weights_ = PrunableWeights(*state.model);
+    const int64_t t = state.steps_done;
+    const int64_t lag = schedule_.config().lag;
+    if (lag == 0) {
+      if (schedule_.IsUpdateStep(t)) {
+        const Clock::time_point t0 = Clock::now();
+        PruneTo(weights_, schedule_.SparsityAt(t), schedule_.config().global);
+        stats_->rank_seconds += SecondsSince(t0);
+        Applied(t);
+      }
+    } else {
+      if (pending_ && pending_->apply_at == t) Apply(t);
+      if (schedule_.IsUpdateStep(t)) Submit(t, t + lag);
+    }
+    // Masked gradients (the optimizer masks them again; stages inserted before the step see
+    // them masked).
+    for (ops::Parameter* p : state.optimizer->parameters()) {
+      if (p->mask.defined() && p->grad.defined()) {
+        float* g = p->grad.data<float>();
+        const float* m = p->mask.data<float>();
+        for (int64_t i = 0, n = p->grad.numel(); i < n; ++i) g[i] *= m[i];
+      }
+    }
+  }
+
+ private:
+  struct Ranked {
+    std::vector<Tensor> masks;
+    double seconds = 0.0;
+  };
+  struct Pending {
+    int64_t apply_at = 0;
+    std::future<Ranked> masks;
+  };
+
+  void Submit(int64_t t, int64_t apply_at) {
+    MILLRACE_CHECK(!pending_, ErrorKind::kInternal,
+                   "prune-mask: a ranking is still pending at step " << t);
+    std::vector<ops::Parameter> copies;
+    for (const ops::Parameter* p : weights_) {
+      ops::Parameter c;
+      c.name = p->name;
+      c.value = p->value.Clone();
+      if (p->mask.defined()) c.mask = p->mask.Clone();
+      copies.push_back(std::move(c));
+    }
+    const double sparsity = schedule_.SparsityAt(t);
+    const bool global = schedule_.config().global;
+    auto rank = [copies = std::move(copies), sparsity, global]() mutable {
+      const Clock::time_point t0 = Clock::now();
+      Ranked r{RankCopies(std::move(copies), sparsity, global), 0.0};
+      r.seconds = SecondsSince(t0);
+      return r;
+    };
+    pending_ = Pending{apply_at, std::async(std::launch::async, std::move(rank))};
+  }
+
+  void Apply(int64_t t) {
+    const Clock::time_point t0 = Clock::now();
+    Ranked ranked = pending_->masks.get();  // usually ready: ranked `lag` steps ago
+    stats_->wait_seconds += SecondsSince(t0);
+    stats_->rank_seconds += ranked.seconds;
+    std::vector<Tensor>& masks = ranked.masks;
+    pending_.reset();
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      if (!masks[i].defined()) continue;
+      weights_[i]->mask = std::move(masks[i]);
+      ops::ApplyMask(*weights_[i]);
+    }
+    Applied(t);
+  }
+
+  void Applied(int64_t t) {
+    ++stats_->updates;
+    stats_->sparsity_at.emplace_back(t, MaskedFraction(weights_));
+  }
+
+  PruneSchedule schedule_;
+  std::shared_ptr<PruneStats> stats_;
+  std::vector<ops::Parameter*> weights_;
+  std::optional<Pending> pending_;
+};
+
+}  // namespace
+
+PruneSchedule::PruneSchedule(const PruneConfig& config, int64_t total_steps) : config_(config) {
+  PruneConfig& c = config_;
+  MILLRACE_CHECK_ARG(c.method == "oneshot" || c.method == "gradual",
+                     "prune method '" << c.method << "' is not one of: oneshot, gradual");
+  MILLRACE_CHECK_ARG(c.sparsity > 0.0f && c.sparsity < 1.0f,
+                     "prune sparsity must be in (0, 1), got " << c.sparsity);
+  MILLRACE_CHECK_ARG(c.start_step >= 0, "prune start step must be >= 0, got " << c.start_step);
+  MILLRACE_CHECK_ARG(c.lag >= 0, "prune lag must be >= 0, got " << c.lag);
+  if (c.method == "gradual") {
+    if (c.end_step == 0) c.end_step = std::max<int64_t>(c.start_step + 1, 2 * total_steps / 3);
+    MILLRACE_CHECK_ARG(c.every > 0, "prune every must be > 0, got " << c.every);
+    MILLRACE_CHECK_ARG(c.end_step > c.start_step, "prune end step " << c.end_step
+                                                                    << " must be after the start "
+                                                                    << c.start_step);
+    MILLRACE_CHECK_ARG(c.lag <= c.every, "prune lag " << c.lag << " must not exceed every "
+                                                      << c.every
+                                                      << " (one ranking in flight at a time)");
+  }
+}
+
+bool PruneSchedule::IsUpdateStep(int64_t t) const {
+  if (config_.method == "oneshot") return t == config_.start_step;
+  return Gradual(config_).IsPruningStep(t);
+}
+
+double PruneSchedule::SparsityAt(int64_t t) const {
+  if (config_.method == "oneshot") return t >= config_.start_step ? config_.sparsity : 0.0;
+  return Gradual(config_).SparsityAt(t);
+}
+
+int64_t PruneSchedule::LastUpdateStep() const {
+  if (config_.method == "oneshot") return config_.start_step;
+  const PruneConfig& c = config_;
+  return c.start_step + (c.end_step - c.start_step) / c.every * c.every;
+}
+
+std::vector<ops::Parameter*> PrunableWeights(ops::Sequential& model) {
+  std::vector<ops::Parameter*> weights;
+  for (ops::Parameter* p : model.Parameters()) {
+    if (p->value.ndim() >= 2) weights.push_back(p);
+  }
+  return weights;
+}
+
+void PruneTo(const std::vector<ops::Parameter*>& weights, double sparsity, bool global) {
+  // The count to add so that round(sparsity * n) entries end up pruned (torch's rounding).
+  auto prune_group = [sparsity](const std::vector<ops::Parameter*>& group) {
+    int64_t numel = 0, pruned = 0;
+    for (ops::Parameter* p : group) {
+      numel += p->value.numel();
+      pruned += ops::PrunedCount(*p);
+    }
+    const int64_t wanted = ops::PruneAmount::Fraction(sparsity).Resolve(numel, "");
+    ops::GlobalL1Unstructured(group,
+                              ops::PruneAmount::Count(std::max<int64_t>(0, wanted - pruned)));
+  };
+  if (global) {
+    prune_group(weights);
+  } else {
+    for (ops::Parameter* p : weights) prune_group({p});
+  }
+}
+
+void PruneStep(const PruneSchedule& schedule, int64_t t, const std::vector<ops::Parameter*>& w) {
+  if (schedule.IsUpdateStep(t)) PruneTo(w, schedule.SparsityAt(t), schedule.config().global);
+  ops::ApplyMasks(w);
+}
+
+ComputeStagePtr MakePruneStage(PruneSchedule schedule, std::shared_ptr<PruneStats> stats) {
+  return std::make_unique<PruneStage>(std::move(schedule), std::move(stats));
+}
+
+std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const PruneConfig& config) {
+  if (config.method == "none") return nullptr;
+  const TrainConfig& c = pipeline.config();
+  int64_t total = pipeline.steps_per_epoch() * c.epochs;
+  if (c.max_steps > 0) total = std::min(total, c.max_steps);
+  auto stats = std::make_shared<PruneStats>();
+  pipeline.Replace("prune-mask", MakePruneStage(PruneSchedule(config, total), stats));
+  return stats;
+}
+
+}  // namespace millrace::pipelines

@@ -1,0 +1,147 @@
+// Distillation in the training graph (pipelines/distillation.h): the distill-loss stage gets the
+// teacher's logits of the very samples the student sees (the teacher running ahead on a cpu
+// stage), uses them in the loss (checked against ops::DistillationLoss on logits recomputed by a
+// second copy of the teacher), refuses logits of other samples, and the per-sample logits cache
+// gives the same losses as recomputing while skipping the teacher after epoch 1.
+#include "pipelines/distillation.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "ops/models.h"
+#include "pipelines/training.h"
+
+namespace millrace::pipelines {
+namespace {
+
+TrainConfig SmallConfig() {
+  TrainConfig c;
+  c.model = "mlp-small";
+  c.limit = 256;
+  c.batch_size = 32;  // 8 steps per epoch
+  c.epochs = 3;
+  c.eval_each_epoch = false;
+  c.deterministic = true;
+  c.compute_threads = 1;
+  c.seed = 5;
+  return c;
+}
+
+bool HaveData() { return std::filesystem::exists(std::string(kDefaultDataDir)); }
+
+// An untrained teacher is as good as a trained one for these checks: fixed weights.
+std::shared_ptr<Teacher> MakeFixedTeacher(bool cache) {
+  return std::make_shared<Teacher>(ops::MakeModel("mlp", 11), cache);
+}
+
+// Every step's loss, recorded after the loss stage.
+std::vector<double> Losses(TrainingPipeline& pipeline) {
+  auto losses = std::make_shared<std::vector<double>>();
+  pipeline.InsertBefore("backward",
+                        MakeComputeStage("record-loss", [losses](StepItem& item, TrainState&) {
+                          losses->push_back(item.loss);
+                        }));
+  pipeline.Run();
+  return *losses;
+}
+
+TEST(DistillationInGraph, JoinPairsTeacherAndStudentLogitsOfTheSameSamples) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  const ops::DistillationOptions options{.alpha = 0.7, .temperature = 3.0};
+  TrainingPipeline student(SmallConfig());
+  AttachDistillation(student, MakeFixedTeacher(false),
+                     {.loss = options, .teacher_placement = "cpu"});  // runs ahead of the student
+  ops::Sequential twin = ops::MakeModel("mlp", 11);  // the teacher's weights, for the check
+  auto expected = std::make_shared<std::vector<double>>();
+  int checked = 0;
+  student.InsertBefore(
+      "distill-loss", MakeComputeStage("check", [&](StepItem& item, TrainState&) {
+        Tensor mine = twin.Forward(item.batch.images, ops::Mode::kEval);
+        ASSERT_TRUE(item.teacher_logits.defined());
+        ASSERT_EQ(item.teacher_logits.nbytes(), mine.nbytes());
+        EXPECT_EQ(std::memcmp(item.teacher_logits.data<float>(), mine.data<float>(), mine.nbytes()),
+                  0)
+            << "batch " << item.batch.seq << " got the teacher's logits of other samples";
+        expected->push_back(
+            ops::DistillationLoss(item.logits, mine, item.batch.labels, options).loss);
+        ++checked;
+      }));
+  const std::vector<double> losses = Losses(student);
+  EXPECT_EQ(checked, 24);
+  ASSERT_EQ(losses.size(), expected->size());
+  for (size_t i = 0; i < losses.size(); ++i) EXPECT_EQ(losses[i], (*expected)[i]) << "step " << i;
+}
+
+TEST(DistillationInGraph, LogitsOfOtherSamplesAreRefused) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  TrainingPipeline student(SmallConfig());
+  AttachDistillation(student, MakeFixedTeacher(false), {});
+  student.InsertBefore("distill-loss", MakeComputeStage("swap", [](StepItem& item, TrainState&) {
+                         if (item.batch.seq == 3)
+                           std::swap(item.batch.indices[0], item.batch.indices[1]);
+                       }));
+  try {
+    student.Run();
+    FAIL() << "mismatched teacher logits accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other samples"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DistillationInGraph, CachedTeacherLogitsGiveTheSameLossesAsRecomputing) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  const DistillConfig config{.loss = {.alpha = 0.9, .temperature = 4.0}};
+  auto recomputing = MakeFixedTeacher(false);
+  TrainingPipeline a(SmallConfig());
+  AttachDistillation(a, recomputing, config);
+  const std::vector<double> recomputed = Losses(a);
+
+  auto caching = MakeFixedTeacher(false);
+  TrainingPipeline b(SmallConfig());
+  DistillConfig cached_config = config;
+  cached_config.cache_logits = true;
+  AttachDistillation(b, caching, cached_config);
+  const std::vector<double> cached = Losses(b);
+
+  ASSERT_EQ(recomputed.size(), 24u);
+  ASSERT_EQ(cached.size(), 24u);
+  // Epoch 1 is the same computation in both runs: bit-identical losses. Later epochs read
+  // logits computed in another batch: oneDNN's GEMM may round a row differently depending on
+  // its position in the batch (blocking), so the logits, and the losses, agree to float
+  // rounding, not bit for bit.
+  for (size_t i = 0; i < cached.size(); ++i) {
+    if (i < 8) {
+      EXPECT_EQ(cached[i], recomputed[i]) << "step " << i;
+    } else {
+      EXPECT_NEAR(cached[i], recomputed[i], 1e-6 * std::abs(recomputed[i])) << "step " << i;
+    }
+  }
+  // Epoch 1 computed every batch; epochs 2 and 3 read the cache and skipped the teacher.
+  EXPECT_EQ(recomputing->forwards(), 24);
+  EXPECT_EQ(caching->forwards(), 8);
+  EXPECT_EQ(caching->cache_hits(), 16);
+}
+
+TEST(DistillationInGraph, CacheRefusesAugmentedInputs) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  TrainConfig c = SmallConfig();
+  c.augment = true;
+  TrainingPipeline student(c);
+  DistillConfig config;
+  config.cache_logits = true;
+  EXPECT_THROW(AttachDistillation(student, MakeFixedTeacher(false), config), Error);
+}
+
+TEST(DistillationInGraph, DistillLossWithoutTeacherLogitsIsAnError) {
+  ComputeStagePtr stage = MakeDistillLossStage({});
+  StepItem item;
+  item.logits = Tensor::Zeros({2, 10});
+  TrainState state;
+  EXPECT_THROW(stage->Run(item, state), Error);
+}
+
+}  // namespace
+}  // namespace millrace::pipelines
