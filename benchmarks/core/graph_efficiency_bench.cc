@@ -29,7 +29,8 @@ struct Shape {
   int64_t source_ns, work_ns, sink_ns;
   int work_concurrency;
   double Bound() const {  // items per second
-    const double stage = std::min({1e9 / source_ns, work_concurrency * 1e9 / work_ns, 1e9 / sink_ns});
+    const double stage =
+        std::min({1e9 / source_ns, work_concurrency * 1e9 / work_ns, 1e9 / sink_ns});
     const double cores = millrace::AvailableCores() * 1e9 / (source_ns + work_ns + sink_ns);
     return std::min(stage, cores);
   }
@@ -43,8 +44,9 @@ Shape ShapeOf(const benchmark::State& state) {
 void Report(benchmark::State& state, const Shape& shape) {
   state.SetItemsProcessed(state.iterations() * kItems);
   state.counters["bound_items_per_s"] = shape.Bound();
-  state.counters["efficiency"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kItems) / shape.Bound(), benchmark::Counter::kIsRate);
+  state.counters["efficiency"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kItems) / shape.Bound(),
+                         benchmark::Counter::kIsRate);
 }
 
 void BM_MillraceGraph(benchmark::State& state) {
@@ -75,31 +77,38 @@ void BM_TbbParallelPipeline(benchmark::State& state) {
   for (auto _ : state) {
     int64_t next = 0;
     tbb::parallel_pipeline(
-        kCapacity,
-        tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
-                                        [&](tbb::flow_control& fc) -> int64_t {
-                                          if (next == kItems) {
-                                            fc.stop();
-                                            return 0;
-                                          }
-                                          Spin(shape.source_ns);
-                                          return next++;
-                                        }) &
-            tbb::make_filter<int64_t, int64_t>(work_mode,
-                                               [&](int64_t x) {
-                                                 Spin(shape.work_ns);
-                                                 return x;
-                                               }) &
-            tbb::make_filter<int64_t, void>(tbb::filter_mode::serial_in_order,
-                                            [&](int64_t) { Spin(shape.sink_ns); }));
+        kCapacity, tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
+                                                   [&](tbb::flow_control& fc) -> int64_t {
+                                                     if (next == kItems) {
+                                                       fc.stop();
+                                                       return 0;
+                                                     }
+                                                     Spin(shape.source_ns);
+                                                     return next++;
+                                                   }) &
+                       tbb::make_filter<int64_t, int64_t>(work_mode,
+                                                          [&](int64_t x) {
+                                                            Spin(shape.work_ns);
+                                                            return x;
+                                                          }) &
+                       tbb::make_filter<int64_t, void>(tbb::filter_mode::serial_in_order,
+                                                       [&](int64_t) { Spin(shape.sink_ns); }));
   }
   Report(state, shape);
 }
 
 // {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
 // cores busy); {20, 2} by the 2 cores (23 us of work per item).
-BENCHMARK(BM_MillraceGraph)->Args({20, 1})->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TbbParallelPipeline)->Args({20, 1})->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MillraceGraph)
+    ->Args({20, 1})
+    ->Args({20, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_TbbParallelPipeline)
+    ->Args({20, 1})
+    ->Args({20, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

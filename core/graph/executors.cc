@@ -117,3 +117,17 @@ std::unique_ptr<Executor> MakeDeviceThreadExecutor(
 }
 
 }  // namespace millrace::internal
+
+#if defined(__SANITIZE_THREAD__)
+// libtbb is not built with ThreadSanitizer: its task objects (constructed by enqueue on one
+// thread, run and destroyed on another, their memory reused by its allocators) look like races.
+// These patterns match only the frames of that constructor and destructor, and accesses made
+// inside libtbb itself; the bodies of tasks run under frames named "execute" and stay checked.
+extern "C" const char* __tsan_default_suppressions() {
+  return "race:^enqueue_task$\n"
+         "race:^finalize$\n"
+         "called_from_lib:libtbb.so\n";
+}
+// A longer history, so that the constructor's stack is found and its suppression applies.
+extern "C" const char* __tsan_default_options() { return "history_size=7"; }
+#endif

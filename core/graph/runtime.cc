@@ -232,7 +232,7 @@ int Runtime::CpuSlots() const {
 }
 
 void Runtime::EnsureCpuArena() {
-  const int slots = std::max(CpuSlots(), AvailableCores());
+  const int slots = std::max(1, CpuSlots());
   if (slots <= cpu_arena_slots_) return;
   executors_.push_back(MakeArenaExecutor(slots));
   cpu_executor_ = executors_.back().get();

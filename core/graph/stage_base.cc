@@ -176,6 +176,10 @@ size_t StageBase::RunLimit() const {
 }
 
 void StageBase::Work() {
+  // Pairs with the compare-exchange in Schedule() that launched this task: everything the
+  // launching thread wrote is visible here. (oneTBB makes this edge inside its library, where
+  // ThreadSanitizer can't see it.)
+  (void)active_.load(std::memory_order_acquire);
   const int64_t start = NowNs();
   uint64_t items = 0;
   try {

@@ -184,9 +184,11 @@ TEST(GraphControl, ReportNamesTheBottleneckAndWhoWaits) {
   g.Run();
   const GraphStats s = g.Stats();
   EXPECT_EQ(s.Bottleneck()->name, "augment");
-  EXPECT_GT(s.stages[1].busy_fraction, 0.5);
-  EXPECT_GT(s.stages[2].starved_fraction, 0.5);
-  EXPECT_GT(s.stages[0].blocked_fraction, 0.5);
+  // augment sleeps 2 ms per item; the others take microseconds (loose bounds: sanitizer builds
+  // and a loaded machine stretch the start-up).
+  EXPECT_GT(s.stages[1].busy_fraction, 0.3);
+  EXPECT_GT(s.stages[2].starved_fraction, 0.3);
+  EXPECT_GT(s.stages[0].blocked_fraction, 0.3);
   const std::string sentence = s.BottleneckSentence();
   EXPECT_THAT(sentence, HasSubstr("augment is the bottleneck: busy "));
   EXPECT_THAT(sentence, HasSubstr("at concurrency 1"));
