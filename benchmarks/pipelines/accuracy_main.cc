@@ -1,0 +1,251 @@
+// Accuracy, pruning and distillation on Fashion-MNIST through the training graph (issue 6's
+// targets; results in docs/BENCHMARKS.md). Not a Google Benchmark program: each experiment
+// trains for minutes and prints Markdown table rows as it goes.
+//
+//   pipelines_accuracy models  [--epochs 5] [--out DIR]   mlp, cnn, dwsep: test accuracy, wall
+//   pipelines_accuracy pruning [--epochs 5]               dense vs gradual 90%, one-shot 90% +
+//                                                          1 fine-tune epoch, half the hidden
+//                                                          units removed + 1 fine-tune epoch
+//   pipelines_accuracy distill [--epochs 5] [--teacher F]  T x alpha sweep vs labels-only
+// Common: --limit N (training samples), --data DIR, --seed S.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ops/models.h"
+#include "ops/optim/sgd.h"
+#include "ops/prune/magnitude.h"
+#include "ops/prune/report.h"
+#include "ops/prune/shrink.h"
+#include "pipelines/data.h"
+#include "pipelines/distillation.h"
+#include "pipelines/pruning.h"
+#include "pipelines/reference_loop.h"
+#include "pipelines/snapshot.h"
+#include "pipelines/training.h"
+
+using namespace millrace;
+using namespace millrace::pipelines;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string experiment;
+  int epochs = 5;
+  int64_t limit = 0;
+  std::string data = kDefaultDataDir;
+  std::string out = "/tmp/millrace-accuracy";
+  std::string teacher;
+  uint64_t seed = 1;
+};
+
+TrainConfig Base(const Args& a, const std::string& model, int epochs) {
+  TrainConfig c;
+  c.model = model;
+  c.epochs = epochs;
+  c.limit = a.limit;
+  c.data_dir = a.data;
+  c.seed = a.seed;
+  return c;
+}
+
+double Accuracy(const TrainResult& r) {
+  return r.final_test ? 100.0 * r.final_test->Accuracy() : 0.0;
+}
+
+void Row(const std::vector<std::string>& cells) {
+  std::cout << "|";
+  for (const std::string& c : cells) std::cout << " " << c << " |";
+  std::cout << std::endl;
+}
+
+std::string Fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+double TestAccuracy(ops::Sequential& model, const TrainConfig& config) {
+  const DataSource test = DataSource::Open(config, Split::kTest);
+  return 100.0 * EvaluatePlain(model, test).Accuracy();
+}
+
+void Models(const Args& a) {
+  Row({"model", "params", "epochs", "test accuracy %", "wall s", "train samples/s"});
+  for (const char* model : {"mlp", "cnn", "dwsep"}) {
+    TrainConfig c = Base(a, model, a.epochs);
+    c.checkpoint_dir = a.out + "/" + model;  // the cnn is the distillation's teacher
+    TrainingPipeline p(c);
+    const auto t0 = Clock::now();
+    TrainResult r = p.Run();
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    Row({model, std::to_string(p.model().ParameterCount()), std::to_string(a.epochs),
+         Fixed(Accuracy(r), 2), Fixed(wall, 0), Fixed(r.samples_per_s, 0)});
+  }
+}
+
+// Fine-tunes `model` (already pruned or shrunk) for one epoch with a plain loop: SGD lr 0.01,
+// momentum 0.9, cosine to 0 (the optimizer keeps masked weights at 0).
+void FineTune(ops::Sequential& model, const TrainConfig& c) {
+  TrainConfig f = c;
+  f.epochs = 1;
+  const DataSource train = DataSource::Open(f, Split::kTrain);
+  ops::Sgd sgd(model.Parameters(), {.lr = 0.01, .momentum = 0.9});
+  TrainState s{&model, &sgd, ops::CosineLr(train.batches_per_epoch()), 0.01, 0};
+  ReferenceTrain(train, s, 1);
+}
+
+// Compute-only ms per training step of batch 128 (median of 3 runs of 100 steps).
+double StepMs(ops::Sequential& model, const TrainConfig& c) {
+  const DataSource train = DataSource::Open(c, Split::kTrain);
+  std::vector<Batch> batches;
+  const auto epoch = train.EpochBatches(1);
+  for (size_t i = 0; i < 8; ++i) batches.push_back(train.MakeBatch(1, epoch[i]));
+  ops::Sgd sgd(model.Parameters(), {.lr = 0.0, .momentum = 0.0});
+  TrainState s{&model, &sgd, ops::ConstantLr(), 0.0, 0};
+  std::vector<double> ms;
+  TrainOnBatches(batches, s, 10);  // warm-up: oneDNN primitives
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    TrainOnBatches(batches, s, 100);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / 100);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[1];
+}
+
+void Pruning(const Args& a) {
+  Row({"run", "test accuracy %", "sparsity %", "wall s"});
+  // Dense, and gradual 90% global over the same 5 epochs (ramp over the first two thirds).
+  TrainConfig dense_config = Base(a, "mlp", a.epochs);
+  TrainingPipeline dense(dense_config);
+  auto t0 = Clock::now();
+  TrainResult d = dense.Run();
+  Row({"mlp dense", Fixed(Accuracy(d), 2), "0.0",
+       Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+
+  TrainConfig g_config = dense_config;
+  g_config.prune = {.method = "gradual", .sparsity = 0.9f, .global = true, .every = 100};
+  TrainingPipeline gradual(g_config);
+  AttachPruning(gradual, g_config.prune);
+  t0 = Clock::now();
+  TrainResult g = gradual.Run();
+  Row({"mlp gradual 90% global (steps 0 to 2/3 of the run, every 100)", Fixed(Accuracy(g), 2),
+       Fixed(100 * g.sparsity, 1),
+       Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+
+  // One-shot 90% global of the dense model, then one fine-tuning epoch.
+  const WeightSnapshot trained = TakeSnapshot(dense.model());
+  ops::Sequential oneshot = ops::MakeModel("mlp", a.seed);
+  LoadSnapshot(trained, oneshot);
+  ops::GlobalL1Unstructured(PrunableWeights(oneshot), ops::PruneAmount::Fraction(0.9));
+  Row({"mlp one-shot 90% global, no fine-tuning", Fixed(TestAccuracy(oneshot, dense_config), 2),
+       Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1), "-"});
+  t0 = Clock::now();
+  FineTune(oneshot, dense_config);
+  Row({"mlp one-shot 90% global + 1 fine-tune epoch", Fixed(TestAccuracy(oneshot, dense_config), 2),
+       Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1),
+       Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+
+  // Structured: half of fc1's 500 hidden units removed (smallest L2 norm), fine-tuned.
+  ops::Sequential shrunk = ops::MakeModel("mlp", a.seed);
+  LoadSnapshot(trained, shrunk);
+  ops::Sequential dense_copy = ops::MakeModel("mlp", a.seed);
+  LoadSnapshot(trained, dense_copy);
+  ops::ShrinkByL2(shrunk, "fc1", ops::PruneAmount::Fraction(0.5));
+  const double before_ft = TestAccuracy(shrunk, dense_config);
+  FineTune(shrunk, dense_config);
+  Row({"mlp 250 of 500 hidden units removed, no fine-tuning", Fixed(before_ft, 2), "-", "-"});
+  Row({"mlp 250 of 500 hidden units removed + 1 fine-tune epoch",
+       Fixed(TestAccuracy(shrunk, dense_config), 2), "-", "-"});
+  std::cout << "\ncompute-only ms per training step of 128 (median of 3 x 100 steps): dense "
+            << Fixed(StepMs(dense_copy, dense_config), 3) << ", 250 hidden units "
+            << Fixed(StepMs(shrunk, dense_config), 3) << std::endl;
+}
+
+void Distill(const Args& a) {
+  TrainConfig teacher_config = Base(a, "mlp-small", a.epochs);
+  teacher_config.teacher_model = "cnn";
+  teacher_config.teacher_checkpoint = a.teacher;
+  auto t0 = Clock::now();
+  auto teacher = MakeTeacher(teacher_config, 5, /*cache_logits=*/true);
+  std::cout << "teacher cnn: " << Fixed(TestAccuracy(teacher->model(), teacher_config), 2)
+            << "% test accuracy ("
+            << (a.teacher.empty() ? "trained 5 epochs here" : "from " + a.teacher) << ", "
+            << Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0) << " s)\n\n";
+  Row({"student mlp-small", "T", "alpha", "epochs", "test accuracy %", "vs labels-only", "wall s"});
+  double labels_only = 0;
+  for (int run = 0; run < 9; ++run) {
+    const double temps[] = {1, 2, 4, 8};
+    const double alphas[] = {0.5, 0.9};
+    TrainConfig c = Base(a, "mlp-small", a.epochs);  // same seed: same init and data order
+    TrainingPipeline student(c);
+    if (run > 0) {
+      DistillConfig d;
+      d.loss = {.alpha = alphas[(run - 1) % 2], .temperature = temps[(run - 1) / 2]};
+      d.cache_logits = true;
+      AttachDistillation(student, teacher, d);
+    }
+    t0 = Clock::now();
+    TrainResult r = student.Run();
+    const double acc = Accuracy(r);
+    if (run == 0) labels_only = acc;
+    Row({run == 0 ? "labels only" : "distilled", run == 0 ? "-" : Fixed(temps[(run - 1) / 2], 0),
+         run == 0 ? "-" : Fixed(alphas[(run - 1) % 2], 1), std::to_string(a.epochs), Fixed(acc, 2),
+         run == 0 ? "-" : Fixed(acc - labels_only, 2),
+         Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+  }
+  std::cout << "teacher forwards " << teacher->forwards() << ", batches from its cache "
+            << teacher->cache_hits() << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--epochs" && has_value)
+      a.epochs = std::stoi(argv[++i]);
+    else if (arg == "--limit" && has_value)
+      a.limit = std::stoll(argv[++i]);
+    else if (arg == "--data" && has_value)
+      a.data = argv[++i];
+    else if (arg == "--out" && has_value)
+      a.out = argv[++i];
+    else if (arg == "--teacher" && has_value)
+      a.teacher = argv[++i];
+    else if (arg == "--seed" && has_value)
+      a.seed = std::stoull(argv[++i]);
+    else if (a.experiment.empty() && arg[0] != '-')
+      a.experiment = arg;
+    else {
+      std::cerr << "unknown argument " << arg << "\n";
+      return 2;
+    }
+  }
+  try {
+    if (a.experiment == "models")
+      Models(a);
+    else if (a.experiment == "pruning")
+      Pruning(a);
+    else if (a.experiment == "distill")
+      Distill(a);
+    else {
+      std::cerr << "usage: pipelines_accuracy models|pruning|distill [--epochs N] [--limit N] "
+                   "[--data DIR] [--out DIR] [--teacher FILE] [--seed S]\n";
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "pipelines_accuracy: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
