@@ -1,5 +1,7 @@
 #include "bench_data.h"
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +49,13 @@ std::vector<std::string> TarShards() {
                    {.jpeg_quality = 95, .samples_per_shard = 10000});
   });
   return ListTarShards(dir);
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 void WarmPageCache(const std::vector<std::string>& paths) {

@@ -12,6 +12,10 @@ std::string DataDir();
 std::string JpegTree();
 // DataDir()/fmnist-tar: the same as JPEG tar shards of 10,000 samples.
 std::vector<std::string> TarShards();
+// CPU seconds used so far by the whole process (all threads, user + system). On a shared
+// machine, CPU per sample is steadier than wall-clock rates.
+double ProcessCpuSeconds();
+
 // Reads every file once so that runs start from the page cache.
 void WarmPageCache(const std::vector<std::string>& paths);
 

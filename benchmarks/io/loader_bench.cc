@@ -42,7 +42,11 @@ uint64_t PlainRead(const std::string& path, std::vector<uint8_t>& buffer) {
   return total;
 }
 
-void Rates(benchmark::State& state, uint64_t bytes, int64_t samples) {
+// MB/s and samples/s (wall clock), and the process's CPU time per sample (all threads).
+void Rates(benchmark::State& state, uint64_t bytes, int64_t samples, double cpu_start) {
+  state.counters["cpu_us/sample"] =
+      (ProcessCpuSeconds() - cpu_start) * 1e6 /
+      (static_cast<double>(samples) * static_cast<double>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
   state.counters["samples/s"] =
       benchmark::Counter(static_cast<double>(samples) * static_cast<double>(state.iterations()),
@@ -54,14 +58,16 @@ void Rates(benchmark::State& state, uint64_t bytes, int64_t samples) {
 void BM_IdxPlainRead(benchmark::State& state) {
   std::vector<uint8_t> buffer(1 << 20);
   uint64_t bytes = 0;
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) bytes = PlainRead(kImages, buffer) + PlainRead(kLabels, buffer);
-  Rates(state, bytes, 60000);
+  Rates(state, bytes, 60000, cpu_start);
 }
 
 // The plain way to load IDX: zlib's gzread, sequentially, into one buffer per file.
 void BM_IdxPlainReadGunzip(benchmark::State& state) {
   std::vector<uint8_t> out(48 << 20);
   const uint64_t bytes = std::filesystem::file_size(kImages) + std::filesystem::file_size(kLabels);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     for (const auto& path : {kImages, kLabels}) {
       gzFile f = gzopen(path.c_str(), "rb");
@@ -73,18 +79,19 @@ void BM_IdxPlainReadGunzip(benchmark::State& state) {
       benchmark::DoNotOptimize(out.data());
     }
   }
-  Rates(state, bytes, 60000);
+  Rates(state, bytes, 60000, cpu_start);
 }
 
 void BM_IdxLoad(benchmark::State& state) {
   AsyncReader reader({.backend = Backend(state)});
   std::vector<uint8_t> buffer(1 << 20);
   const uint64_t bytes = PlainRead(kImages, buffer) + PlainRead(kLabels, buffer);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     IdxDataset ds = IdxDataset::Load(kImages, kLabels, {.reader = &reader});
     benchmark::DoNotOptimize(ds.size());
   }
-  Rates(state, bytes, 60000);
+  Rates(state, bytes, 60000, cpu_start);
 }
 
 // ---- image tree -------------------------------------------------------------------------------
@@ -105,17 +112,19 @@ uint64_t TreeBytes() {
 void BM_TreePlainRead(benchmark::State& state) {
   const auto order = Order();
   std::vector<uint8_t> buffer(1 << 16);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     uint64_t bytes = 0;
     for (int64_t i : order) bytes += PlainRead(Tree().file(i).path, buffer);
     benchmark::DoNotOptimize(bytes);
   }
-  Rates(state, TreeBytes(), Tree().size());
+  Rates(state, TreeBytes(), Tree().size(), cpu_start);
 }
 
 void BM_TreeStream(benchmark::State& state) {
   const auto order = Order();
   AsyncReader reader({.backend = Backend(state)});
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     ImageFolderStream stream(Tree(), order, reader,
                              {.prefetch_depth = static_cast<int>(state.range(1))});
@@ -123,7 +132,7 @@ void BM_TreeStream(benchmark::State& state) {
     while (auto record = stream.Next()) bytes += record->bytes.size();
     benchmark::DoNotOptimize(bytes);
   }
-  Rates(state, TreeBytes(), Tree().size());
+  Rates(state, TreeBytes(), Tree().size(), cpu_start);
 }
 
 // ---- tar shards -------------------------------------------------------------------------------
@@ -136,11 +145,12 @@ const std::vector<std::string>& Shards() {
 void BM_TarPlainRead(benchmark::State& state) {
   std::vector<uint8_t> buffer(1 << 20);
   uint64_t bytes = 0;
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     bytes = 0;
     for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
   }
-  Rates(state, bytes, 60000);
+  Rates(state, bytes, 60000, cpu_start);
 }
 
 void BM_TarStream(benchmark::State& state) {
@@ -149,13 +159,14 @@ void BM_TarStream(benchmark::State& state) {
   uint64_t bytes = 0;
   for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
   int64_t samples = 0;
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     TarShardStream stream(Shards(), reader,
                           {.seed = 1, .epoch = 0, .shuffle_buffer = 1000, .shards_in_flight = 2});
     samples = 0;
     while (auto record = stream.Next()) ++samples;
   }
-  Rates(state, bytes, samples);
+  Rates(state, bytes, samples, cpu_start);
 }
 
 void Setup(const benchmark::State&) {

@@ -39,7 +39,11 @@ Bytes PlainRead(const ImageFolderDataset::File& f) {
   return bytes;
 }
 
-void Rate(benchmark::State& state, int64_t samples) {
+// samples/s (wall clock), and the process's CPU time per sample (all threads).
+void Rate(benchmark::State& state, int64_t samples, double cpu_start) {
+  state.counters["cpu_us/sample"] =
+      (ProcessCpuSeconds() - cpu_start) * 1e6 /
+      (static_cast<double>(samples) * static_cast<double>(state.iterations()));
   state.counters["samples/s"] =
       benchmark::Counter(static_cast<double>(samples) * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
@@ -48,18 +52,20 @@ void Rate(benchmark::State& state, int64_t samples) {
 // The baseline: one thread, read and decode each file, nothing else.
 void BM_PlainReadDecode(benchmark::State& state) {
   const auto order = Permutation(Tree().size(), 1, 0);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     int64_t pixels = 0;
     for (int64_t i : order) pixels += DecodeImage(PlainRead(Tree().file(i)), "").numel();
     benchmark::DoNotOptimize(pixels);
   }
-  Rate(state, Tree().size());
+  Rate(state, Tree().size(), cpu_start);
 }
 
 // The whole job on one thread: read, decode, crop + flip, collate into batches of 256.
 void BM_OneThreadReadDecodeAugmentCollate(benchmark::State& state) {
   const auto order = Permutation(Tree().size(), 1, 0);
   tbb::task_arena arena(1);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     arena.execute([&] {
       std::vector<Sample> samples;
@@ -76,7 +82,7 @@ void BM_OneThreadReadDecodeAugmentCollate(benchmark::State& state) {
       }
     });
   }
-  Rate(state, Tree().size());
+  Rate(state, Tree().size(), cpu_start);
 }
 
 // io: an ImageFolderStream reads ahead on the AsyncReader (arg 0: io_uring, 1: pread pool);
@@ -86,6 +92,7 @@ void BM_StreamDecodeAugmentCollate(benchmark::State& state) {
   AsyncReader reader({.backend = state.range(0) == 0 ? ReadBackend::kIoUring : ReadBackend::kPread,
                       .pread_threads = 1});
   tbb::task_arena arena(kCores);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     ImageFolderStream stream(Tree(), order, reader, {.prefetch_depth = 2 * kBatch});
     std::vector<EncodedRecord> records;
@@ -110,13 +117,14 @@ void BM_StreamDecodeAugmentCollate(benchmark::State& state) {
       });
     }
   }
-  Rate(state, Tree().size());
+  Rate(state, Tree().size(), cpu_start);
 }
 
 // cpu only: a task_arena of 2 where each task reads (pread), decodes and augments, then collates.
 void BM_ParallelReadDecodeAugmentCollate(benchmark::State& state) {
   const auto order = Permutation(Tree().size(), 1, 0);
   tbb::task_arena arena(kCores);
+  const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     arena.execute([&] {
       std::vector<Sample> samples;
@@ -136,7 +144,7 @@ void BM_ParallelReadDecodeAugmentCollate(benchmark::State& state) {
       }
     });
   }
-  Rate(state, Tree().size());
+  Rate(state, Tree().size(), cpu_start);
 }
 
 void Setup(const benchmark::State&) {
