@@ -3,11 +3,12 @@
 #include <charconv>
 
 #include "core/error.h"
+#include "ops/models.h"
 
 namespace millrace::cli {
 
 const std::vector<std::string>& ModelChoices() {
-  static const std::vector<std::string> kChoices = {"mlp", "mlp-small", "cnn", "dwsep"};
+  static const std::vector<std::string> kChoices = ops::ModelNames();
   return kChoices;
 }
 
@@ -19,10 +20,10 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_option("--data", c.data_dir, "dataset directory")->capture_default_str();
   cmd.add_option("--format", c.data_format,
-                 "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw), folder "
-                 "(train/ and test/ class-per-folder image trees), tar (train-*.tar and "
-                 "test-*.tar WebDataset shards)")
-      ->check(CLI::IsMember({"idx", "folder", "tar"}))
+                 "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw) or folder "
+                 "(DIR/train and DIR/test class-per-folder image trees, as `millrace data "
+                 "to-folder` writes them)")
+      ->check(CLI::IsMember({"idx", "folder"}))
       ->capture_default_str();
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0 = all)")
       ->check(CLI::NonNegativeNumber);

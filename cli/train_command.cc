@@ -9,6 +9,8 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress_line.h"
+#include "pipelines/distillation.h"
+#include "pipelines/pruning.h"
 #include "pipelines/training.h"
 
 namespace millrace::cli {
@@ -28,6 +30,16 @@ int RunTrain(TrainArgs& args) {
   for (const std::string& n : notes) std::cout << n << "\n";
 
   pipelines::TrainingPipeline pipeline(config);
+  std::shared_ptr<pipelines::PruneStats> prune_stats;
+  if (config.prune.method != "none") prune_stats = pipelines::AttachPruning(pipeline, config.prune);
+  if (!config.teacher_checkpoint.empty()) {
+    // The teacher's logits are cached per sample where the input is the same every epoch.
+    auto teacher = pipelines::MakeTeacher(config, 0, /*cache_logits=*/!config.augment);
+    pipelines::AttachDistillation(pipeline, teacher, pipelines::DistillConfigOf(config));
+    std::cout << "distillation: teacher " << config.teacher_model << " from "
+              << config.teacher_checkpoint << ", T " << config.distill_temperature << ", alpha "
+              << config.distill_alpha << "\n";
+  }
   std::cout << "millrace train: model " << config.model << " (" << pipeline.model().ParameterCount()
             << " parameters), " << config.data_dir << " (" << config.data_format << "), "
             << config.epochs << " epochs x " << pipeline.steps_per_epoch() << " steps of "
@@ -60,6 +72,10 @@ int RunTrain(TrainArgs& args) {
     std::cout << std::setprecision(2) << "test accuracy " << 100.0 * m.Accuracy() << "% ("
               << m.correct() << " of " << m.samples() << "), test loss " << std::setprecision(4)
               << m.MeanLoss() << "\n";
+  }
+  if (result.sparsity > 0.0) {
+    std::cout << std::setprecision(1) << "sparsity " << 100.0 * result.sparsity
+              << "% of the prunable weights\n";
   }
   if (!config.checkpoint_dir.empty()) {
     std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors\n";

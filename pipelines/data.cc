@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "io/idx.h"
+#include "io/image_folder.h"
 
 namespace millrace::pipelines {
 
@@ -29,8 +30,15 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
                                         << " does not exist (--data DIR with the IDX files)");
     return std::make_shared<io::IdxDataset>(io::IdxDataset::FashionMnist(name, config.data_dir));
   }
+  if (config.data_format == "folder") {
+    // root/train/<class>/<image> and root/test/<class>/<image> (`millrace data to-folder`).
+    return std::make_shared<io::ImageFolderDataset>(
+        (std::filesystem::path(config.data_dir) / name).string());
+  }
   MILLRACE_THROW(ErrorKind::kInvalidArgument,
-                 "--format " << config.data_format << " is not available yet; use --format idx");
+                 "--format " << config.data_format
+                             << " can't be trained on yet (tar shards are a stream, not an "
+                                "indexed dataset); use --format idx or folder");
 }
 
 }  // namespace

@@ -5,9 +5,9 @@ set(MILLRACE_PIPELINES_SOURCES
   snapshot.cc
   data.cc
   reference_loop.cc
-  models_adapter.cc
   training.cc
   training_checkpoint.cc
   training_graph.cc
+  evaluation.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

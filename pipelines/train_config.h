@@ -48,7 +48,7 @@ struct TrainConfig {
   // Model and data.
   std::string model = "mlp";  // ops::MakeModel preset: mlp, mlp-small, cnn, dwsep
   std::string data_dir = kDefaultDataDir;
-  std::string data_format = "idx";  // "idx", "folder" (class-per-folder images), "tar" shards
+  std::string data_format = "idx";  // "idx" or "folder" (DIR/train and DIR/test image trees)
   int64_t limit = 0;                // use only the first N training samples (0 = all)
   int64_t test_limit = 0;           // evaluate on the first N test samples (0 = all)
   bool augment = false;             // random crop (pad 2) and horizontal flip on training images
@@ -56,7 +56,8 @@ struct TrainConfig {
   // Schedule.
   int epochs = 5;
   int64_t batch_size = 128;
-  int64_t max_steps = 0;  // stop after this many optimizer steps (0 = run every epoch)
+  int64_t max_steps = 0;  // stop after this many steps (0 = every epoch); the lr schedule
+                          // still spans every epoch
   OptimizerConfig optimizer;
   PruneConfig prune;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "ops/models.h"
 #include "ops/optim/adamw.h"
 #include "ops/optim/sgd.h"
 #include "pipelines/training_impl.h"
@@ -61,6 +62,10 @@ size_t FindStage(const std::vector<ComputeStagePtr>& stages, const std::string& 
 
 }  // namespace
 
+std::unique_ptr<ops::Sequential> BuildModel(const std::string& name, uint64_t seed) {
+  return std::make_unique<ops::Sequential>(ops::MakeModel(name, seed));
+}
+
 double Sparsity(ops::Sequential& model) {
   int64_t pruned = 0, total = 0;
   for (ops::Parameter* p : model.Parameters()) {
@@ -97,7 +102,8 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   m.state.model = m.model.get();
   m.state.optimizer = m.optimizer.get();
   m.state.base_lr = c.optimizer.lr;
-  m.state.schedule = MakeSchedule(c.optimizer, m.total_steps, spe);
+  // The schedule spans every epoch; max_steps only stops early (smoke runs, benchmarks).
+  m.state.schedule = MakeSchedule(c.optimizer, spe * c.epochs, spe);
   m.stages = DefaultComputeStages();
   if (c.resume) m.LoadCheckpoint();
 }

@@ -1,0 +1,55 @@
+#include "pipelines/evaluation.h"
+
+#include <chrono>
+#include <memory>
+
+#include "core/graph/graph.h"
+#include "ops/cpu/dnnl_context.h"
+
+namespace millrace::pipelines {
+
+namespace {
+struct Logits {
+  Tensor logits;
+  Tensor labels;
+};
+}  // namespace
+
+EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
+                         const EvalOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  GraphOptions graph_options;
+  graph_options.io_threads = 1;
+  const int threads = options.compute_threads;
+  graph_options.device_thread_init = [threads](Device) { ops::cpu::SetComputeThreads(threads); };
+  graph_options.trace = !options.trace_path.empty();
+  Graph g(graph_options);
+
+  auto batches = std::make_shared<std::vector<std::vector<int64_t>>>(test.EpochBatches(1));
+  auto next = std::make_shared<size_t>(0);
+  auto read = g.Source<std::vector<io::Sample>>(
+      "read", Io(1), [&test, batches, next]() -> std::optional<std::vector<io::Sample>> {
+        if (*next == batches->size()) return std::nullopt;
+        std::vector<io::Sample> samples;
+        for (int64_t index : (*batches)[(*next)++]) samples.push_back(test.Read(index));
+        return samples;
+      });
+  auto collate = g.Map<std::vector<io::Sample>>(
+      "collate", Cpu(1), [&test](std::vector<io::Sample>&& s) { return test.Collate(s); });
+  auto forward = g.Map<Batch>("forward", Compute(), [&model](Batch&& b) {
+    return Logits{model.Forward(b.images, ops::Mode::kEval), std::move(b.labels)};
+  });
+  EvalResult result{ClassificationMetrics(static_cast<int>(test.num_classes()))};
+  auto metrics = g.Sink<Logits>("metrics", Cpu(1),
+                                [&result](Logits&& l) { result.metrics.Add(l.logits, l.labels); });
+  g.Connect(read, collate, options.capacity)
+      .Connect(collate, forward, options.capacity)
+      .Connect(forward, metrics, options.capacity);
+  g.Run();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.stage_report = g.Report();
+  if (!options.trace_path.empty()) g.WriteTrace(options.trace_path);
+  return result;
+}
+
+}  // namespace millrace::pipelines

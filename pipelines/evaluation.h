@@ -1,0 +1,37 @@
+// The evaluation graph: accuracy, mean loss and confusion matrix of a model over a test set.
+//
+//   read (io: samples of a batch) -> collate (cpu) -> forward (compute, eval mode)
+//     -> metrics (cpu)
+//
+//   DataSource test = DataSource::Open(config, Split::kTest);
+//   EvalResult r = EvaluateGraph(model, test, {.compute_threads = 2});
+//   r.metrics.Accuracy(); std::cout << r.stage_report;
+//
+// The metrics are accumulated in batch order, so they equal EvaluatePlain's (reference_loop.h)
+// exactly. Run() from one thread; the model is used only by the compute thread meanwhile.
+#pragma once
+
+#include <string>
+
+#include "ops/sequential.h"
+#include "pipelines/data.h"
+#include "pipelines/metrics.h"
+
+namespace millrace::pipelines {
+
+struct EvalOptions {
+  int compute_threads = 1;  // oneDNN (OpenMP) threads of the compute thread
+  int64_t capacity = 4;     // batches in flight between stages
+  std::string trace_path;   // Chrome trace-event JSON, when not empty
+};
+
+struct EvalResult {
+  ClassificationMetrics metrics;
+  double seconds = 0.0;
+  std::string stage_report;  // the graph's per-stage table and bottleneck
+};
+
+EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
+                         const EvalOptions& options = {});
+
+}  // namespace millrace::pipelines

@@ -1,0 +1,119 @@
+// The `millrace` command as a person meets it: exit codes and messages for the mistakes people
+// make, a short training run on a subset, and eval of the checkpoint that run wrote.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result Millrace(const std::string& args) {
+  const std::string command = std::string(MILLRACE_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Cli, HelpSaysTheDefaultsAndExitCodes) {
+  Result r = Millrace("train --help");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "5 epochs")) << r.out;
+  EXPECT_TRUE(Has(r.out, "--concurrency")) << r.out;
+  Result top = Millrace("--help");
+  EXPECT_EQ(top.code, 0);
+  EXPECT_TRUE(Has(top.out, "Exit codes")) << top.out;
+}
+
+TEST(Cli, MissingDatasetNamesThePathAndExits3) {
+  Result r = Millrace("train --data /nonexistent/fashion");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_TRUE(Has(r.out, "/nonexistent/fashion")) << r.out;
+  EXPECT_TRUE(Has(r.out, "hint")) << r.out;
+}
+
+TEST(Cli, DatasetDirectoryWithoutTheFilesNamesTheFile) {
+  const std::string empty = std::filesystem::temp_directory_path().string();
+  Result r = Millrace("train --data " + empty);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_TRUE(Has(r.out, "train-images")) << r.out;
+}
+
+TEST(Cli, UnknownModelListsTheChoicesAndExits2) {
+  Result r = Millrace("train --model resnet50");
+  EXPECT_EQ(r.code, 2) << r.out;
+  for (const char* name : {"resnet50", "mlp", "mlp-small", "cnn", "dwsep"}) {
+    EXPECT_TRUE(Has(r.out, name)) << name << " missing from: " << r.out;
+  }
+}
+
+TEST(Cli, CudaDeviceSaysWhatToDoAndExits4) {
+  Result r = Millrace("train --device cuda:0");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_TRUE(Has(r.out, "--device cpu")) << r.out;
+}
+
+TEST(Cli, MalformedConcurrencyExits2) {
+  Result r = Millrace("train --concurrency augment");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(Has(r.out, "STAGE=N")) << r.out;
+  Result serial = Millrace("train --limit 256 --concurrency forward=2");
+  EXPECT_EQ(serial.code, 2) << serial.out;
+  EXPECT_TRUE(Has(serial.out, "augment")) << serial.out;
+}
+
+TEST(Cli, ShortTrainingRunThenEvalOfItsCheckpoint) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("millrace_cli_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  Result train = Millrace(
+      "train --limit 2048 --test-limit 500 --epochs 2 --batch-size 64 "
+      "--model mlp-small --checkpoint-dir " +
+      dir.string());
+  ASSERT_EQ(train.code, 0) << train.out;
+  // stdout is a pipe here: plain lines, no carriage returns.
+  EXPECT_FALSE(Has(train.out, "\r")) << train.out;
+  EXPECT_TRUE(Has(train.out, "thread budget")) << train.out;
+  EXPECT_TRUE(Has(train.out, "epoch 1/2 done")) << train.out;
+  EXPECT_TRUE(Has(train.out, "epoch 2/2 done")) << train.out;
+  EXPECT_TRUE(Has(train.out, "bottleneck")) << train.out;
+  EXPECT_TRUE(Has(train.out, "forward")) << train.out;
+  std::smatch m;
+  const std::regex accuracy("test accuracy ([0-9.]+)% \\(([0-9]+) of 500\\)");
+  ASSERT_TRUE(std::regex_search(train.out, m, accuracy)) << train.out;
+  const std::string correct = m[2];
+  EXPECT_GT(std::stod(m[1]), 60.0);
+
+  // eval of the checkpoint gives the same count on the same 500 test images.
+  Result eval = Millrace("eval " + (dir / "last.safetensors").string() +
+                         " --model mlp-small --test-limit 500");
+  ASSERT_EQ(eval.code, 0) << eval.out;
+  ASSERT_TRUE(std::regex_search(eval.out, m, accuracy)) << eval.out;
+  EXPECT_EQ(m[2], correct) << eval.out;
+
+  Result wrong = Millrace("eval " + (dir / "last.safetensors").string() + " --model mlp");
+  EXPECT_NE(wrong.code, 0) << wrong.out;
+  EXPECT_TRUE(Has(wrong.out, "last.safetensors")) << wrong.out;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

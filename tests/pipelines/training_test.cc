@@ -1,0 +1,224 @@
+// The training graph against the plain sequential loop: exact synchronous SGD (bit-identical
+// weights and optimizer state after a few hundred steps, deterministic mode, one oneDNN
+// thread), resume from a checkpoint, the compute-stage list, and the evaluation graph.
+#include "pipelines/training.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "io/idx.h"
+#include "ops/cpu/dnnl_context.h"
+#include "ops/models.h"
+#include "pipelines/evaluation.h"
+#include "pipelines/reference_loop.h"
+
+namespace millrace::pipelines {
+namespace {
+
+// mlp-small on the first 2,048 Fashion-MNIST images, batch 32: 64 steps per epoch.
+TrainConfig SmallConfig() {
+  TrainConfig c;
+  c.model = "mlp-small";
+  c.limit = 2048;
+  c.test_limit = 1000;
+  c.batch_size = 32;
+  c.epochs = 4;  // 256 steps
+  c.seed = 7;
+  c.deterministic = true;
+  c.compute_threads = 1;
+  c.eval_each_epoch = false;
+  c.augment = true;  // crop + flip: the batches must match too
+  c.concurrency["augment"] = 2;
+  return c;
+}
+
+bool SameBits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
+}
+
+void ExpectSameWeights(TrainingPipeline& a, TrainingPipeline& b) {
+  std::vector<ops::Parameter*> pa = a.model().Parameters(), pb = b.model().Parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(SameBits(pa[i]->value, pb[i]->value)) << pa[i]->name << " differs";
+  }
+  ops::OptimizerState sa = a.state().optimizer->ExportState();
+  ops::OptimizerState sb = b.state().optimizer->ExportState();
+  ASSERT_EQ(sa.tensors.size(), sb.tensors.size());
+  for (size_t i = 0; i < sa.tensors.size(); ++i) {
+    EXPECT_TRUE(SameBits(sa.tensors[i].second, sb.tensors[i].second)) << sa.tensors[i].first;
+  }
+  EXPECT_EQ(sa.scalars, sb.scalars);
+}
+
+// The plain loop over the same batches, on this thread with the same oneDNN thread count.
+std::vector<double> RunReference(const TrainConfig& c, TrainingPipeline& reference) {
+  ops::cpu::SetComputeThreads(1);
+  DataSource train = DataSource::Open(c, Split::kTrain);
+  return ReferenceTrain(train, reference.state(), c.epochs, c.max_steps);
+}
+
+TEST(TrainingGraph, SgdMatchesThePlainLoopBitForBit) {
+  const TrainConfig c = SmallConfig();
+  TrainingPipeline graph(c);
+  TrainResult r = graph.Run();
+  EXPECT_EQ(r.steps, 256);
+  EXPECT_EQ(graph.state().steps_done, 256);
+
+  TrainingPipeline reference(c);
+  const std::vector<double> losses = RunReference(c, reference);
+  ASSERT_EQ(losses.size(), 256u);
+  EXPECT_LT(losses.back(), losses.front());  // it did learn something
+  ExpectSameWeights(graph, reference);
+}
+
+TEST(TrainingGraph, AdamWWithWarmupAndStepScheduleMatchesThePlainLoop) {
+  TrainConfig c = SmallConfig();
+  c.model = "mlp";
+  c.epochs = 2;
+  c.max_steps = 100;  // stops inside epoch 2
+  c.optimizer.name = "adamw";
+  c.optimizer.lr = 1e-3f;
+  c.optimizer.weight_decay = 0.01f;
+  c.optimizer.schedule = "step";
+  c.optimizer.step_every = 30;
+  c.optimizer.warmup_steps = 10;
+  TrainingPipeline graph(c);
+  EXPECT_EQ(graph.Run().steps, 100);
+  TrainingPipeline reference(c);
+  EXPECT_EQ(RunReference(c, reference).size(), 100u);
+  ExpectSameWeights(graph, reference);
+}
+
+TEST(TrainingGraph, ResumeFromACheckpointContinuesExactly) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("millrace_resume_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  TrainConfig c = SmallConfig();
+  c.epochs = 2;
+  c.checkpoint_dir = dir.string();
+  {
+    TrainConfig first = c;
+    first.max_steps = 64;  // epoch 1 only; its end writes last.safetensors
+    TrainingPipeline p(first);
+    p.Run();
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir / "last.safetensors"));
+  TrainConfig resume = c;
+  resume.resume = true;
+  resume.checkpoint_dir = dir.string();
+  TrainingPipeline resumed(resume);
+  EXPECT_EQ(resumed.state().steps_done, 64);
+  EXPECT_EQ(resumed.Run().steps, 64);
+
+  TrainConfig straight = c;
+  straight.checkpoint_dir.clear();
+  TrainingPipeline whole(straight);
+  whole.Run();
+  ExpectSameWeights(resumed, whole);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainingGraph, ComputeStagesCanBeInsertedAndReplaced) {
+  TrainConfig c = SmallConfig();
+  c.epochs = 1;
+  c.max_steps = 20;
+  TrainingPipeline graph(c);
+  EXPECT_EQ(graph.ComputeStageNames(),
+            (std::vector<std::string>{"forward", "loss", "backward", "prune-mask", "step"}));
+  int calls = 0;
+  int64_t last_seq = -1;
+  graph.InsertBefore("step", MakeComputeStage("count", [&](StepItem& item, TrainState& s) {
+                       ++calls;
+                       EXPECT_EQ(item.batch.seq, last_seq + 1);  // sequence order
+                       EXPECT_EQ(s.steps_done, item.batch.seq);  // before this batch's step
+                       last_seq = item.batch.seq;
+                     }));
+  EXPECT_THROW(graph.InsertBefore("nope", MakeComputeStage("x", [](StepItem&, TrainState&) {})),
+               Error);
+  TrainResult r = graph.Run();
+  EXPECT_EQ(calls, 20);
+  bool reported = false;
+  for (const StageFigures& s : r.stages) reported |= s.name == "count" && s.items == 20;
+  EXPECT_TRUE(reported) << r.stage_report;
+  EXPECT_NE(r.stage_report.find("bottleneck"), std::string::npos);
+
+  TrainingPipeline reference(c);
+  RunReference(c, reference);
+  ExpectSameWeights(graph, reference);  // the counting stage changed nothing
+}
+
+TEST(TrainingGraph, EpochEndsReportTestAccuracyFromTheSnapshot) {
+  TrainConfig c = SmallConfig();
+  c.epochs = 2;
+  c.eval_each_epoch = true;
+  TrainingPipeline graph(c);
+  std::vector<EpochSummary> seen;
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochSummary& e) { seen.push_back(e); };
+  TrainResult r = graph.Run(hooks);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].epoch, 1);
+  EXPECT_EQ(seen[1].epoch, 2);
+  EXPECT_TRUE(seen[1].evaluated);
+  EXPECT_EQ(seen[1].test_samples, 1000);
+  ASSERT_TRUE(r.final_test.has_value());
+  // The last snapshot is the final weights: evaluating them directly gives the same figures.
+  ops::cpu::SetComputeThreads(1);
+  DataSource test = DataSource::Open(c, Split::kTest);
+  ClassificationMetrics direct = EvaluatePlain(graph.model(), test);
+  EXPECT_EQ(direct.correct(), r.final_test->correct());
+  EXPECT_DOUBLE_EQ(direct.Accuracy(), seen[1].test_accuracy);
+  EXPECT_GT(seen[1].test_accuracy, 0.6);  // 2 epochs on 2,048 images: well above chance
+}
+
+TEST(EvaluationGraph, EqualsThePlainLoop) {
+  TrainConfig c = SmallConfig();
+  c.test_limit = 777;  // a partial last batch
+  c.batch_size = 100;
+  ops::Sequential model = ops::MakeModel("mlp-small", 3);
+  DataSource test = DataSource::Open(c, Split::kTest);
+  EvalResult g =
+      EvaluateGraph(model, test, {.compute_threads = 1, .capacity = 4, .trace_path = ""});
+  ops::cpu::SetComputeThreads(1);
+  ClassificationMetrics plain = EvaluatePlain(model, test);
+  EXPECT_EQ(g.metrics.samples(), 777);
+  EXPECT_EQ(g.metrics.correct(), plain.correct());
+  EXPECT_DOUBLE_EQ(g.metrics.MeanLoss(), plain.MeanLoss());
+  for (int i = 0; i < 10; ++i) {
+    for (int j = 0; j < 10; ++j) EXPECT_EQ(g.metrics.Count(i, j), plain.Count(i, j));
+  }
+  EXPECT_NE(g.stage_report.find("forward"), std::string::npos);
+}
+
+TEST(TrainingPipeline, BadOptionsAreNamed) {
+  TrainConfig c = SmallConfig();
+  c.data_dir = "/nonexistent/fmnist";
+  try {
+    TrainingPipeline p(c);
+    FAIL() << "a missing dataset directory was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/fmnist"), std::string::npos);
+  }
+  c = SmallConfig();
+  c.model = "resnet";
+  try {
+    TrainingPipeline p(c);
+    FAIL() << "an unknown model was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("dwsep"), std::string::npos) << e.what();
+  }
+  c = SmallConfig();
+  c.concurrency["forward"] = 2;
+  TrainingPipeline p(c);
+  EXPECT_THROW(p.Run(), Error);
+}
+
+}  // namespace
+}  // namespace millrace::pipelines
