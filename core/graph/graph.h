@@ -176,7 +176,7 @@ class Graph {
   Stage<T, T> FanOut(std::string name, Copy copy) {
     using Body = internal::PassBody<T>;
     auto stage = std::make_unique<internal::TransformStage<T, T, Body>>(
-        rt(), std::move(name), Cpu(1), internal::Shape::kFanOut, Body{});
+        rt(), std::move(name), Cpu(1), internal::Shape::kFanOut, Body{}, /*serial=*/true);
     stage->outputs().set_copy(std::move(copy));
     return Add<T, T>(std::move(stage));
   }
@@ -233,13 +233,15 @@ class Graph {
   // an Error of kind kCancelled. A graph runs once.
   void Run();
 
-  // Stops the running graph: Run() returns promptly (after the bodies running now return) and
-  // throws kCancelled. Any thread; a no-op before Run() or after it returned.
+  // Stops the graph: Run() returns promptly (after the bodies running now return) and throws
+  // kCancelled; called before Run(), Run() throws at once. A no-op once Run() has returned.
+  // Any thread. A body that never returns can't be interrupted: Run() waits for it.
   void Cancel();
   bool cancelled() const;
 
   // Changes how many invocations of the stage may run at once, also while the graph runs
-  // (no restart). Serial stages (source, batch, join) and Compute()/Gpu() stages stay at 1.
+  // (no restart; a lowered limit applies as running invocations finish their runs). Serial
+  // stages (source, batch, join, fan-out) and Compute()/Gpu() stages stay at 1.
   // Throws for an unknown stage or n < 1. Any thread.
   void SetConcurrency(std::string_view stage, int n);
   int Concurrency(std::string_view stage) const;

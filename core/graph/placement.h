@@ -1,7 +1,9 @@
 // Where a stage's body runs, and how many invocations of it may run at once.
 //   Io(n)      bodies on the graph's Boost.Asio io_context (GraphOptions::io_threads threads);
 //              io/ code reaches the same context through Graph::io_context().
-//   Cpu(n)     bodies on a oneTBB task_arena, at most n at once.
+//   Cpu(n)     bodies on oneTBB, at most n at once. The cpu stages of a graph share one
+//              task_arena as wide as their concurrencies together (oneTBB workers then stay in
+//              one arena); each stage's limit n is kept by the runtime.
 //   Compute()  bodies on the one host thread that does compute on the CPU (oneDNN's caller).
 //   Gpu(d)     bodies on the one host thread that submits work to CUDA device d.
 // Compute() and Gpu(d) have one thread each, shared by every stage placed there: their
