@@ -70,13 +70,13 @@ struct StreamOptions {
 
 // The encoded records of `order` (indices into the dataset), in that order, read ahead through
 // `reader`. The dataset and the reader must outlive the stream. One consumer thread.
-class ImageFolderStream {
+class ImageFolderStream final : public RecordStream {
  public:
   ImageFolderStream(const ImageFolderDataset& dataset, std::vector<int64_t> order,
                     AsyncReader& reader, StreamOptions options = {});
 
   // The next record, or nullopt at the end. Throws Error(kIo) naming the file (kFail).
-  std::optional<EncodedRecord> Next();
+  std::optional<EncodedRecord> Next() override;
 
  private:
   const ImageFolderDataset& dataset_;

@@ -33,6 +33,14 @@ struct EncodedRecord {
   std::string entry;  // the tar entry name; empty for files
 };
 
+// A source of encoded records read in order (ImageFolderStream, TarShardStream): what an io stage
+// pulls from. Next() returns nullopt at the end; one consumer thread.
+class RecordStream {
+ public:
+  virtual ~RecordStream() = default;
+  virtual std::optional<EncodedRecord> Next() = 0;
+};
+
 // What a reader does with a bad record (undecodable image, label out of range, tar entry
 // without a label): throw an Error naming the file and the record, or skip it and count it.
 enum class BadInputPolicy { kFail, kSkip };

@@ -38,13 +38,13 @@ struct TarStreamOptions {
 
 // One rank's samples for one epoch. The shard paths and the reader must outlive it; one
 // consumer thread.
-class TarShardStream {
+class TarShardStream final : public RecordStream {
  public:
   TarShardStream(std::vector<std::string> shards, AsyncReader& reader, TarStreamOptions options);
 
   // The next record, or nullopt at the end of this rank's share of the epoch. Throws Error
   // naming the shard (and entry) for bad input under kFail, Error(kIo) for unreadable shards.
-  std::optional<EncodedRecord> Next();
+  std::optional<EncodedRecord> Next() override;
 
   // Indices (into the constructor's shard list) of the shards this rank reads, in order.
   const std::vector<int64_t>& shard_order() const noexcept { return order_; }
