@@ -1,5 +1,7 @@
 #include "io/prefetcher.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "core/error.h"
@@ -29,6 +31,12 @@ void Prefetcher::Refill() {
 
 std::optional<Bytes> Prefetcher::Next() {
   if (in_flight_.empty()) return std::nullopt;
+  // When the next result is not there yet, sleep until a few more are (reads complete roughly in
+  // order), so that a consumer faster than its reads wakes once per few results, not per result.
+  if (in_flight_.front().wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    const size_t ahead = std::min<size_t>(in_flight_.size(), std::max(1, depth_ / 8)) - 1;
+    in_flight_[ahead].wait();
+  }
   std::future<Bytes> front = std::move(in_flight_.front());
   in_flight_.pop_front();
   ++next_;
