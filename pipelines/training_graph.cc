@@ -64,10 +64,21 @@ std::string ComputeBreakdown(const ComputeStageTimes& times, double elapsed_s,
     out << std::setprecision(0);
     if (train->starved_fraction > 0.05) {
       std::string from = train->inputs_from.empty() ? "its input" : train->inputs_from[0];
+      // The data stage with the highest busy share is the one to give workers or less work.
+      const StageStats* busiest = nullptr;
+      for (const StageStats& s : stats.stages) {
+        if (s.name == "train" || s.name == "evaluate") continue;
+        if (busiest == nullptr || s.busy_fraction > busiest->busy_fraction) busiest = &s;
+      }
       out << "train (compute) waited " << 100.0 * train->starved_fraction
-          << "% of the time on an empty queue from " << from
-          << ": the data stages did not keep up; raise --concurrency augment=N or lower the "
-             "work per sample\n";
+          << "% of the time on an empty queue from " << from << ": the data stages did not keep up";
+      if (busiest != nullptr) {
+        out << "; the busiest is " << busiest->name << ", busy " << 100.0 * busiest->busy_fraction
+            << "% at " << busiest->placement
+            << (busiest->name == "augment" ? " (raise --concurrency augment=N)"
+                                           : " (a serial stage: lower its work per item)");
+      }
+      out << "\n";
     } else {
       out << "train (compute) was busy " << 100.0 * train->busy_fraction
           << "% of the time and waited on its input " << 100.0 * train->starved_fraction
