@@ -9,5 +9,6 @@ set(MILLRACE_PIPELINES_SOURCES
   training_checkpoint.cc
   training_graph.cc
   evaluation.cc
+  compute_trace.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "ops/cpu/dnnl_context.h"
+#include "pipelines/compute_trace.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
 #include "pipelines/training_impl.h"
@@ -191,6 +192,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   int64_t epoch_steps = 0;
   GraphStats cached_stats;
   const bool evaluate = test != nullptr;
+  const bool tracing = !c.trace_path.empty();
+  ComputeTrace compute_trace;
 
   auto run_step = [&](StepItem&& item, Emit<EvalItem>* emit) {
     if (hooks.interrupt != nullptr && hooks.interrupt->load()) {
@@ -200,8 +203,9 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     for (size_t i = 0; i < stages.size(); ++i) {
       const Clock::time_point t0 = Clock::now();
       stages[i]->Run(item, state);
-      times.busy_ns[i] +=
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+      const Clock::time_point t1 = Clock::now();
+      times.busy_ns[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+      if (tracing) compute_trace.Add(static_cast<int>(i), t0, t1, item.batch.seq);
     }
     ++steps_this_run;
     epoch_loss_sum += item.loss;
@@ -332,7 +336,10 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
         {times.names[i], "compute", 1, result.steps, times.busy_ns[i] * 1e-9, 0.0, 0.0});
   }
   result.stage_report = stats.ToTable() + ComputeBreakdown(times, stats.elapsed_s, stats);
-  if (!c.trace_path.empty()) g.WriteTrace(c.trace_path);
+  if (tracing) {
+    g.WriteTrace(c.trace_path);
+    compute_trace.MergeInto(c.trace_path, times.names);
+  }
   return result;
 }
 

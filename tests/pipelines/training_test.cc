@@ -8,6 +8,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "io/idx.h"
 #include "ops/cpu/dnnl_context.h"
@@ -174,6 +177,30 @@ TEST(TrainingGraph, EpochEndsReportTestAccuracyFromTheSnapshot) {
   EXPECT_EQ(direct.correct(), r.final_test->correct());
   EXPECT_DOUBLE_EQ(direct.Accuracy(), seen[1].test_accuracy);
   EXPECT_GT(seen[1].test_accuracy, 0.6);  // 2 epochs on 2,048 images: well above chance
+}
+
+TEST(TrainingGraph, TraceHoldsEveryStageAndEveryComputeStage) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("millrace_trace_" + std::to_string(getpid()));
+  TrainConfig c = SmallConfig();
+  c.epochs = 1;
+  c.max_steps = 10;
+  c.trace_path = path.string();
+  TrainingPipeline graph(c);
+  graph.Run();
+  std::ifstream in(path);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  std::map<std::string, int> spans;
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["ph"] == "X") ++spans[e["name"].get<std::string>()];
+  }
+  for (const char* stage : {"read", "augment", "collate", "train"}) {
+    EXPECT_GT(spans[stage], 0) << stage;
+  }
+  for (const char* stage : {"forward", "loss", "backward", "prune-mask", "step"}) {
+    EXPECT_EQ(spans[stage], 10) << stage;  // one span per batch
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(EvaluationGraph, EqualsThePlainLoop) {
