@@ -8,6 +8,8 @@
 //   end-to-end    the training graph: read -> augment -> collate -> train, the same model,
 //                 batch size and thread budget
 // Each is measured after a warm-up, `--repeat` times, alternating; medians are reported.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iomanip>
@@ -29,6 +31,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// CPU seconds of the calling thread: with one oneDNN thread all the compute runs on it, so
+// samples per CPU-second of the compute thread are immune to the thread being descheduled on a
+// loaded machine (wall-clock rates are not).
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// A rate by wall clock and by the compute thread's CPU time.
+struct Rate {
+  double wall = 0.0;
+  double cpu = 0.0;
+};
+
 struct BenchArgs {
   pipelines::TrainConfig config;
   RawFlags raw;
@@ -43,7 +60,7 @@ double Median(std::vector<double> v) {
 }
 
 // GFLOP/s of C = A B with M = N = K = n through a oneDNN matmul on this thread's team.
-double SgemmGflops(int64_t n) {
+Rate SgemmGflops(int64_t n) {
   Tensor a = Tensor::Empty({n, n}), b = Tensor::Empty({n, n}), c = Tensor::Empty({n, n});
   ops::Rng rng(1);
   ops::UniformFill(a, -1, 1, rng);
@@ -56,27 +73,30 @@ double SgemmGflops(int64_t n) {
   for (int i = 0; i < 3; ++i) ops::cpu::Execute("sgemm", matmul, args);
   const int reps = 10;
   const auto t0 = Clock::now();
+  const double c0 = ThreadCpuSeconds();
   for (int i = 0; i < reps; ++i) ops::cpu::Execute("sgemm", matmul, args);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  return 2.0 * n * n * n * reps / s * 1e-9;
+  const double cpu = ThreadCpuSeconds() - c0;
+  return {2.0 * n * n * n * reps / s * 1e-9, 2.0 * n * n * n * reps / cpu * 1e-9};
 }
 
 // samples/s of the plain loop over `batches` in memory, after `warmup` steps.
-double ComputeOnly(const pipelines::TrainConfig& c, const std::vector<pipelines::Batch>& batches,
-                   int64_t warmup, int64_t steps) {
+Rate ComputeOnly(const pipelines::TrainConfig& c, const std::vector<pipelines::Batch>& batches,
+                 int64_t warmup, int64_t steps) {
   pipelines::TrainConfig quiet = c;
   quiet.eval_each_epoch = false;
   pipelines::TrainingPipeline p(quiet);  // the same model, optimizer and schedule set-up
   pipelines::TrainOnBatches(batches, p.state(), warmup);
   const auto t0 = Clock::now();
+  const double c0 = ThreadCpuSeconds();
   pipelines::TrainOnBatches(batches, p.state(), steps);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  return steps * c.batch_size / s;
+  const double cpu = ThreadCpuSeconds() - c0;
+  return {steps * c.batch_size / s, steps * c.batch_size / cpu};
 }
 
 // samples/s of the training graph between step `warmup` and its last step.
-double EndToEnd(const pipelines::TrainConfig& c, int64_t warmup, int64_t steps,
-                std::string* report) {
+Rate EndToEnd(const pipelines::TrainConfig& c, int64_t warmup, int64_t steps, std::string* report) {
   pipelines::TrainConfig run = c;
   run.eval_each_epoch = false;
   run.max_steps = warmup + steps;
@@ -86,21 +106,24 @@ double EndToEnd(const pipelines::TrainConfig& c, int64_t warmup, int64_t steps,
                      "bench: " << run.max_steps << " steps need more than " << run.epochs
                                << " epochs of " << p.steps_per_epoch() << " steps; raise --epochs");
   int64_t step0 = -1, step1 = 0;
-  double t0 = 0, t1 = 0;
+  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
   pipelines::TrainHooks hooks;
   hooks.on_step = [&](const pipelines::StepProgress& s) {
     if (step0 < 0 && s.step >= warmup) {
       step0 = s.step;
       t0 = s.elapsed_s;
+      c0 = ThreadCpuSeconds();  // hooks run on the compute thread
     }
     step1 = s.step;
     t1 = s.elapsed_s;
+    c1 = ThreadCpuSeconds();
   };
   hooks.interrupt = &InterruptFlag();
   pipelines::TrainResult r = p.Run(hooks);
   *report = r.stage_report;
   MILLRACE_CHECK(step1 > step0 && t1 > t0, ErrorKind::kInternal, "bench: no steady interval");
-  return (step1 - step0) * c.batch_size / (t1 - t0);
+  const double samples = static_cast<double>((step1 - step0) * c.batch_size);
+  return {samples / (t1 - t0), samples / std::max(1e-9, c1 - c0)};
 }
 
 int RunBench(BenchArgs& a) {
@@ -127,29 +150,49 @@ int RunBench(BenchArgs& a) {
             << AvailableCores() << " cores, oneDNN threads " << threads << ", augment workers "
             << c.ConcurrencyOf("augment", DefaultThreadBudget().cpu_stages)
             << (c.augment ? " (crop+flip on)" : " (no augmentation)") << "\n";
-  std::vector<double> ceiling, compute, e2e;
+  std::vector<double> ceiling, compute, e2e, ceiling_cpu, compute_cpu, e2e_cpu, ratio, ratio_cpu;
   std::string report;
   for (int r = 0; r < a.repeat; ++r) {
-    ceiling.push_back(SgemmGflops(1024));
-    compute.push_back(ComputeOnly(c, batches, a.warmup, a.steps));
-    e2e.push_back(EndToEnd(c, a.warmup, a.steps, &report));
-    std::cout << "  run " << r + 1 << ": sgemm " << std::fixed << std::setprecision(1)
-              << ceiling.back() << " GFLOP/s, compute-only " << std::setprecision(0)
-              << compute.back() << " samples/s, end-to-end " << e2e.back() << " samples/s\n";
+    const Rate g = SgemmGflops(1024);
+    const Rate co = ComputeOnly(c, batches, a.warmup, a.steps);
+    const Rate ee = EndToEnd(c, a.warmup, a.steps, &report);
+    ceiling.push_back(g.wall);
+    compute.push_back(co.wall);
+    e2e.push_back(ee.wall);
+    ceiling_cpu.push_back(g.cpu);
+    compute_cpu.push_back(co.cpu);
+    e2e_cpu.push_back(ee.cpu);
+    ratio.push_back(ee.wall / co.wall);
+    ratio_cpu.push_back(ee.cpu / co.cpu);
+    std::cout << "  run " << r + 1 << std::fixed << std::setprecision(1) << ": sgemm " << g.wall
+              << " GFLOP/s, compute-only " << std::setprecision(0) << co.wall
+              << " samples/s, end-to-end " << ee.wall << " samples/s";
+    if (threads == 1) {
+      std::cout << std::setprecision(1) << "   | per compute-thread CPU second: sgemm " << g.cpu
+                << " GFLOP, compute-only " << std::setprecision(0) << co.cpu << ", end-to-end "
+                << ee.cpu;
+    }
+    std::cout << "\n";
   }
-  const double g = Median(ceiling), co = Median(compute), ee = Median(e2e);
-  const double ceiling_sps = g * 1e9 / flops_per_sample;
-  std::cout << "\n"
-            << report << "\n"
-            << std::fixed << std::setprecision(1) << "sgemm ceiling      " << std::setw(10) << g
-            << " GFLOP/s = " << std::setprecision(0) << ceiling_sps << " samples/s at "
-            << std::setprecision(2) << flops_per_sample * 1e-6
-            << " MFLOP per sample (3 x forward)\n"
-            << std::setprecision(0) << "compute-only       " << std::setw(10) << co
-            << " samples/s (" << std::setprecision(2) << co / ceiling_sps << " of the ceiling)\n"
-            << std::setprecision(0) << "end-to-end         " << std::setw(10) << ee
-            << " samples/s (" << std::setprecision(2) << ee / ceiling_sps << " of the ceiling)\n"
-            << "end-to-end / compute-only: " << ee / co << "   (medians of " << a.repeat << ")\n";
+  auto print = [&](const char* what, double g, double co, double ee, double r) {
+    const double ceiling_sps = g * 1e9 / flops_per_sample;
+    std::cout << what << "\n"
+              << std::fixed << std::setprecision(1) << "  sgemm ceiling  " << std::setw(8) << g
+              << " GFLOP/s = " << std::setprecision(0) << ceiling_sps << " samples/s at "
+              << std::setprecision(2) << flops_per_sample * 1e-6
+              << " MFLOP per sample (3 x forward)\n"
+              << std::setprecision(0) << "  compute-only   " << std::setw(8) << co << " samples/s ("
+              << std::setprecision(2) << co / ceiling_sps << " of the ceiling)\n"
+              << std::setprecision(0) << "  end-to-end     " << std::setw(8) << ee << " samples/s ("
+              << std::setprecision(2) << ee / ceiling_sps << " of the ceiling)\n"
+              << "  end-to-end / compute-only: " << r << " (median of the per-run ratios)\n";
+  };
+  std::cout << "\n" << report << "\nmedians of " << a.repeat << " runs\n";
+  print("by wall clock:", Median(ceiling), Median(compute), Median(e2e), Median(ratio));
+  if (threads == 1) {
+    print("by the compute thread's CPU time (immune to descheduling on a loaded machine):",
+          Median(ceiling_cpu), Median(compute_cpu), Median(e2e_cpu), Median(ratio_cpu));
+  }
   return kExitOk;
 }
 
