@@ -5,8 +5,11 @@
 //   millrace eval --checkpoint runs/last.safetensors --model mlp
 //   millrace data to-folder --out /tmp/fmnist-images
 //   millrace bench
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -76,4 +79,24 @@ int Main(int argc, char** argv) {
 
 }  // namespace millrace::cli
 
-int main(int argc, char** argv) { return millrace::cli::Main(argc, argv); }
+namespace {
+// oneDNN runs on OpenMP here, and libgomp reads OMP_WAIT_POLICY once, when it is loaded: its
+// default lets idle team threads spin, which on a machine whose cores are also busy with the
+// cpu stages (or anything else) turns every barrier into a wait for a descheduled thread. With
+// the preprocessing stages running, 2 compute threads reached 947 samples/s compute-only with
+// spinning and 12,311 passive (docs/BENCHMARKS.md, "OpenMP wait policy"), so millrace makes
+// passive the default: when the variable is unset it sets it and re-executes itself once.
+// A user who sets OMP_WAIT_POLICY (or GOMP_SPINCOUNT) keeps their choice.
+void DefaultToPassiveOpenMpWait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) {
+    return;
+  }
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with the spin default
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  DefaultToPassiveOpenMpWait(argv);
+  return millrace::cli::Main(argc, argv);
+}

@@ -11,6 +11,7 @@
 // batch, times each compute stage, and the report lists them as rows of their own. Exactness
 // holds by construction, and ForwardStage checks it (steps_done == batch.seq).
 #include <algorithm>
+#include <cstdlib>
 #include <iomanip>
 #include <sstream>
 
@@ -118,7 +119,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   };
   note("thread budget (" + std::to_string(AvailableCores()) + " cores): " + budget.ToString() +
        "; augment workers " + std::to_string(augment_workers) + ", oneDNN threads " +
-       std::to_string(budget.compute));
+       std::to_string(budget.compute) + ", OpenMP wait policy " +
+       (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "spin (libgomp default)"));
   if (first_step > 0) {
     note("resumed from " + c.checkpoint_dir + "/last.safetensors at step " +
          std::to_string(first_step) + " (epoch " + std::to_string(first_epoch) + ")");
