@@ -187,13 +187,13 @@ struct BatchBody {
     pending.push_back(std::move(item.value));
     if (pending.size() == size) {
       out.push_back(Item<std::vector<T>>{std::move(pending), 0});
-      pending = {};
+      pending.clear();  // moved-from: valid, now empty (no = {}: T may be move-only)
     }
   }
   void Flush(std::vector<Item<std::vector<T>>>& out) {
     if (keep_partial && !pending.empty())
       out.push_back(Item<std::vector<T>>{std::move(pending), 0});
-    pending = {};
+    pending.clear();
   }
 };
 
