@@ -2,12 +2,14 @@
 // a stage (reservations, in-order release, fan-out copies).
 #pragma once
 
+#include <tbb/cache_aligned_allocator.h>
 #include <tbb/concurrent_queue.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -69,7 +71,14 @@ class Channel final : public ChannelBase {
   }
 
  private:
-  tbb::concurrent_queue<std::vector<Item<T>>> queue_;
+#if defined(__SANITIZE_THREAD__)
+  // oneTBB's cache_aligned_allocator recycles memory inside libtbb, unseen by ThreadSanitizer;
+  // std::allocator goes through the malloc that it watches.
+  using Allocator = std::allocator<std::vector<Item<T>>>;
+#else
+  using Allocator = tbb::cache_aligned_allocator<std::vector<Item<T>>>;
+#endif
+  tbb::concurrent_queue<std::vector<Item<T>>, Allocator> queue_;
   std::vector<Item<T>> carry_;  // the rest of the chunk being taken
   size_t carry_pos_ = 0;
 };
