@@ -231,7 +231,22 @@ int Runtime::CpuSlots() const {
   return slots;
 }
 
+#if defined(__SANITIZE_THREAD__)
+// libtbb is not built with ThreadSanitizer, and its task objects (made on one thread, run and
+// recycled on others) raise reports it can't attribute. A ThreadSanitizer build runs the cpu
+// stages on the (instrumented) Asio io_context instead, with a thread per cpu slot added.
+constexpr bool kCpuStagesOnAsio = true;
+#else
+constexpr bool kCpuStagesOnAsio = false;
+#endif
+
 void Runtime::EnsureCpuArena() {
+  if (kCpuStagesOnAsio) {
+    for (auto& s : stages_) {
+      if (s->placement().kind == Placement::Kind::kCpu) s->set_executor(io_executor_);
+    }
+    return;
+  }
   const int slots = std::max(1, CpuSlots());
   if (slots <= cpu_arena_slots_) return;
   executors_.push_back(MakeArenaExecutor(slots));
@@ -280,7 +295,8 @@ void Runtime::StartExecutors() {
   EnsureCpuArena();
   EnsureParallelism();
   io_guard_.emplace(boost::asio::make_work_guard(io_));
-  for (int i = 0; i < std::max(1, options_.io_threads); ++i) {
+  const int io_threads = std::max(1, options_.io_threads) + (kCpuStagesOnAsio ? CpuSlots() : 0);
+  for (int i = 0; i < io_threads; ++i) {
     io_threads_.emplace_back([this] { io_.run(); });
   }
 }
