@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu/dnnl_context.h"
 #include "ops/models.h"
 #include "ops/optim/sgd.h"
 #include "ops/prune/magnitude.h"
@@ -231,6 +232,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // The plain loops here (fine-tuning, step times) run on this thread: one oneDNN (OpenMP)
+  // thread, as the training graph's compute thread has on 2 cores. (Two OpenMP threads on a
+  // loaded 2-core machine stall at every barrier.)
+  millrace::ops::cpu::SetComputeThreads(1);
   try {
     if (a.experiment == "models")
       Models(a);
