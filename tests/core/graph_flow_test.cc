@@ -160,6 +160,33 @@ TEST(GraphFlow, BatchKeepsPartialBatchOrDropsIt) {
   }
 }
 
+// Batches of a move-only type (a training batch of Tensors is one): each item arrives once,
+// in order, in groups of the batch size, the last one partial.
+TEST(GraphFlow, BatchOfMoveOnlyItems) {
+  Graph g;
+  int next = 0;
+  auto source = g.Source<std::unique_ptr<int>>(
+      "source", Cpu(1), [&]() -> std::optional<std::unique_ptr<int>> {
+        if (next == 25) return std::nullopt;
+        return std::make_unique<int>(next++);
+      });
+  auto batch = g.Batch<std::unique_ptr<int>>("collate", Cpu(1), 4);
+  std::vector<std::vector<int>> batches;
+  auto sink = g.Sink<std::vector<std::unique_ptr<int>>>(
+      "sink", Cpu(1), [&](std::vector<std::unique_ptr<int>> b) {
+        std::vector<int> values;
+        for (const auto& p : b) values.push_back(*p);
+        batches.push_back(values);
+      });
+  g.Connect(source, batch, 2).Connect(batch, sink, 1);
+  g.Run();
+  ASSERT_EQ(batches.size(), 7u);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    ASSERT_EQ(batches[i].size(), i == 6 ? 1u : 4u);
+    for (size_t j = 0; j < batches[i].size(); ++j) EXPECT_EQ(batches[i][j], int(i * 4 + j));
+  }
+}
+
 TEST(GraphFlow, SequenceNumbersSurviveFilterAndConcurrentMap) {
   // A slow-ish map at concurrency 4, in sequence order: the sink sees sources' order.
   const int64_t n = 5000 / kScale;
