@@ -9,9 +9,7 @@
 namespace millrace {
 
 std::shared_ptr<Storage> Storage::Allocate(size_t bytes, Device device, HostMemory host) {
-  // Zero-byte tensors still get a distinct, valid pointer.
-  const size_t padded = ((bytes + kHostAlignment - 1) / kHostAlignment) * kHostAlignment;
-  const size_t request = padded == 0 ? kHostAlignment : padded;
+  const size_t request = AllocationSize(bytes);
   void* data = nullptr;
   bool pinned = false;
   if (device.is_cuda()) {

@@ -13,6 +13,13 @@ namespace millrace {
 // Host allocations are aligned to this many bytes (a cache line, and AVX-512's vector width).
 inline constexpr size_t kHostAlignment = 64;
 
+// The size every allocation is rounded up to: a multiple of kHostAlignment, never 0 (so a
+// zero-byte tensor still gets a distinct, valid pointer). Device caches key blocks by it.
+inline size_t AllocationSize(size_t bytes) {
+  const size_t padded = ((bytes + kHostAlignment - 1) / kHostAlignment) * kHostAlignment;
+  return padded == 0 ? kHostAlignment : padded;
+}
+
 enum class HostMemory : unsigned char { kPageable, kPinned };
 
 // A block of memory on one device. Frees itself (or returns to its cache) when destroyed.

@@ -69,8 +69,7 @@ void* CudaMalloc(size_t bytes, int device) {
 }
 
 void CudaFree(void* ptr, size_t bytes, int device) {
-  const size_t padded = ((bytes + kHostAlignment - 1) / kHostAlignment) * kHostAlignment;
-  Cache().Give(ptr, padded == 0 ? kHostAlignment : padded, device);
+  Cache().Give(ptr, AllocationSize(bytes), device);
 }
 
 void* CudaHostAllocPinned(size_t bytes) {
