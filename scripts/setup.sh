@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtbb-dev               # CPU task scheduling, bounded queues
   libdnnl-dev              # CPU compute (oneDNN)
+  ocl-icd-opencl-dev       # oneDNN's CMake package looks for OpenCL (its GPU runtime)
   libboost1.81-dev         # Boost.Asio
   liburing-dev             # io_uring behind Asio's random_access_file
   libgtest-dev libgmock-dev libbenchmark-dev
