@@ -223,6 +223,11 @@ void Runtime::StageFinished() {
   if (--unfinished_ == 0) cv_.notify_all();
 }
 
+int Runtime::CpuThreads() const {
+  const int budget = options_.cpu_threads > 0 ? options_.cpu_threads : AvailableCores();
+  return std::clamp(CpuSlots(), 1, std::max(1, budget));
+}
+
 int Runtime::CpuSlots() const {
   int slots = 0;
   for (const auto& s : stages_) {
@@ -247,7 +252,7 @@ void Runtime::EnsureCpuArena() {
     }
     return;
   }
-  const int slots = std::max(1, CpuSlots());
+  const int slots = CpuThreads();
   if (slots <= cpu_arena_slots_) return;
   executors_.push_back(MakeArenaExecutor(slots));
   cpu_executor_ = executors_.back().get();
@@ -258,8 +263,8 @@ void Runtime::EnsureCpuArena() {
 }
 
 void Runtime::EnsureParallelism() {
-  // oneTBB starts (limit - 1) workers; every cpu slot needs one, whatever the cores.
-  const int wanted = std::max(AvailableCores(), CpuSlots() + 1);
+  // oneTBB starts (limit - 1) workers; every arena thread needs one, whatever the cores.
+  const int wanted = std::max(AvailableCores(), CpuThreads() + 1);
   if (wanted <= parallelism_value_) return;
   parallelism_.reset();
   parallelism_.emplace(tbb::global_control::max_allowed_parallelism, wanted);
@@ -295,7 +300,7 @@ void Runtime::StartExecutors() {
   EnsureCpuArena();
   EnsureParallelism();
   io_guard_.emplace(boost::asio::make_work_guard(io_));
-  const int io_threads = std::max(1, options_.io_threads) + (kCpuStagesOnAsio ? CpuSlots() : 0);
+  const int io_threads = std::max(1, options_.io_threads) + (kCpuStagesOnAsio ? CpuThreads() : 0);
   for (int i = 0; i < io_threads; ++i) {
     io_threads_.emplace_back([this] { io_.run(); });
   }

@@ -72,6 +72,7 @@ class Runtime {
   void StartExecutors();
   void StopExecutors();
   int CpuSlots() const;      // the sum of the cpu stages' concurrencies
+  int CpuThreads() const;    // the cpu arena's threads: CpuSlots() within options_.cpu_threads
   void EnsureCpuArena();     // one arena for every cpu stage, wide enough; holds mu_
   void EnsureParallelism();  // holds mu_
 

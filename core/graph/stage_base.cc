@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kMaxRun = 256;         // items taken by one run
 constexpr int64_t kSplitItemNs = 1000;  // bodies slower than this share a run's items out
 constexpr int kRunsPerTask = 16;        // then the task ends and a new one is posted (fairness)
-constexpr int64_t kSlowItemNs = 20000;  // bodies slower than this take one item per run
+constexpr int64_t kRunNs = 10000;       // a run of slower bodies lasts about this long
 
 int ThreadIndex() {
   static std::atomic<int> next{1};
@@ -29,7 +29,11 @@ int64_t NowNs() {
 // ---- ChannelBase ----
 
 ChannelBase::ChannelBase(StageBase* producer, StageBase* consumer, int port, int64_t capacity)
-    : producer_(producer), consumer_(consumer), port_(port), capacity_(capacity) {}
+    : producer_(producer),
+      consumer_(consumer),
+      port_(port),
+      capacity_(capacity),
+      wake_room_(std::max<int64_t>(1, capacity / 2)) {}
 
 int64_t ChannelBase::TryReserve(int64_t want) {
   int64_t r = reserved_.load();
@@ -56,8 +60,11 @@ void ChannelBase::NotePushed(int64_t n) {
 
 void ChannelBase::NoteTaken(int64_t n) {
   size_.fetch_sub(n);
-  reserved_.fetch_sub(n);
-  producer_->Schedule();
+  const int64_t reserved = reserved_.fetch_sub(n) - n;
+  // A producer blocked on this channel is woken once half of it is free, so that it makes a
+  // run of several items per wake-up rather than one per item taken. The consumer's task wakes
+  // it in any case when it ends (StageBase::Exit), so no room stays unused for long.
+  if (capacity_ - reserved >= wake_room_) producer_->Schedule();
 }
 
 void ChannelBase::Sample() {
@@ -165,14 +172,18 @@ void StageBase::Schedule() {
 
 size_t StageBase::RunLimit() const {
   // Fast bodies take all that waits (fewer hand-offs); slower ones share it out between the
-  // concurrent invocations; slow ones take one item at a time.
+  // concurrent invocations; and no run lasts much longer than kRunNs, so that the outputs flow
+  // on while the consumer can still take them (a run's outputs are handed on together).
   const uint64_t items = items_in() > 0 ? items_in() : items_out();
   const int64_t per_item = items > 0 ? busy_ns() / static_cast<int64_t>(items) : 0;
-  if (per_item > kSlowItemNs) return 1;
   const size_t waiting = InputSize();
-  if (per_item < kSplitItemNs) return std::clamp<size_t>(waiting, 1, kMaxRun);
-  const size_t share = waiting / static_cast<size_t>(std::max(1, concurrency_.load()));
-  return std::clamp<size_t>(share, 1, kMaxRun);
+  size_t limit = std::clamp<size_t>(waiting, 1, kMaxRun);
+  if (per_item >= kSplitItemNs) {
+    limit = std::clamp<size_t>(waiting / static_cast<size_t>(std::max(1, concurrency_.load())),
+                               1, limit);
+    limit = std::min(limit, static_cast<size_t>(std::max<int64_t>(1, kRunNs / per_item)));
+  }
+  return limit;
 }
 
 void StageBase::Work() {
@@ -227,6 +238,7 @@ void StageBase::Exit(int64_t now_ns) {
       runtime_->StageFinished();
     } else {
       Schedule();
+      for (auto* c : inputs_) c->producer()->Schedule();  // room below the wake mark
     }
   }
   runtime_->TaskDone();

@@ -77,7 +77,9 @@ TEST(GraphControl, SlowConsumerBlocksTheProducerWithoutSpinning) {
 }
 
 TEST(GraphControl, ConcurrencyChangesWhileRunning) {
-  Graph g;
+  GraphOptions options;
+  options.cpu_threads = 6;  // the bodies sleep: more threads than cores, on purpose
+  Graph g(options);
   std::atomic<int64_t> next{0};
   std::atomic<int> inside{0}, max_inside{0};
   std::atomic<int> allowed{1};

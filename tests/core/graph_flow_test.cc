@@ -240,6 +240,51 @@ TEST(GraphFlow, FanOutAndJoinPairTeacherWithStudent) {
   EXPECT_TRUE(matched);
 }
 
+// Unequal branches with random capacities and concurrencies: a producer woken only once half of
+// a channel is free (or when its consumer stops) must still feed the branch the join waits on.
+TEST(GraphFlow, FanOutAndJoinWithRandomCapacitiesNeverStall) {
+  for (uint32_t seed = 1; seed <= 24; ++seed) {
+    std::mt19937 rng(seed);
+    auto capacity = [&] { return static_cast<int64_t>(1 + rng() % 16); };
+    auto concurrency = [&] { return static_cast<int>(1 + rng() % 4); };
+    const int64_t n = 4000 / kScale;
+    const int slow_every = static_cast<int>(2 + rng() % 5);  // the teacher stalls on some items
+    Graph g;
+    int64_t next = 0;
+    auto source = g.Source<int64_t>("source", Cpu(1), [&]() -> std::optional<int64_t> {
+      if (next == n) return std::nullopt;
+      return next++;
+    });
+    auto split = g.FanOut<int64_t>("split");
+    auto teacher = g.Map<int64_t>("teacher", Cpu(concurrency()), [&](int64_t x) {
+      if (x % slow_every == 0) {
+        volatile int64_t spin = 0;
+        for (int i = 0; i < 2000; ++i) spin = spin + i;
+      }
+      return x * 3;
+    });
+    auto student = g.Map<int64_t>("student", Cpu(concurrency()), [](int64_t x) { return x + 1; });
+    if (rng() % 2) teacher.InArrivalOrder();
+    if (rng() % 2) student.InArrivalOrder();
+    auto join = g.Join<int64_t, int64_t>("pair");
+    int64_t count = 0;
+    uint64_t checksum = 0;
+    auto sink =
+        g.Sink<std::pair<int64_t, int64_t>>("sink", Cpu(1), [&](std::pair<int64_t, int64_t> p) {
+          ++count;
+          checksum += Mix(static_cast<uint64_t>(p.first + p.second));
+        });
+    g.Connect(source, split, capacity()).Connect(split, teacher, capacity());
+    g.Connect(split, student, capacity()).Connect(teacher, join.left(), capacity());
+    g.Connect(student, join.right(), capacity()).Connect(join, sink, capacity());
+    g.Run();
+    uint64_t expected = 0;
+    for (int64_t x = 0; x < n; ++x) expected += Mix(static_cast<uint64_t>(4 * x + 1));
+    EXPECT_EQ(count, n) << "seed " << seed;
+    EXPECT_EQ(checksum, expected) << "seed " << seed;
+  }
+}
+
 TEST(GraphFlow, FanOutOfMoveOnlyItemsUsesTheCopyFunction) {
   const int64_t n = 3000 / kScale;
   Graph g;
