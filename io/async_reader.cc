@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -49,26 +50,11 @@ void SayFallbackOnce(const std::string& why) {
   });
 }
 
-// A read on the calling thread: open, fstat when the size is open-ended, pread until done.
-Bytes PreadRange(const FileRange& range) {
-  const int fd = ::open(range.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(range.path, std::string("cannot open: ") + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  uint64_t size = range.size;
-  if (size == FileRange::kWholeFile) {
-    struct stat st;
-    if (::fstat(fd, &st) != 0) throw IoError(range.path, std::strerror(errno));
-    if (static_cast<uint64_t>(st.st_size) < range.offset)
-      throw IoError(range.path, "offset " + std::to_string(range.offset) + " past the end");
-    size = static_cast<uint64_t>(st.st_size) - range.offset;
-  }
-  Bytes bytes(size);
+// Reads [offset, offset + size) of the open file `fd` into `into`.
+void PreadAll(int fd, const FileRange& range, uint64_t size, uint8_t* into) {
   uint64_t done = 0;
   while (done < size) {
-    const ssize_t n = ::pread(fd, bytes.data() + done, size - done, range.offset + done);
+    const ssize_t n = ::pread(fd, into + done, size - done, range.offset + done);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw IoError(range.path, std::string("read failed: ") + std::strerror(errno));
@@ -79,7 +65,41 @@ Bytes PreadRange(const FileRange& range) {
     }
     done += static_cast<uint64_t>(n);
   }
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+int OpenForRead(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(path, std::string("cannot open: ") + std::strerror(errno));
+  return fd;
+}
+
+// A read on the calling thread: open, fstat when the size is open-ended, pread until done.
+Bytes PreadRange(const FileRange& range) {
+  const int fd = OpenForRead(range.path);
+  FdCloser closer{fd};
+  uint64_t size = range.size;
+  if (size == FileRange::kWholeFile) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw IoError(range.path, std::strerror(errno));
+    if (static_cast<uint64_t>(st.st_size) < range.offset)
+      throw IoError(range.path, "offset " + std::to_string(range.offset) + " past the end");
+    size = static_cast<uint64_t>(st.st_size) - range.offset;
+  }
+  Bytes bytes(size);
+  PreadAll(fd, range, size, bytes.data());
   return bytes;
+}
+
+// The same into the caller's buffer (range.size bytes).
+void PreadRangeInto(const FileRange& range, uint8_t* into) {
+  const int fd = OpenForRead(range.path);
+  FdCloser closer{fd};
+  PreadAll(fd, range, range.size, into);
 }
 
 }  // namespace
@@ -118,16 +138,15 @@ class AsyncReader::Impl {
       for (auto& r : ranges) futures.push_back(Read(std::move(r)));
       return futures;
     }
-    using Request = std::pair<FileRange, std::shared_ptr<std::promise<Bytes>>>;
     auto batch = std::make_shared<std::vector<Request>>();
     batch->reserve(ranges.size());
     for (auto& r : ranges) {
       auto promise = std::make_shared<std::promise<Bytes>>();
       futures.push_back(promise->get_future());
-      batch->emplace_back(std::move(r), std::move(promise));
+      batch->push_back({std::move(r), nullptr, Fulfil(std::move(promise))});
     }
     asio::post(ctx_, [this, batch] {
-      for (auto& [range, promise] : *batch) Submit(std::move(range), std::move(promise));
+      for (auto& request : *batch) Submit(std::move(request));
     });
     return futures;
   }
@@ -145,9 +164,79 @@ class AsyncReader::Impl {
       });
     } else {
       asio::post(ctx_, [this, range = std::move(range), promise]() mutable {
-        Submit(std::move(range), std::move(promise));
+        Submit({std::move(range), nullptr, Fulfil(std::move(promise))});
       });
     }
+    return future;
+  }
+
+  std::future<void> ReadInto(FileRange range, std::span<uint8_t> into) {
+    MILLRACE_CHECK_ARG(
+        range.size != FileRange::kWholeFile && range.size <= into.size(),
+        "ReadInto needs a range size that fits the buffer (" << into.size() << " bytes)");
+    auto promise = std::make_shared<std::promise<void>>();
+    std::future<void> future = promise->get_future();
+    if (pool_) {
+      asio::post(*pool_, [range = std::move(range), into = into.data(), promise] {
+        try {
+          PreadRangeInto(range, into);
+          promise->set_value();
+        } catch (...) {
+          promise->set_exception(std::current_exception());
+        }
+      });
+      return future;
+    }
+    asio::post(ctx_, [this, range = std::move(range), into = into.data(), promise]() mutable {
+      Submit({std::move(range), into, [promise](Bytes&&, std::exception_ptr error) {
+                if (error) {
+                  promise->set_exception(std::move(error));
+                } else {
+                  promise->set_value();
+                }
+              }});
+    });
+    return future;
+  }
+
+  std::future<std::vector<RangeResult>> ReadGroup(std::vector<FileRange> ranges) {
+    struct Group {
+      std::vector<FileRange> ranges;
+      std::vector<RangeResult> results;
+      size_t remaining = 0;  // io thread only (io_uring)
+      std::promise<std::vector<RangeResult>> promise;
+    };
+    auto group = std::make_shared<Group>();
+    group->ranges = std::move(ranges);
+    group->results.resize(group->ranges.size());
+    group->remaining = group->ranges.size();
+    auto future = group->promise.get_future();
+    if (group->ranges.empty()) {
+      group->promise.set_value({});
+      return future;
+    }
+    if (pool_) {  // one task reads the whole group
+      asio::post(*pool_, [group] {
+        for (size_t i = 0; i < group->ranges.size(); ++i) {
+          try {
+            group->results[i].bytes = PreadRange(group->ranges[i]);
+          } catch (...) {
+            group->results[i].error = std::current_exception();
+          }
+        }
+        group->promise.set_value(std::move(group->results));
+      });
+      return future;
+    }
+    asio::post(ctx_, [this, group] {
+      for (size_t i = 0; i < group->ranges.size(); ++i) {
+        Submit({std::move(group->ranges[i]), nullptr,
+                [group, i](Bytes&& bytes, std::exception_ptr error) {
+                  group->results[i] = {std::move(bytes), std::move(error)};
+                  if (--group->remaining == 0) group->promise.set_value(std::move(group->results));
+                }});
+      }
+    });
     return future;
   }
 
@@ -181,30 +270,53 @@ class AsyncReader::Impl {
   // here. Runs on the io thread only (no lock).
   static constexpr int kMaxInRing = 64;
 
-  void Submit(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
+  // What a finished read hands its bytes or its error to (called on the io thread).
+  using Done = std::function<void(Bytes&&, std::exception_ptr)>;
+
+  static Done Fulfil(std::shared_ptr<std::promise<Bytes>> promise) {
+    return [promise = std::move(promise)](Bytes&& bytes, std::exception_ptr error) {
+      if (error) {
+        promise->set_exception(std::move(error));
+      } else {
+        promise->set_value(std::move(bytes));
+      }
+    };
+  }
+
+  // A read for the io thread: into `into` (range.size bytes, owned by the caller) when not
+  // null, else into a new Bytes handed to `done`.
+  struct Request {
+    FileRange range;
+    uint8_t* into = nullptr;
+    Done done;
+  };
+
+  void Submit(Request request) {
     if (in_ring_ >= kMaxInRing) {
-      waiting_.emplace_back(std::move(range), std::move(promise));
+      waiting_.push_back(std::move(request));
       return;
     }
     ++in_ring_;
-    if (!StartUringRead(std::move(range), std::move(promise))) ReadDone();
+    if (!StartUringRead(std::move(request))) ReadDone();
   }
 
   // A read left the ring: start waiting ones.
   void ReadDone() {
     --in_ring_;
     while (in_ring_ < kMaxInRing && !waiting_.empty()) {
-      auto [range, promise] = std::move(waiting_.front());
+      Request request = std::move(waiting_.front());
       waiting_.pop_front();
       ++in_ring_;
-      if (!StartUringRead(std::move(range), std::move(promise))) --in_ring_;
+      if (!StartUringRead(std::move(request))) --in_ring_;
     }
   }
 
   // Runs on the io thread: open (synchronous, as Asio has no async open), then one async read
-  // that io_uring completes; the handler fulfils the promise and calls ReadDone. Returns false
-  // when the promise was fulfilled at once (error, empty range) and no read entered the ring.
-  bool StartUringRead(FileRange range, std::shared_ptr<std::promise<Bytes>> promise) {
+  // that io_uring completes; the handler calls `done` and ReadDone. Returns false when `done`
+  // was called at once (error, empty range) and no read entered the ring.
+  bool StartUringRead(Request request) {
+    FileRange& range = request.range;
+    Done& done = request.done;
     try {
       // open(2) here and hand the descriptor to Asio: Asio's own open() adds a posix_fadvise
       // call per file, which costs as much as the read of a small file.
@@ -224,32 +336,38 @@ class AsyncReader::Impl {
           throw IoError(range.path, "offset " + std::to_string(range.offset) + " past the end");
         size = file_size - range.offset;
       }
-      auto bytes = std::make_shared<Bytes>(size);
       if (size == 0) {
-        promise->set_value(std::move(*bytes));
+        done({}, nullptr);
         return false;
+      }
+      std::shared_ptr<Bytes> bytes;
+      uint8_t* into = request.into;
+      if (into == nullptr) {
+        bytes = std::make_shared<Bytes>(size);
+        into = bytes->data();
       }
       const uint64_t offset = range.offset;
       asio::async_read_at(
-          *file, offset, asio::buffer(*bytes),
-          [this, file, bytes, promise, range = std::move(range)](
+          *file, offset, asio::buffer(into, size),
+          [this, file, bytes, size, done = std::move(done), range = std::move(range)](
               const boost::system::error_code& ec, size_t n) {
-            if (ec == asio::error::eof || (!ec && n < bytes->size())) {
-              promise->set_exception(IoErrorPtr(
-                  range.path, "file ends after " + std::to_string(range.offset + n) + " bytes, " +
-                                  std::to_string(range.offset + bytes->size()) + " expected"));
+            if (ec == asio::error::eof || (!ec && n < size)) {
+              done({},
+                   IoErrorPtr(range.path, "file ends after " + std::to_string(range.offset + n) +
+                                              " bytes, " + std::to_string(range.offset + size) +
+                                              " expected"));
             } else if (ec) {
-              promise->set_exception(IoErrorPtr(range.path, "read failed: " + ec.message()));
+              done({}, IoErrorPtr(range.path, "read failed: " + ec.message()));
             } else {
-              promise->set_value(std::move(*bytes));
+              done(bytes ? std::move(*bytes) : Bytes(), nullptr);
             }
             ReadDone();
           });
       return true;
     } catch (const Error&) {
-      promise->set_exception(std::current_exception());
+      done({}, std::current_exception());
     } catch (const std::exception& e) {
-      promise->set_exception(IoErrorPtr(range.path, e.what()));
+      done({}, IoErrorPtr(range.path, e.what()));
     }
     return false;
   }
@@ -259,7 +377,7 @@ class AsyncReader::Impl {
   std::thread uring_thread_;
   std::optional<asio::thread_pool> pool_;
   int in_ring_ = 0;  // io thread only
-  std::deque<std::pair<FileRange, std::shared_ptr<std::promise<Bytes>>>> waiting_;
+  std::deque<Request> waiting_;
 };
 
 AsyncReader::AsyncReader(AsyncReaderOptions options) : impl_(std::make_unique<Impl>(options)) {}
@@ -268,7 +386,18 @@ std::future<Bytes> AsyncReader::Read(FileRange range) { return impl_->Read(std::
 std::vector<std::future<Bytes>> AsyncReader::ReadBatch(std::vector<FileRange> ranges) {
   return impl_->ReadBatch(std::move(ranges));
 }
+std::future<void> AsyncReader::ReadInto(FileRange range, std::span<uint8_t> into) {
+  return impl_->ReadInto(std::move(range), into);
+}
+std::future<std::vector<RangeResult>> AsyncReader::ReadGroup(std::vector<FileRange> ranges) {
+  return impl_->ReadGroup(std::move(ranges));
+}
 bool AsyncReader::uses_io_uring() const noexcept { return impl_->uses_io_uring(); }
+
+Bytes RangeResult::Take() {
+  if (error) std::rethrow_exception(error);
+  return std::move(bytes);
+}
 
 Bytes ReadFileSync(const std::string& path) { return PreadRange(FileRange{path}); }
 

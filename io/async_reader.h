@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,14 @@ struct FileRange {
   std::string path;
   uint64_t offset = 0;
   uint64_t size = kWholeFile;
+};
+
+// One range's outcome in a ReadGroup: its bytes, or the Error(kIo) that reading it raised.
+struct RangeResult {
+  Bytes bytes;
+  std::exception_ptr error;
+  // The bytes, or rethrows the error.
+  Bytes Take();
 };
 
 enum class ReadBackend {
@@ -57,6 +67,20 @@ class AsyncReader {
   // Starts several reads with one hand-off to the io thread (cheaper than one Read each).
   // The futures follow the order of `ranges`. Thread-safe.
   std::vector<std::future<Bytes>> ReadBatch(std::vector<FileRange> ranges);
+
+  // Reads `range` into `into` (range.size bytes, not kWholeFile; the buffer must stay valid
+  // until the future is ready). No allocation per read: a caller cycles a few buffers through a
+  // large file's chunks. The future throws Error(kIo) as Read's does. Thread-safe.
+  std::future<void> ReadInto(FileRange range, std::span<uint8_t> into);
+
+  // Reads several ranges as one job: one hand-off to an io thread and one future for the lot,
+  // which is much cheaper per range than Read or ReadBatch where the ranges are small files.
+  // A range that can't be read doesn't fail the others: its result holds the error. Results
+  // follow the order of `ranges`. Thread-safe.
+  //
+  //   auto group = reader.ReadGroup({{"a.jpg"}, {"b.jpg"}});
+  //   for (RangeResult& r : group.get()) Use(r.Take());   // Take throws Error(kIo) for a bad one
+  std::future<std::vector<RangeResult>> ReadGroup(std::vector<FileRange> ranges);
 
   // Whether reads go through io_uring (false: the pread pool).
   bool uses_io_uring() const noexcept;

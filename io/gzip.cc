@@ -26,6 +26,14 @@ GzipInflater::GzipInflater(std::string name, uint64_t max_output)
 
 GzipInflater::~GzipInflater() { inflateEnd(&stream_->z); }
 
+void GzipInflater::Reserve(uint64_t bytes) {
+  if (used_ != 0 || bytes == 0 || bytes >= max_output_) return;
+  // Capacity only (a bogus hint costs address space, not memory). One byte more than the data:
+  // inflate then has room left to reach the end of the stream (the trailer) within it.
+  output_.reserve(static_cast<size_t>(bytes) + 1);
+  reserved_ = true;
+}
+
 void GzipInflater::Feed(std::span<const uint8_t> chunk) {
   if (finished_ || chunk.empty()) return;
   z_stream& z = stream_->z;
@@ -37,9 +45,13 @@ void GzipInflater::Feed(std::span<const uint8_t> chunk) {
       z.avail_in = take;
       remaining -= take;
     }
-    if (output_.size() - used_ < (1u << 16)) {
-      const size_t grown = std::max<size_t>(output_.size() * 2, used_ + (1u << 20));
-      output_.resize(grown);
+    // Room for inflate: within a reservation the buffer is resized in steps (no copy, and pages
+    // are touched only as the output reaches them); past it, or without one, it doubles.
+    const size_t left = output_.size() - used_;
+    if (left < (1u << 16) && output_.size() < output_.capacity()) {
+      output_.resize(std::min(output_.capacity(), output_.size() + (size_t{4} << 20)));
+    } else if (left == 0 || (!reserved_ && left < (1u << 16))) {
+      output_.resize(std::max<size_t>(output_.size() * 2, used_ + (1u << 20)));
     }
     z.next_out = output_.data() + used_;
     const size_t room = std::min<size_t>(output_.size() - used_, 1u << 30);

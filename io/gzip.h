@@ -28,6 +28,12 @@ class GzipInflater {
   GzipInflater(const GzipInflater&) = delete;
   GzipInflater& operator=(const GzipInflater&) = delete;
 
+  // Reserves the output for `bytes` of decompressed data at once (a hint, e.g. the ISIZE field
+  // of the gzip trailer), so that Feed never copies it while the hint holds; pages are touched
+  // only as output reaches them. Past the hint the output grows as without one. Call before the
+  // first Feed; a hint of max_output or more is ignored.
+  void Reserve(uint64_t bytes);
+
   // Decompresses `chunk`. Throws Error(kData) naming the file for corrupt data (the output so
   // far stays available through output()). Bytes after the end of the stream are ignored.
   void Feed(std::span<const uint8_t> chunk);
@@ -47,6 +53,7 @@ class GzipInflater {
   std::unique_ptr<Stream> stream_;
   Bytes output_;  // a growing buffer; the first used_ bytes are valid
   size_t used_ = 0;
+  bool reserved_ = false;
   bool finished_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <optional>
 
 #include "core/error.h"
@@ -25,6 +26,10 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
         return FileRange{path, offset, std::min(chunk_bytes, size - offset)};
       },
       depth);
+  // The gzip trailer's ISIZE (the decompressed size mod 2^32), read beside the first chunks: the
+  // output is then allocated once instead of grown and copied as it fills.
+  std::future<Bytes> trailer;
+  if (size >= 18) trailer = reader.Read({path, size - 4, 4});
   std::optional<Bytes> chunk = prefetcher.Next();
   if (!chunk || !IsGzip(*chunk)) {  // raw: concatenate the chunks
     Bytes all;
@@ -33,6 +38,13 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
     return all;
   }
   GzipInflater inflater(path, max_bytes);
+  if (trailer.valid()) {
+    const Bytes isize = trailer.get();  // an Error(kIo) here is the file's, as for any chunk
+    const uint64_t hint = uint64_t{isize[0]} | (uint64_t{isize[1]} << 8) |
+                          (uint64_t{isize[2]} << 16) | (uint64_t{isize[3]} << 24);
+    // deflate expands at most ~1032:1; a larger hint is a corrupt trailer, not a size.
+    if (hint <= size * 1032) inflater.Reserve(hint);
+  }
   try {
     for (; chunk; chunk = prefetcher.Next()) inflater.Feed(*chunk);
     if (!inflater.finished()) {

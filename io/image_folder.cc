@@ -78,26 +78,48 @@ Sample ImageFolderDataset::Read(int64_t index) const {
 
 ImageFolderStream::ImageFolderStream(const ImageFolderDataset& dataset, std::vector<int64_t> order,
                                      AsyncReader& reader, StreamOptions options)
-    : dataset_(dataset),
-      order_(std::move(order)),
-      options_(options),
-      prefetcher_(
-          reader, static_cast<int64_t>(order_.size()),
-          [this](int64_t i) {
-            const auto& f = dataset_.file(order_[static_cast<size_t>(i)]);
-            return FileRange{f.path, 0, f.bytes};
-          },
-          options.prefetch_depth) {}
+    : dataset_(dataset), order_(std::move(order)), reader_(reader), options_(options) {
+  MILLRACE_CHECK_ARG(options.prefetch_depth >= 1,
+                     "prefetch depth must be >= 1, got " << options.prefetch_depth);
+  MILLRACE_CHECK_ARG(options.group_files >= 1,
+                     "group_files must be >= 1, got " << options.group_files);
+  Issue();
+}
+
+void ImageFolderStream::Issue() {
+  const int64_t count = static_cast<int64_t>(order_.size());
+  const int64_t group = std::min(options_.group_files, options_.prefetch_depth);
+  while (issued_ < count && files_in_flight_ < options_.prefetch_depth) {
+    const int64_t n = std::min(group, count - issued_);
+    std::vector<FileRange> ranges;
+    ranges.reserve(static_cast<size_t>(n));
+    for (int64_t i = issued_; i < issued_ + n; ++i) {
+      const auto& f = dataset_.file(order_[static_cast<size_t>(i)]);
+      ranges.push_back(FileRange{f.path, 0, f.bytes});
+    }
+    groups_.push_back(reader_.ReadGroup(std::move(ranges)));
+    files_in_flight_ += n;
+    issued_ += n;
+  }
+}
 
 std::optional<EncodedRecord> ImageFolderStream::Next() {
   for (;;) {
-    const int64_t position = prefetcher_.position();
-    if (position >= prefetcher_.count()) return std::nullopt;
-    const int64_t index = order_[static_cast<size_t>(position)];
+    if (current_next_ >= current_.size()) {
+      if (groups_.empty()) return std::nullopt;
+      current_ = groups_.front().get();
+      groups_.pop_front();
+      current_next_ = 0;
+      files_in_flight_ -= static_cast<int64_t>(current_.size());
+      Issue();  // keep prefetch_depth reads in flight while the consumer works on this group
+      continue;
+    }
+    const int64_t index = order_[static_cast<size_t>(position_++)];
+    RangeResult& result = current_[current_next_++];
     const auto& f = dataset_.file(index);
     EncodedRecord record;
     try {
-      record.bytes = std::move(*prefetcher_.Next());
+      record.bytes = result.Take();
     } catch (const Error& e) {
       HandleBadRecord(e.WithRecord(index), options_.policy, options_.skip_log);
       continue;

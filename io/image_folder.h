@@ -4,7 +4,8 @@
 //
 // Classes are the subdirectories of root in sorted (byte-wise) order, numbered from 0; files are
 // sorted by path within each class. Files are read whole, so an ImageFolderStream can keep many
-// reads in flight through an AsyncReader while the cpu stages decode.
+// reads in flight through an AsyncReader while the cpu stages decode. It reads files in groups
+// (AsyncReader::ReadGroup): one hand-off and one wake-up per group, not per file.
 //
 //   ImageFolderDataset tree("/data/fmnist-jpeg");
 //   AsyncReader reader;
@@ -15,6 +16,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +25,6 @@
 #include "io/async_reader.h"
 #include "io/dataset.h"
 #include "io/image_codec.h"
-#include "io/prefetcher.h"
 
 namespace millrace::io {
 
@@ -62,7 +64,10 @@ class ImageFolderDataset final : public IndexedDataset {
 };
 
 struct StreamOptions {
-  int prefetch_depth = 64;  // reads in flight ahead of the consumer
+  int prefetch_depth = 64;  // file reads in flight ahead of the consumer (>= 1)
+  // Files per read job handed to the reader (>= 1); up to prefetch_depth / group_files jobs
+  // run at once, so the pread pool's threads work on different groups.
+  int group_files = 16;
   // kSkip: a file that can't be read is counted in skip_log and passed over.
   BadInputPolicy policy = BadInputPolicy::kFail;
   SkipLog* skip_log = nullptr;
@@ -79,10 +84,19 @@ class ImageFolderStream final : public RecordStream {
   std::optional<EncodedRecord> Next() override;
 
  private:
+  // Starts read groups until prefetch_depth files are in flight (or none is left).
+  void Issue();
+
   const ImageFolderDataset& dataset_;
   std::vector<int64_t> order_;
+  AsyncReader& reader_;
   StreamOptions options_;
-  Prefetcher prefetcher_;
+  std::deque<std::future<std::vector<RangeResult>>> groups_;  // in flight, in order
+  int64_t files_in_flight_ = 0;                               // in groups_
+  int64_t issued_ = 0;                // positions of order_ handed to the reader
+  std::vector<RangeResult> current_;  // the group being handed out
+  size_t current_next_ = 0;
+  int64_t position_ = 0;  // position in order_ of the next record
 };
 
 }  // namespace millrace::io

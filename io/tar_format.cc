@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -24,14 +26,14 @@ struct EntryDeleter {
 };
 
 // KEY and extension (lower case) of a tar path, by the first '.' of its file name.
-std::pair<std::string, std::string> SplitKey(const std::string& path) {
+std::pair<std::string_view, std::string> SplitKey(std::string_view path) {
   const size_t slash = path.rfind('/');
-  const size_t dot = path.find('.', slash == std::string::npos ? 0 : slash + 1);
-  if (dot == std::string::npos) return {path, ""};
-  std::string ext = path.substr(dot + 1);
+  const size_t dot = path.find('.', slash == std::string_view::npos ? 0 : slash + 1);
+  if (dot == std::string_view::npos) return {path, ""};
+  std::string ext(path.substr(dot + 1));
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return {path.substr(0, dot), ext};
+  return {path.substr(0, dot), std::move(ext)};
 }
 
 bool IsImageExtension(const std::string& ext) {
@@ -47,81 +49,151 @@ struct Group {
   std::string label_entry;
   std::string label_text;
   bool has_label = false;
+
+  void Clear() {  // keeps the strings' storage
+    key.clear();
+    image_entry.clear();
+    image = Bytes();
+    has_image = false;
+    label_entry.clear();
+    label_text.clear();
+    has_label = false;
+  }
+};
+
+// Where libarchive's read callback gets its bytes: a caller's function, whose exception (an
+// Error(kIo) from the reader) is kept here and rethrown once libarchive has returned.
+struct CallbackSource {
+  const std::function<std::span<const uint8_t>()>* read;
+  std::exception_ptr error;
+
+  static la_ssize_t Read(archive*, void* self, const void** buffer) {
+    auto* source = static_cast<CallbackSource*>(self);
+    try {
+      const std::span<const uint8_t> piece = (*source->read)();
+      *buffer = piece.data();
+      return static_cast<la_ssize_t>(piece.size());
+    } catch (...) {  // never let an exception unwind through libarchive's C frames
+      source->error = std::current_exception();
+      return ARCHIVE_FATAL;
+    }
+  }
 };
 
 class ShardParser {
  public:
-  ShardParser(const std::string& name, int64_t shard_id, const TarParseOptions& options)
-      : name_(name), shard_id_(shard_id), options_(options) {}
+  ShardParser(const std::string& name, int64_t shard_id, const TarParseOptions& options,
+              const std::function<void(EncodedRecord&&)>& emit)
+      : name_(name), shard_id_(shard_id), options_(options), emit_(emit) {}
 
-  std::vector<EncodedRecord> Parse(std::span<const uint8_t> bytes) {
-    std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
-    if (!a) MILLRACE_THROW(ErrorKind::kInternal, "archive_read_new failed");
-    archive_read_support_format_tar(a.get());
+  void ParseMemory(std::span<const uint8_t> bytes) {
+    std::unique_ptr<archive, ArchiveReadDeleter> a(NewReader());
     if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
       Bad(std::nullopt, "", std::string("not a tar archive: ") + archive_error_string(a.get()));
-      return std::move(records_);
+      return;
     }
+    Parse(a.get(), nullptr);
+  }
+
+  void ParseStream(const std::function<std::span<const uint8_t>()>& read) {
+    std::unique_ptr<archive, ArchiveReadDeleter> a(NewReader());
+    CallbackSource source{&read, nullptr};
+    if (archive_read_open(a.get(), &source, nullptr, &CallbackSource::Read, nullptr) !=
+        ARCHIVE_OK) {
+      if (source.error) std::rethrow_exception(source.error);
+      Bad(std::nullopt, "", std::string("not a tar archive: ") + archive_error_string(a.get()));
+      return;
+    }
+    Parse(a.get(), &source);
+  }
+
+ private:
+  static archive* NewReader() {
+    archive* a = archive_read_new();
+    if (!a) MILLRACE_THROW(ErrorKind::kInternal, "archive_read_new failed");
+    archive_read_support_format_tar(a);
+    return a;
+  }
+
+  void Parse(archive* a, CallbackSource* source) {
+    // An I/O error of the source, as it surfaced through libarchive.
+    auto rethrow_source_error = [&] {
+      if (source && source->error) {
+        group_.Clear();
+        std::rethrow_exception(source->error);
+      }
+    };
     for (;;) {
       archive_entry* entry = nullptr;
-      const int rc = archive_read_next_header(a.get(), &entry);
+      const int rc = archive_read_next_header(a, &entry);
       if (rc == ARCHIVE_EOF) break;
       if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-        const char* why = archive_error_string(a.get());
+        rethrow_source_error();
+        const char* why = archive_error_string(a);
         Flush();
         Bad(Next(), "",
             std::string("corrupt tar archive after ") + std::to_string(entries_) +
                 " entries: " + (why ? why : "unknown error"));
-        return std::move(records_);
+        return;
       }
       ++entries_;
       if (archive_entry_filetype(entry) != AE_IFREG) continue;
       const char* raw_path = archive_entry_pathname(entry);
-      const std::string path = raw_path ? raw_path : "";
+      const std::string_view path = raw_path ? raw_path : "";
       auto [key, ext] = SplitKey(path);
       const bool image = IsImageExtension(ext);
       if (!image && ext != "cls") continue;
       if (key != group_.key) {
         Flush();
-        group_.key = key;
+        group_.key.assign(key);
       }
       const la_int64_t size = archive_entry_size(entry);
       if (size < 0 || static_cast<uint64_t>(size) > options_.max_entry_bytes) {
-        Bad(Next(), path, "entry of " + std::to_string(size) + " bytes refused");
-        group_ = Group{};
+        Bad(Next(), std::string(path), "entry of " + std::to_string(size) + " bytes refused");
+        group_.Clear();
         continue;
       }
-      Bytes data(static_cast<size_t>(size));
+      // The entry's bytes go straight into the record's buffer (the image) or the label text.
+      Bytes data;
+      std::string text;
+      uint8_t* into = nullptr;
+      if (image) {
+        data.resize(static_cast<size_t>(size));
+        into = data.data();
+      } else {
+        text.resize(static_cast<size_t>(size));
+        into = reinterpret_cast<uint8_t*>(text.data());
+      }
+      const size_t want = static_cast<size_t>(size);
       size_t got = 0;
-      while (got < data.size()) {
-        const la_ssize_t n = archive_read_data(a.get(), data.data() + got, data.size() - got);
+      while (got < want) {
+        const la_ssize_t n = archive_read_data(a, into + got, want - got);
         if (n <= 0) break;
         got += static_cast<size_t>(n);
       }
-      if (got != data.size()) {
-        const char* why = archive_error_string(a.get());
-        Bad(Next(), path,
-            "tar entry cut off after " + std::to_string(got) + " of " +
-                std::to_string(data.size()) + " bytes" +
-                (why ? std::string(": ") + why : std::string()));
-        group_ = Group{};
-        return std::move(records_);
+      if (got != want) {
+        group_.Clear();
+        rethrow_source_error();
+        const char* why = archive_error_string(a);
+        Bad(Next(), std::string(path),
+            "tar entry cut off after " + std::to_string(got) + " of " + std::to_string(want) +
+                " bytes" + (why ? std::string(": ") + why : std::string()));
+        return;
       }
       if (image) {
-        group_.image_entry = path;
+        group_.image_entry.assign(path);
         group_.image = std::move(data);
         group_.has_image = true;
       } else {
-        group_.label_entry = path;
-        group_.label_text.assign(data.begin(), data.end());
+        group_.label_entry.assign(path);
+        group_.label_text = std::move(text);
         group_.has_label = true;
       }
     }
+    rethrow_source_error();
     Flush();
-    return std::move(records_);
   }
 
- private:
   int64_t Next() const { return (shard_id_ << 32) | ordinal_; }
 
   void Bad(std::optional<int64_t> record, const std::string& entry, const std::string& message) {
@@ -131,11 +203,17 @@ class ShardParser {
 
   // Ends the current group: a record when it has an image and a valid label.
   void Flush() {
-    Group g = std::move(group_);
-    group_ = Group{};
-    if (!g.has_image && !g.has_label) return;
+    if (!group_.has_image && !group_.has_label) {
+      group_.Clear();
+      return;
+    }
     const int64_t record = Next();
     ++ordinal_;
+    Group& g = group_;
+    struct ClearAtExit {
+      Group& g;
+      ~ClearAtExit() { g.Clear(); }
+    } clear{g};
     if (!g.has_label) {
       Bad(record, g.image_entry, "tar entry without a label (no " + g.key + ".cls)");
       return;
@@ -144,16 +222,18 @@ class ShardParser {
       Bad(record, g.label_entry, "label without an image (no " + g.key + ".jpg/.png)");
       return;
     }
-    std::string text = g.label_text;
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    size_t start = 0;
-    while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+    std::string_view text = g.label_text;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+      text.remove_suffix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+      text.remove_prefix(1);
     int64_t label = -1;
-    const char* first = text.data() + start;
+    const char* first = text.data();
     const char* last = text.data() + text.size();
     auto [end, ec] = std::from_chars(first, last, label);
     if (ec != std::errc() || end != last || first == last) {
-      Bad(record, g.label_entry, "label '" + text.substr(0, 32) + "' is not an integer");
+      Bad(record, g.label_entry,
+          "label '" + std::string(text.substr(0, 32)) + "' is not an integer");
       return;
     }
     if (label < 0 || (options_.num_classes > 0 && label >= options_.num_classes)) {
@@ -168,23 +248,34 @@ class ShardParser {
     r.index = record;
     r.source = name_;
     r.entry = g.image_entry;
-    records_.push_back(std::move(r));
+    emit_(std::move(r));
   }
 
   const std::string& name_;
   int64_t shard_id_;
   const TarParseOptions& options_;
+  const std::function<void(EncodedRecord&&)>& emit_;
   Group group_;
   int64_t ordinal_ = 0;
   int64_t entries_ = 0;
-  std::vector<EncodedRecord> records_;
 };
 
 }  // namespace
 
 std::vector<EncodedRecord> ParseTarShard(std::span<const uint8_t> bytes, const std::string& name,
                                          int64_t shard_id, const TarParseOptions& options) {
-  return ShardParser(name, shard_id, options).Parse(bytes);
+  std::vector<EncodedRecord> records;
+  const std::function<void(EncodedRecord &&)> emit = [&](EncodedRecord&& r) {
+    records.push_back(std::move(r));
+  };
+  ShardParser(name, shard_id, options, emit).ParseMemory(bytes);
+  return records;
+}
+
+void ParseTarShard(const std::function<std::span<const uint8_t>()>& read, const std::string& name,
+                   int64_t shard_id, const TarParseOptions& options,
+                   const std::function<void(EncodedRecord&&)>& emit) {
+  ShardParser(name, shard_id, options, emit).ParseStream(read);
 }
 
 std::vector<std::string> ListTarShards(const std::string& dir) {

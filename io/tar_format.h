@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -31,6 +32,15 @@ struct TarParseOptions {
 // Thread-safe (no shared state).
 std::vector<EncodedRecord> ParseTarShard(std::span<const uint8_t> bytes, const std::string& name,
                                          int64_t shard_id, const TarParseOptions& options = {});
+
+// The streaming form: `read` hands over the shard's bytes piece by piece (a span that stays
+// valid until the next call; an empty span at the end; it may throw Error(kIo), which the parse
+// rethrows), and `emit` receives each record as soon as its sample is complete. Used by
+// TarShardStream to parse shards on its io threads while they are still being read; records,
+// indices and errors are those of the in-memory form.
+void ParseTarShard(const std::function<std::span<const uint8_t>()>& read, const std::string& name,
+                   int64_t shard_id, const TarParseOptions& options,
+                   const std::function<void(EncodedRecord&&)>& emit);
 
 // The shard files of a directory (*.tar), sorted.
 std::vector<std::string> ListTarShards(const std::string& dir);

@@ -83,6 +83,90 @@ TEST(AsyncReaderTest, MissingAndShortFilesAreIoErrorsNamingTheFile) {
   }
 }
 
+// Both backends, or only the pread pool where io_uring is refused.
+std::vector<ReadBackend> Backends() {
+  std::vector<ReadBackend> backends = {ReadBackend::kPread};
+  try {
+    AsyncReader probe({.backend = ReadBackend::kIoUring});
+    backends.push_back(ReadBackend::kIoUring);
+  } catch (const Error&) {
+  }
+  return backends;
+}
+
+TEST(AsyncReaderTest, ReadGroupReturnsEveryRangeAndKeepsErrorsInTheirSlots) {
+  TempDir dir;
+  const std::string path = dir / "data.bin";
+  const std::vector<uint8_t> data = RandomBytes(1 << 20, 3);
+  testing::WriteFile(path, data);
+  for (ReadBackend backend : Backends()) {
+    AsyncReader reader({.backend = backend});
+    std::vector<FileRange> ranges = Ranges(path, data.size());
+    ranges.insert(ranges.begin() + 2, FileRange{dir / "missing.bin"});
+    ranges.push_back({path, data.size() - 10, 20});  // past the end
+    std::vector<RangeResult> results = reader.ReadGroup(ranges).get();
+    ASSERT_EQ(results.size(), ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      const FileRange& r = ranges[i];
+      if (i == 2 || i + 1 == ranges.size()) {
+        ASSERT_TRUE(results[i].error) << i;
+        try {
+          results[i].Take();
+          ADD_FAILURE() << "no error for range " << i;
+        } catch (const Error& e) {
+          EXPECT_EQ(e.kind(), ErrorKind::kIo);
+          EXPECT_NE(std::string(e.what()).find(i == 2 ? "missing.bin" : "data.bin"),
+                    std::string::npos)
+              << e.what();
+        }
+        continue;
+      }
+      const uint64_t size = r.size == FileRange::kWholeFile ? data.size() - r.offset : r.size;
+      const std::vector<uint8_t> expected(data.begin() + static_cast<ptrdiff_t>(r.offset),
+                                          data.begin() + static_cast<ptrdiff_t>(r.offset + size));
+      EXPECT_FALSE(results[i].error) << i;
+      EXPECT_EQ(results[i].Take(), expected) << "range " << i;
+    }
+    EXPECT_TRUE(reader.ReadGroup({}).get().empty());
+  }
+}
+
+TEST(AsyncReaderTest, ReadIntoFillsTheCallersBufferOnBothBackends) {
+  TempDir dir;
+  const std::string path = dir / "data.bin";
+  const std::vector<uint8_t> data = RandomBytes(300000, 4);
+  testing::WriteFile(path, data);
+  for (ReadBackend backend : Backends()) {
+    AsyncReader reader({.backend = backend});
+    // Two buffers cycled through the file's chunks, several reads in flight.
+    constexpr uint64_t kChunk = 65536;
+    std::vector<uint8_t> buffers[2] = {std::vector<uint8_t>(kChunk), std::vector<uint8_t>(kChunk)};
+    std::vector<uint8_t> copy;
+    for (uint64_t offset = 0; offset < data.size(); offset += 2 * kChunk) {
+      std::future<void> reads[2];
+      uint64_t lengths[2] = {0, 0};
+      for (int b = 0; b < 2; ++b) {
+        const uint64_t at = offset + b * kChunk;
+        if (at >= data.size()) break;
+        lengths[b] = std::min<uint64_t>(kChunk, data.size() - at);
+        reads[b] = reader.ReadInto({path, at, lengths[b]}, buffers[b]);
+      }
+      for (int b = 0; b < 2; ++b) {
+        if (!reads[b].valid()) break;
+        reads[b].get();
+        copy.insert(copy.end(), buffers[b].begin(),
+                    buffers[b].begin() + static_cast<ptrdiff_t>(lengths[b]));
+      }
+    }
+    EXPECT_EQ(copy, data);
+    auto short_read = reader.ReadInto({path, data.size() - 5, 10}, buffers[0]);
+    EXPECT_THROW(short_read.get(), Error);
+    auto missing = reader.ReadInto({dir / "nope", 0, 10}, buffers[0]);
+    EXPECT_THROW(missing.get(), Error);
+    EXPECT_THROW(reader.ReadInto({path}, buffers[0]), Error);  // no size: refused
+  }
+}
+
 TEST(PrefetcherTest, HandsBackEveryRangeInOrder) {
   TempDir dir;
   std::vector<std::vector<uint8_t>> contents;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "io/gzip.h"
 #include "test_files.h"
 
 namespace millrace::io {
@@ -207,6 +208,27 @@ TEST_F(IdxBadInputTest, MissingFileIsAnIoErrorNamingIt) {
   WritePair();
   std::filesystem::remove(labels_path_);
   ExpectError([&] { Load(); }, ErrorKind::kIo, "labels.idx1.gz", -1, "cannot open");
+}
+
+// A size hint (the gzip trailer's ISIZE) changes how the output is allocated, never what it
+// holds: right, too small, too large or absent, fed whole or in pieces.
+TEST(GzipInflaterTest, ReservationHintsOfAnySizeGiveTheSameOutput) {
+  std::vector<uint8_t> data = TestPixels(3000, 28, 28);  // 2.35 MB
+  const std::vector<uint8_t> gz = Gzip(data);
+  for (uint64_t hint : {uint64_t{0}, uint64_t{1000}, uint64_t{data.size()},
+                        uint64_t{data.size() + 1}, uint64_t{3 * data.size()}}) {
+    for (size_t piece : {size_t{4096}, gz.size()}) {
+      GzipInflater inflater("x.gz");
+      inflater.Reserve(hint);
+      for (size_t at = 0; at < gz.size(); at += piece)
+        inflater.Feed(std::span<const uint8_t>(gz).subspan(at, std::min(piece, gz.size() - at)));
+      EXPECT_TRUE(inflater.finished());
+      EXPECT_EQ(inflater.Take(), data) << "hint " << hint << ", pieces of " << piece;
+    }
+  }
+  GzipInflater limited("x.gz", /*max_output=*/1000);
+  limited.Reserve(data.size());  // past the limit: ignored, and the limit still holds
+  EXPECT_THROW(limited.Feed(gz), Error);
 }
 
 TEST(IdxParseTest, ParsesHeadersAndRejectsTrailingBytes) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "fake_dataset.h"
@@ -60,6 +62,50 @@ TEST_F(ImageFolderTest, StreamReadsAheadAndKeepsTheOrderOnBothBackends) {
       EXPECT_EQ(sample->image.data<uint8_t>()[0], FakeDataset::Pixel(expected, 0, 0, 0));
     }
     EXPECT_FALSE(stream.Next().has_value());
+  }
+}
+
+// Files read in groups: every (depth, group) combination hands the records over once each, in
+// the order asked for, on both backends, with bad files skipped where they fall in a group.
+TEST(ImageFolderGroupsTest, GroupedReadsKeepTheOrderAndSkipBadFilesInPlace) {
+  TempDir dir;
+  constexpr int64_t kFiles = 23;
+  for (int64_t i = 0; i < kFiles; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "c%lld/%03lld.png", static_cast<long long>(i % 3),
+                  static_cast<long long>(i));
+    WriteFile(dir / name, Png(i));
+  }
+  ImageFolderDataset ds(dir.path().string());
+  ASSERT_EQ(ds.size(), kFiles);
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < 2 * kFiles; ++i) order.push_back((i * 7) % kFiles);  // two epochs
+  const std::vector<int64_t> missing = {5, 17};
+  for (int64_t m : missing) std::filesystem::remove(ds.file(m).path);
+  std::vector<ReadBackend> backends = {ReadBackend::kAuto, ReadBackend::kPread};
+  for (ReadBackend backend : backends) {
+    AsyncReader reader({.backend = backend});
+    for (auto [depth, group] : {std::pair{1, 1}, {2, 16}, {5, 2}, {8, 3}, {64, 16}}) {
+      SkipLog log;
+      ImageFolderStream stream(ds, order, reader,
+                               {.prefetch_depth = depth,
+                                .group_files = group,
+                                .policy = BadInputPolicy::kSkip,
+                                .skip_log = &log});
+      std::vector<int64_t> expected;
+      for (int64_t i : order)
+        if (std::find(missing.begin(), missing.end(), i) == missing.end()) expected.push_back(i);
+      std::vector<int64_t> got;
+      while (auto record = stream.Next()) {
+        got.push_back(record->index);
+        const int64_t written =  // the file's name is the record written into it
+            std::stoll(std::filesystem::path(ds.file(record->index).path).stem().string());
+        EXPECT_EQ(record->bytes, Png(written));
+        EXPECT_EQ(record->label, ds.file(record->index).label);
+      }
+      EXPECT_EQ(got, expected) << "depth " << depth << ", group " << group;
+      EXPECT_EQ(log.count(), 4) << log.Summary();  // each missing file, once per epoch
+    }
   }
 }
 

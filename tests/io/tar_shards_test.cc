@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -109,6 +111,69 @@ TEST(TarShardsTest, TruncatedAndGarbageShardsAreDataErrors) {
   EXPECT_THROW(ParseTarShard(garbage, "g.tar", 0), Error);
 }
 
+// The streaming parse, fed in pieces of any size, gives what the in-memory parse gives: the same
+// records, and the same errors and skips.
+TEST(TarShardsTest, StreamingParseInPiecesEqualsTheInMemoryParse) {
+  TempDir dir;
+  std::vector<std::pair<std::string, Bytes>> entries;
+  for (int i = 0; i < 9; ++i) {
+    entries.push_back({"k" + std::to_string(i) + ".png", Png(i)});
+    if (i != 4) entries.push_back({"k" + std::to_string(i) + ".cls", Text(std::to_string(i))});
+  }
+  WriteTar(dir / "s.tar", entries);
+  const Bytes whole = ReadFileSync(dir / "s.tar");
+  Bytes truncated = whole;
+  truncated.resize(whole.size() * 2 / 3);
+  for (const Bytes* bytes : std::vector<const Bytes*>{&whole, &truncated}) {
+    SkipLog memory_log;
+    const TarParseOptions memory_options{.policy = BadInputPolicy::kSkip, .skip_log = &memory_log};
+    const auto expected = ParseTarShard(*bytes, "s.tar", 2, memory_options);
+    ASSERT_GE(expected.size(), 4u);
+    for (size_t piece : {size_t{1}, size_t{7}, size_t{512}, size_t{1000}, bytes->size()}) {
+      size_t at = 0;
+      const std::function<std::span<const uint8_t>()> read = [&] {
+        const size_t n = std::min(piece, bytes->size() - at);
+        std::span<const uint8_t> out(bytes->data() + at, n);
+        at += n;
+        return out;
+      };
+      SkipLog log;
+      std::vector<EncodedRecord> got;
+      ParseTarShard(read, "s.tar", 2, {.policy = BadInputPolicy::kSkip, .skip_log = &log},
+                    [&](EncodedRecord&& r) { got.push_back(std::move(r)); });
+      ASSERT_EQ(got.size(), expected.size()) << "pieces of " << piece;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].bytes, expected[i].bytes);
+        EXPECT_EQ(got[i].label, expected[i].label);
+        EXPECT_EQ(got[i].index, expected[i].index);
+        EXPECT_EQ(got[i].entry, expected[i].entry);
+        EXPECT_EQ(got[i].source, "s.tar");
+      }
+      EXPECT_EQ(log.count(), memory_log.count()) << "pieces of " << piece;
+      // kFail: the first bad sample (k4, without a label) throws, naming the shard and entry.
+      at = 0;
+      int emitted = 0;
+      try {
+        ParseTarShard(read, "s.tar", 2, {}, [&](EncodedRecord&&) { ++emitted; });
+        ADD_FAILURE() << "no error";
+      } catch (const Error& e) {
+        EXPECT_NE(e.file().find("k4.png"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(emitted, 4);  // k0..k3 came before the error
+    }
+  }
+  // An error of the source (an unreadable shard) surfaces as itself.
+  const std::function<std::span<const uint8_t>()> failing = []() -> std::span<const uint8_t> {
+    throw Error(ErrorKind::kIo, "read failed").WithFile("s.tar");
+  };
+  try {
+    ParseTarShard(failing, "s.tar", 0, {}, [](EncodedRecord&&) {});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+  }
+}
+
 // Shards written by the converter, read back by two ranks.
 class TarStreamTest : public ::testing::Test {
  protected:
@@ -182,6 +247,111 @@ TEST_F(TarStreamTest, ShuffleIsSeededPerEpoch) {
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(std::stoll(r->entry), i);  // in record order without shuffling
   }
+}
+
+// Records reach the consumer in batches from several io threads; whatever the batch size, queue
+// bound, shards in flight and chunk size, each rank's output is the same sequence, and the ranks
+// together cover the epoch exactly once.
+TEST_F(TarStreamTest, BatchedHandOffCoversTheEpochOnceWithRankShardingWhateverTheThreading) {
+  struct Threading {
+    int shards_in_flight, batch_records, queued_batches;
+    uint64_t chunk_bytes;
+    int chunks_in_flight;
+  };
+  const std::vector<Threading> threadings = {{1, 1, 1, 512, 1},
+                                             {3, 2, 1, 1000, 2},
+                                             {2, 256, 16, uint64_t{1} << 20, 3},
+                                             {6, 3, 2, 4096, 4}};
+  for (ReadBackend backend : {ReadBackend::kAuto, ReadBackend::kPread}) {
+    AsyncReader reader({.backend = backend});
+    for (int world : {1, 2, 4}) {
+      std::map<std::string, int> seen;
+      for (int rank = 0; rank < world; ++rank) {
+        std::vector<std::string> reference;
+        for (size_t t = 0; t < threadings.size(); ++t) {
+          const Threading& th = threadings[t];
+          TarShardStream stream(shards_, reader,
+                                {.seed = 5,
+                                 .epoch = 2,
+                                 .shuffle_buffer = 9,
+                                 .rank = rank,
+                                 .world = world,
+                                 .shards_in_flight = th.shards_in_flight,
+                                 .batch_records = th.batch_records,
+                                 .queued_batches = th.queued_batches,
+                                 .chunk_bytes = th.chunk_bytes,
+                                 .chunks_in_flight = th.chunks_in_flight,
+                                 .parse = {.num_classes = 10}});
+          std::vector<std::string> keys;
+          while (auto r = stream.Next()) {
+            keys.push_back(r->source + "/" + r->entry);
+            const int64_t record = std::stoll(r->entry.substr(0, r->entry.find('.')));
+            EXPECT_EQ(r->label, record % 10);
+          }
+          if (t == 0) {
+            reference = keys;
+            for (const auto& k : keys) ++seen[k];
+          } else {
+            EXPECT_EQ(keys, reference)
+                << "world " << world << ", rank " << rank << ", threading " << t;
+          }
+        }
+      }
+      EXPECT_EQ(seen.size(), 40u) << "world " << world;
+      for (const auto& [key, count] : seen) EXPECT_EQ(count, 1) << key;
+    }
+  }
+}
+
+TEST_F(TarStreamTest, BadShardsMidEpochFailAfterTheirGoodRecordsOrAreSkipped) {
+  // Shard 2 cut off in the middle, shard 4 gone.
+  const std::string cut = shards_[2];
+  Bytes bytes = ReadFileSync(cut);
+  bytes.resize(bytes.size() / 2);
+  testing::WriteFile(cut, bytes);
+  std::filesystem::remove(shards_[4]);
+  AsyncReader reader;
+  TarShardStream failing(shards_, reader,
+                         {.shuffle = false, .batch_records = 2, .parse = {.num_classes = 10}});
+  int64_t before_error = 0;
+  try {
+    while (failing.Next()) ++before_error;
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(cut), std::string::npos) << e.what();
+  }
+  EXPECT_GE(before_error, 14);  // shards 0 and 1 whole, then what shard 2 holds before the cut
+  EXPECT_LT(before_error, 21);
+
+  SkipLog log;
+  TarShardStream skipping(
+      shards_, reader,
+      {.shuffle = false,
+       .batch_records = 2,
+       .parse = {.num_classes = 10, .policy = BadInputPolicy::kSkip, .skip_log = &log}});
+  std::set<int64_t> records;
+  while (auto r = skipping.Next()) records.insert(std::stoll(r->entry));
+  EXPECT_GE(log.count(), 2) << log.Summary();  // the cut and the missing shard
+  bool names_missing = false;
+  for (const auto& m : log.messages()) names_missing |= m.find(shards_[4]) != std::string::npos;
+  EXPECT_TRUE(names_missing) << log.Summary();
+  for (int64_t i = 0; i < 14; ++i) EXPECT_EQ(records.count(i), 1u) << i;   // shards 0, 1
+  for (int64_t i = 28; i < 35; ++i) EXPECT_EQ(records.count(i), 0u) << i;  // shard 4
+  for (int64_t i = 35; i < 40; ++i) EXPECT_EQ(records.count(i), 1u) << i;  // shard 5
+}
+
+TEST_F(TarStreamTest, DestroyingAStreamMidEpochStopsItsIoThreads) {
+  AsyncReader reader;
+  for (int taken : {0, 1, 5}) {
+    TarShardStream stream(shards_, reader,
+                          {.seed = 3,
+                           .shards_in_flight = 3,
+                           .batch_records = 1,
+                           .queued_batches = 1,
+                           .chunk_bytes = 512,
+                           .chunks_in_flight = 1});
+    for (int i = 0; i < taken; ++i) ASSERT_TRUE(stream.Next().has_value());
+  }  // each destructor returns (the io threads wait on full queues or reads)
 }
 
 }  // namespace
