@@ -162,12 +162,20 @@ PruneSchedule::PruneSchedule(const PruneConfig& config, int64_t total_steps) : c
     MILLRACE_CHECK_ARG(c.lag <= c.every, "prune lag " << c.lag << " must not exceed every "
                                                       << c.every
                                                       << " (one ranking in flight at a time)");
+    // The ramp's end is an update step even off the every-grid (so the final sparsity is
+    // reached); the ranking before it must have landed by then.
+    const int64_t last_gap = (c.end_step - c.start_step) % c.every;
+    MILLRACE_CHECK_ARG(last_gap == 0 || c.lag <= last_gap,
+                       "prune lag " << c.lag << " must not exceed the " << last_gap
+                                    << " steps between the last two mask updates (" << c.end_step
+                                    << " - " << c.start_step << " is not a multiple of every "
+                                    << c.every << ")");
   }
 }
 
 bool PruneSchedule::IsUpdateStep(int64_t t) const {
   if (config_.method == "oneshot") return t == config_.start_step;
-  return Gradual(config_).IsPruningStep(t);
+  return Gradual(config_).IsPruningStep(t) || t == config_.end_step;
 }
 
 double PruneSchedule::SparsityAt(int64_t t) const {
@@ -177,8 +185,7 @@ double PruneSchedule::SparsityAt(int64_t t) const {
 
 int64_t PruneSchedule::LastUpdateStep() const {
   if (config_.method == "oneshot") return config_.start_step;
-  const PruneConfig& c = config_;
-  return c.start_step + (c.end_step - c.start_step) / c.every * c.every;
+  return config_.end_step;
 }
 
 std::vector<ops::Parameter*> PrunableWeights(ops::Sequential& model) {

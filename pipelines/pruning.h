@@ -42,7 +42,8 @@ class PruneSchedule {
  public:
   PruneSchedule(const PruneConfig& config, int64_t total_steps);
 
-  // Whether masks are recomputed (ranked) at step t.
+  // Whether masks are recomputed (ranked) at step t. Gradual: start_step + k * every up to
+  // end_step, and end_step itself (off that grid too), where the final sparsity is reached.
   bool IsUpdateStep(int64_t t) const;
   // The sparsity the masks ranked at step t reach (an update step), or the schedule's target
   // at t in general: one-shot: 0 before start_step, then the sparsity; gradual: Zhu & Gupta's

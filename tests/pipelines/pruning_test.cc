@@ -98,7 +98,9 @@ void ExpectFollowsSchedule(const PruneConfig& p, bool global) {
   int64_t expected_total = 0;
   for (int64_t t = 0; t < 32; ++t) {
     const int64_t ranked = t - p.lag;  // the masks applied at t were ranked at t - lag
-    if (ranked >= p.start_step && ranked <= p.end_step && (ranked - p.start_step) % p.every == 0) {
+    const bool on_grid =
+        ranked >= p.start_step && ranked <= p.end_step && (ranked - p.start_step) % p.every == 0;
+    if (on_grid || ranked == p.end_step) {  // the ramp's end is an update step off the grid too
       if (global) {
         expected_total = Scheduled(p, ranked, numel[0] + numel[1]);
       } else {
@@ -128,6 +130,15 @@ TEST(PruningInGraph, GradualGlobalReachesScheduledSparsityAtScheduledSteps) {
 TEST(PruningInGraph, LaggedRankingIsAppliedExactlyLagStepsLater) {
   if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
   ExpectFollowsSchedule(Gradual(/*lag=*/2, /*global=*/true), true);
+}
+
+TEST(PruningInGraph, RampEndOffTheEveryGridStillReachesTheFinalSparsity) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  PruneConfig p = Gradual(/*lag=*/0, /*global=*/true);
+  p.end_step = 21;  // masks ranked at 3, 8, 13, 18 and 21 (the end)
+  ExpectFollowsSchedule(p, true);
+  p.lag = 3;  // the last two updates are 3 steps apart: a lag of 3 still fits
+  ExpectFollowsSchedule(p, true);
 }
 
 TEST(PruningInGraph, GradualPerTensorReachesEachTensorsSparsity) {
@@ -201,6 +212,14 @@ TEST(PruningInGraph, BadSchedulesAreNamed) {
   PruneConfig p = Gradual(0, true);
   p.lag = 6;  // more than every: two rankings would be in flight
   EXPECT_THROW(PruneSchedule(p, 100), Error);
+  p = Gradual(0, true);
+  p.end_step = 21;
+  p.lag = 4;  // more than the 3 steps between the updates at 18 and 21
+  EXPECT_THROW(PruneSchedule(p, 100), Error);
+  p.lag = 3;
+  EXPECT_EQ(PruneSchedule(p, 100).LastUpdateStep(), 21);
+  EXPECT_TRUE(PruneSchedule(p, 100).IsUpdateStep(21));
+  EXPECT_FALSE(PruneSchedule(p, 100).IsUpdateStep(23));
   p = Gradual(0, true);
   p.sparsity = 1.5f;
   EXPECT_THROW(PruneSchedule(p, 100), Error);
