@@ -18,23 +18,17 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(ErrorKind::kIo, "cannot open: " + ec.message()).WithFile(path);
-  const int64_t chunks = static_cast<int64_t>((size + chunk_bytes - 1) / chunk_bytes);
-  Prefetcher prefetcher(
-      reader, chunks,
-      [&](int64_t i) {
-        const uint64_t offset = static_cast<uint64_t>(i) * chunk_bytes;
-        return FileRange{path, offset, std::min(chunk_bytes, size - offset)};
-      },
-      depth);
   // The gzip trailer's ISIZE (the decompressed size mod 2^32), read beside the first chunks: the
   // output is then allocated once instead of grown and copied as it fills.
   std::future<Bytes> trailer;
   if (size >= 18) trailer = reader.Read({path, size - 4, 4});
-  std::optional<Bytes> chunk = prefetcher.Next();
-  if (!chunk || !IsGzip(*chunk)) {  // raw: concatenate the chunks
+  // Chunks land in a few reused buffers and are inflated from there, later ones still reading.
+  ChunkReader chunks(reader, path, size, chunk_bytes, depth);
+  std::span<const uint8_t> chunk = chunks.Next();
+  if (chunk.empty() || !IsGzip(chunk)) {  // raw: concatenate the chunks
     Bytes all;
     all.reserve(size);
-    for (; chunk; chunk = prefetcher.Next()) all.insert(all.end(), chunk->begin(), chunk->end());
+    for (; !chunk.empty(); chunk = chunks.Next()) all.insert(all.end(), chunk.begin(), chunk.end());
     return all;
   }
   GzipInflater inflater(path, max_bytes);
@@ -46,7 +40,7 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
     if (hint <= size * 1032) inflater.Reserve(hint);
   }
   try {
-    for (; chunk; chunk = prefetcher.Next()) inflater.Feed(*chunk);
+    for (; !chunk.empty(); chunk = chunks.Next()) inflater.Feed(chunk);
     if (!inflater.finished()) {
       throw DataError(path, std::nullopt,
                       "truncated gzip stream: it ends after " +

@@ -3,8 +3,9 @@
 //   IdxDataset train = IdxDataset::FashionMnist("train");     // 60,000 records, 10 classes
 //   Sample s = train.Read(7);                                  // image u8 [1, 28, 28]
 //
-// The files are read through an AsyncReader in chunks (several in flight) and inflated while
-// later chunks are still being read; the records then live in memory.
+// The files are read through an AsyncReader in chunks (several in flight, into reused buffers)
+// and inflated while later chunks are still being read, into one buffer sized from the gzip
+// trailer; the records then live in memory.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +54,9 @@ struct IdxOptions {
   // dropped and counted in skip_log.
   BadInputPolicy policy = BadInputPolicy::kFail;
   SkipLog* skip_log = nullptr;  // may be null; not owned
-  // Reading: chunk size and chunks in flight; `reader` may be null (a private one is made).
-  uint64_t chunk_bytes = uint64_t{4} << 20;
+  // Reading: chunk size and chunks in flight (into as many reused buffers); `reader` may be
+  // null (a private one is made).
+  uint64_t chunk_bytes = uint64_t{1} << 20;
   int prefetch_depth = 4;
   AsyncReader* reader = nullptr;
   uint64_t max_bytes = uint64_t{1} << 32;  // decompressed size limit per file

@@ -44,4 +44,46 @@ std::optional<Bytes> Prefetcher::Next() {
   return front.get();
 }
 
+ChunkReader::ChunkReader(AsyncReader& reader, std::string path, uint64_t size, uint64_t chunk_bytes,
+                         int depth, std::vector<Bytes>* buffers)
+    : reader_(reader),
+      path_(std::move(path)),
+      size_(size),
+      chunk_(chunk_bytes),
+      depth_(depth),
+      buffers_(buffers ? *buffers : own_buffers_) {
+  MILLRACE_CHECK_ARG(chunk_bytes >= 1, "chunk_bytes must be >= 1");
+  MILLRACE_CHECK_ARG(depth >= 1, "chunk depth must be >= 1, got " << depth);
+  count_ = static_cast<int64_t>((size + chunk_bytes - 1) / chunk_bytes);
+  if (buffers_.size() < static_cast<size_t>(depth)) buffers_.resize(static_cast<size_t>(depth));
+}
+
+ChunkReader::~ChunkReader() {
+  for (auto& f : in_flight_)
+    if (f.valid()) f.wait();
+}
+
+std::span<const uint8_t> ChunkReader::Next() {
+  // The caller is done with chunk next_ - 1, so chunks [next_, next_ + depth) may be in flight:
+  // chunk c goes to buffers_[c % depth].
+  const int64_t depth = depth_;
+  while (issued_ < count_ && issued_ < next_ + depth) {
+    const uint64_t offset = static_cast<uint64_t>(issued_) * chunk_;
+    const uint64_t length = std::min(chunk_, size_ - offset);
+    Bytes& buffer = buffers_[static_cast<size_t>(issued_ % depth)];
+    if (buffer.size() < length) buffer.resize(std::min(chunk_, size_));
+    in_flight_.push_back(
+        reader_.ReadInto({path_, offset, length}, std::span<uint8_t>(buffer.data(), length)));
+    ++issued_;
+  }
+  if (next_ >= count_) return {};
+  std::future<void> ready = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  ready.get();
+  const uint64_t offset = static_cast<uint64_t>(next_) * chunk_;
+  const Bytes& buffer = buffers_[static_cast<size_t>(next_ % depth)];
+  ++next_;
+  return {buffer.data(), std::min(chunk_, size_ - offset)};
+}
+
 }  // namespace millrace::io

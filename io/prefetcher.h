@@ -10,6 +10,9 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "io/async_reader.h"
 
@@ -40,6 +43,40 @@ class Prefetcher {
   int64_t next_ = 0;    // next position handed to the consumer
   int64_t issued_ = 0;  // next position to issue
   std::deque<std::future<Bytes>> in_flight_;
+};
+
+// A file read front to back in chunks, `depth` reads in flight through an AsyncReader
+// (AsyncReader::ReadInto), into `depth` buffers that are reused: no allocation per chunk.
+//
+//   ChunkReader chunks(reader, "shard.tar", size, /*chunk_bytes=*/1 << 20, /*depth=*/3);
+//   for (auto piece = chunks.Next(); !piece.empty(); piece = chunks.Next()) Consume(piece);
+class ChunkReader {
+ public:
+  // Reads bytes [0, size) of `path`. `buffers` (optional, not owned) lends the buffers, so that
+  // a thread reading many files keeps one set; they are resized as needed.
+  ChunkReader(AsyncReader& reader, std::string path, uint64_t size, uint64_t chunk_bytes, int depth,
+              std::vector<Bytes>* buffers = nullptr);
+  // Waits for the reads in flight (they write into the buffers).
+  ~ChunkReader();
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  // The next chunk, valid until the next call (its buffer is then read into again); empty after
+  // the last. Throws the read's Error(kIo). One thread.
+  std::span<const uint8_t> Next();
+
+ private:
+  AsyncReader& reader_;
+  std::string path_;
+  uint64_t size_;
+  uint64_t chunk_;
+  int64_t depth_;
+  int64_t count_;
+  std::vector<Bytes> own_buffers_;
+  std::vector<Bytes>& buffers_;
+  std::deque<std::future<void>> in_flight_;
+  int64_t issued_ = 0;
+  int64_t next_ = 0;  // the chunk Next returns next
 };
 
 }  // namespace millrace::io

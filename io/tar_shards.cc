@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <future>
 #include <utility>
 
 #include "core/error.h"
+#include "io/prefetcher.h"
 #include "io/sampler.h"
 
 namespace millrace::io {
@@ -49,7 +49,7 @@ TarShardStream::~TarShardStream() {
 
 void TarShardStream::IoThread() {
   const size_t window = static_cast<size_t>(options_.shards_in_flight);
-  std::vector<Bytes> buffers(static_cast<size_t>(options_.chunks_in_flight));  // see ReadShard
+  std::vector<Bytes> buffers;  // this thread's chunk buffers, reused from shard to shard
   for (;;) {
     size_t position = 0;
     {
@@ -77,42 +77,11 @@ void TarShardStream::ReadShard(size_t position, std::vector<Bytes>& buffers) {
     std::error_code ec;
     const uint64_t size = std::filesystem::file_size(path, ec);
     if (ec) throw Error(ErrorKind::kIo, "cannot open: " + ec.message()).WithFile(path);
-    // Chunks are read into this thread's ring of buffers (no allocation per chunk): chunk c goes
-    // to buffers[c % depth], and is read again only once libarchive has moved past it.
-    const uint64_t chunk = options_.chunk_bytes;
-    const int64_t count = static_cast<int64_t>((size + chunk - 1) / chunk);
-    const size_t depth = buffers.size();
-    std::deque<std::future<void>> in_flight;
-    struct DrainAtExit {  // reads still in flight write into `buffers`: wait for them
-      std::deque<std::future<void>>& futures;
-      ~DrainAtExit() {
-        for (auto& f : futures)
-          if (f.valid()) f.wait();
-      }
-    } drain{in_flight};
-    int64_t issued = 0;
-    int64_t next = 0;  // the chunk libarchive gets next
-    const std::function<std::span<const uint8_t>()> read = [&]() -> std::span<const uint8_t> {
+    ChunkReader chunks(reader_, path, size, options_.chunk_bytes, options_.chunks_in_flight,
+                       &buffers);
+    const std::function<std::span<const uint8_t>()> read = [&] {
       if (stopping_flag_.load(std::memory_order_relaxed)) throw Stopped{};
-      // libarchive is done with chunk next - 1: chunks [next, next + depth) may be in flight.
-      while (issued < count && issued < next + static_cast<int64_t>(depth)) {
-        const uint64_t offset = static_cast<uint64_t>(issued) * chunk;
-        const uint64_t length = std::min(chunk, size - offset);
-        Bytes& buffer = buffers[static_cast<size_t>(issued) % depth];
-        if (buffer.size() < chunk) buffer.resize(chunk);
-        in_flight.push_back(
-            reader_.ReadInto({path, offset, length}, std::span<uint8_t>(buffer.data(), length)));
-        ++issued;
-      }
-      if (next >= count) return {};
-      std::future<void> ready = std::move(in_flight.front());
-      in_flight.pop_front();
-      ready.get();  // Error(kIo) naming the shard
-      const uint64_t offset = static_cast<uint64_t>(next) * chunk;
-      const uint64_t length = std::min(chunk, size - offset);
-      const Bytes& buffer = buffers[static_cast<size_t>(next) % depth];
-      ++next;
-      return {buffer.data(), length};
+      return chunks.Next();
     };
     const std::function<void(EncodedRecord &&)> emit = [&](EncodedRecord&& record) {
       batch.push_back(std::move(record));

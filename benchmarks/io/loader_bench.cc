@@ -127,7 +127,8 @@ void BM_TreeStream(benchmark::State& state) {
   const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     ImageFolderStream stream(Tree(), order, reader,
-                             {.prefetch_depth = static_cast<int>(state.range(1))});
+                             {.prefetch_depth = static_cast<int>(state.range(1)),
+                              .group_files = static_cast<int>(state.range(2))});
     uint64_t bytes = 0;
     while (auto record = stream.Next()) bytes += record->bytes.size();
     benchmark::DoNotOptimize(bytes);
@@ -162,7 +163,10 @@ void BM_TarStream(benchmark::State& state) {
   const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     TarShardStream stream(Shards(), reader,
-                          {.seed = 1, .epoch = 0, .shuffle_buffer = 1000, .shards_in_flight = 2});
+                          {.seed = 1,
+                           .epoch = 0,
+                           .shuffle_buffer = 1000,
+                           .shards_in_flight = static_cast<int>(state.range(1))});
     samples = 0;
     while (auto record = stream.Next()) ++samples;
   }
@@ -181,20 +185,28 @@ void Setup(const benchmark::State&) {
   (void)done;
 }
 
-// Arg 0: io_uring, 1: the pread pool (2 threads). Second arg: prefetch depth.
+// First arg 0: io_uring, 1: the pread pool (2 threads). Tree: prefetch depth, files per read
+// group. Tar: shards in flight (each parsed on its own io thread).
 BENCHMARK(BM_IdxPlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_IdxPlainReadGunzip)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_IdxLoad)->Setup(Setup)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TreePlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TreeStream)
     ->Setup(Setup)
-    ->Args({0, 64})
-    ->Args({0, 256})
-    ->Args({1, 64})
+    ->Args({0, 64, 16})
+    ->Args({0, 256, 64})
+    ->Args({1, 64, 16})
+    ->Args({1, 256, 64})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_TarPlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TarStream)->Setup(Setup)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TarStream)
+    ->Setup(Setup)
+    ->Args({0, 2})
+    ->Args({1, 1})
+    ->Args({1, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace millrace::io::bench

@@ -217,5 +217,39 @@ TEST(PrefetcherTest, AReadErrorSurfacesAtItsPositionAndDestructionDoesNotHang) {
   // The third read is still in flight or done; leaving it unread must not hang.
 }
 
+TEST(ChunkReaderTest, ReadsAFileFrontToBackThroughReusedBuffers) {
+  TempDir dir;
+  const std::string path = dir / "data.bin";
+  const std::vector<uint8_t> data = RandomBytes(200003, 5);
+  testing::WriteFile(path, data);
+  for (ReadBackend backend : Backends()) {
+    AsyncReader reader({.backend = backend});
+    std::vector<Bytes> lent;  // kept across readers, as a thread reading many files does
+    for (uint64_t chunk :
+         {uint64_t{1000}, uint64_t{65536}, uint64_t{data.size()}, uint64_t{data.size() + 5}}) {
+      for (int depth : {1, 3}) {
+        ChunkReader chunks(reader, path, data.size(), chunk, depth, depth == 3 ? &lent : nullptr);
+        std::vector<uint8_t> copy;
+        for (auto piece = chunks.Next(); !piece.empty(); piece = chunks.Next()) {
+          EXPECT_LE(piece.size(), chunk);
+          copy.insert(copy.end(), piece.begin(), piece.end());
+        }
+        EXPECT_EQ(copy, data) << "chunk " << chunk << ", depth " << depth;
+        EXPECT_TRUE(chunks.Next().empty());
+      }
+    }
+    // A file shorter than said: the chunk past its end is an Error(kIo) naming it.
+    ChunkReader short_file(reader, path, data.size() + 70000, 65536, 2);
+    try {
+      while (!short_file.Next().empty()) {
+      }
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      EXPECT_NE(e.file().find("data.bin"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace millrace::io
