@@ -203,40 +203,36 @@ class AsyncReader::Impl {
     struct Group {
       std::vector<FileRange> ranges;
       std::vector<RangeResult> results;
-      size_t remaining = 0;  // io thread only (io_uring)
       std::promise<std::vector<RangeResult>> promise;
     };
     auto group = std::make_shared<Group>();
     group->ranges = std::move(ranges);
     group->results.resize(group->ranges.size());
-    group->remaining = group->ranges.size();
     auto future = group->promise.get_future();
     if (group->ranges.empty()) {
       group->promise.set_value({});
       return future;
     }
-    if (pool_) {  // one task reads the whole group
-      asio::post(*pool_, [group] {
-        for (size_t i = 0; i < group->ranges.size(); ++i) {
-          try {
-            group->results[i].bytes = PreadRange(group->ranges[i]);
-          } catch (...) {
-            group->results[i].error = std::current_exception();
-          }
-        }
-        group->promise.set_value(std::move(group->results));
-      });
-      return future;
-    }
-    asio::post(ctx_, [this, group] {
+    // On io_uring too, one task reads the whole group with pread, on the io thread: the ranges
+    // a group is for are small files, where io_uring saves nothing (Asio has no async open, and
+    // an open costs more than a 1 KB read from the page cache) and costs a file object, a
+    // submission and a completion per file (measured: ~1.1x the CPU of a plain loop this way,
+    // ~1.4x with one io_uring read per file).
+    auto read_all = [group] {
       for (size_t i = 0; i < group->ranges.size(); ++i) {
-        Submit({std::move(group->ranges[i]), nullptr,
-                [group, i](Bytes&& bytes, std::exception_ptr error) {
-                  group->results[i] = {std::move(bytes), std::move(error)};
-                  if (--group->remaining == 0) group->promise.set_value(std::move(group->results));
-                }});
+        try {
+          group->results[i].bytes = PreadRange(group->ranges[i]);
+        } catch (...) {
+          group->results[i].error = std::current_exception();
+        }
       }
-    });
+      group->promise.set_value(std::move(group->results));
+    };
+    if (pool_) {
+      asio::post(*pool_, std::move(read_all));
+    } else {
+      asio::post(ctx_, std::move(read_all));
+    }
     return future;
   }
 
