@@ -194,8 +194,10 @@ BENCHMARK(BM_TreePlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRea
 BENCHMARK(BM_TreeStream)
     ->Setup(Setup)
     ->Args({0, 64, 16})
+    ->Args({0, 64, 32})
     ->Args({0, 256, 64})
     ->Args({1, 64, 16})
+    ->Args({1, 64, 32})
     ->Args({1, 256, 64})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
