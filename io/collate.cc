@@ -3,6 +3,8 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace millrace::io {
@@ -51,6 +53,48 @@ void Normalizer::Apply(const Tensor& image, float* out) const {
   }
 }
 
+void Normalizer::ApplyCropped(const Tensor& image, int64_t pad, const AugmentDraw& draw,
+                              float* out) const {
+  MILLRACE_CHECK_ARG(image.dtype() == DType::kU8 && image.ndim() == 3 &&
+                         image.dim(0) == channels_ && image.device().is_cpu(),
+                     "Normalize takes a u8 CPU image [" << channels_ << ", H, W], got "
+                                                        << ToString(image.dtype())
+                                                        << ToString(image.shape()));
+  const int64_t h = image.dim(1), w = image.dim(2);
+  MILLRACE_CHECK_ARG(
+      pad >= 0 && draw.top >= 0 && draw.top <= 2 * pad && draw.left >= 0 && draw.left <= 2 * pad,
+      "crop at (" << draw.top << ", " << draw.left << ") outside the image padded by " << pad);
+  const uint8_t* src = image.data<uint8_t>();
+  // Output (y, x) reads padded (top + y, left + x'), x' = flip ? w - 1 - x : x, i.e. source row
+  // sy = top + y - pad and column sx0 + x' with sx0 = left - pad; outside the source it is a
+  // padding zero, normalised like any 0 pixel.
+  const int64_t sx0 = draw.left - pad;
+  // The output columns that read inside the source, [x_begin, x_end) (the same with a flip).
+  const int64_t x_begin = std::clamp<int64_t>(draw.flip ? sx0 : -sx0, 0, w);
+  const int64_t x_end = std::clamp<int64_t>(draw.flip ? w + sx0 : w - sx0, x_begin, w);
+  for (int64_t c = 0; c < channels_; ++c) {
+    const float* table = tables_[static_cast<size_t>(c)].data();
+    const float zero = table[0];
+    for (int64_t y = 0; y < h; ++y) {
+      float* row = out + (c * h + y) * w;
+      const int64_t sy = draw.top + y - pad;
+      if (sy < 0 || sy >= h) {
+        std::fill(row, row + w, zero);
+        continue;
+      }
+      const uint8_t* srow = src + (c * h + sy) * w;
+      std::fill(row, row + x_begin, zero);
+      if (!draw.flip) {
+        for (int64_t x = x_begin; x < x_end; ++x) row[x] = table[srow[sx0 + x]];
+      } else {
+        const int64_t last = sx0 + w - 1;  // the source column of output column 0
+        for (int64_t x = x_begin; x < x_end; ++x) row[x] = table[srow[last - x]];
+      }
+      std::fill(row + x_end, row + w, zero);
+    }
+  }
+}
+
 Tensor Normalizer::Apply(const Tensor& image) const {
   Tensor out = Tensor::Empty(image.shape(), DType::kF32);
   Apply(image, out.data<float>());
@@ -96,6 +140,69 @@ Batch Collate(std::span<const Sample> samples, const CollateOptions& options) {
           normalizer.Apply(samples[static_cast<size_t>(i)].image, images + i * per_image);
       });
   return batch;
+}
+
+BatchBuilder::BatchBuilder(int64_t size, const Shape& image_shape, const CollateOptions& collate,
+                           const AugmentOptions& augment, int64_t epoch)
+    : size_(size),
+      shape_(image_shape),
+      augment_(augment),
+      epoch_(epoch),
+      normalizer_(collate.normalize, image_shape.empty() ? 0 : image_shape[0]) {
+  MILLRACE_CHECK_ARG(size >= 1, "BatchBuilder of " << size << " samples");
+  MILLRACE_CHECK_ARG(image_shape.size() == 3 && image_shape[1] > 0 && image_shape[2] > 0,
+                     "BatchBuilder takes images [C, H, W], got " << ToString(image_shape));
+  MILLRACE_CHECK_ARG(augment.crop_padding >= 0, "crop_padding must be >= 0");
+  batch_.images = Tensor::Empty({size, shape_[0], shape_[1], shape_[2]}, DType::kF32, Device::Cpu(),
+                                collate.host);
+  batch_.labels = Tensor::Empty({size}, DType::kI64, Device::Cpu(), collate.host);
+  batch_.indices = Tensor::Empty({size}, DType::kI64);
+  set_.assign(static_cast<size_t>(size), 0);
+}
+
+void BatchBuilder::Set(int64_t slot, const Tensor& image, int64_t label, int64_t index) {
+  MILLRACE_CHECK_ARG(batch_.images.defined(), "BatchBuilder::Set after Finish");
+  MILLRACE_CHECK_ARG(slot >= 0 && slot < size_,
+                     "BatchBuilder: slot " << slot << " outside [0, " << size_ << ")");
+  MILLRACE_CHECK_ARG(image.defined() && image.shape() == shape_,
+                     "BatchBuilder: record "
+                         << index << " has shape "
+                         << (image.defined() ? ToString(image.shape()) : std::string("undefined"))
+                         << ", the batch takes " << ToString(shape_));
+  // As Augment: no draw at all when it changes nothing.
+  AugmentDraw draw{augment_.crop_padding, augment_.crop_padding, false};
+  if (augment_.crop_padding > 0 || augment_.random_flip)
+    draw = DrawAugment(augment_, epoch_, index);
+  const int64_t per_image = shape_[0] * shape_[1] * shape_[2];
+  normalizer_.ApplyCropped(image, augment_.crop_padding, draw,
+                           batch_.images.data<float>() + slot * per_image);
+  batch_.labels.data<int64_t>()[slot] = label;
+  batch_.indices.data<int64_t>()[slot] = index;
+  set_[static_cast<size_t>(slot)] = 1;
+}
+
+Batch BatchBuilder::Finish() {
+  MILLRACE_CHECK_ARG(batch_.images.defined(), "BatchBuilder::Finish called twice");
+  const auto unset = std::find(set_.begin(), set_.end(), uint8_t{0});
+  MILLRACE_CHECK_ARG(unset == set_.end(), "BatchBuilder::Finish: slot " << (unset - set_.begin())
+                                                                        << " of " << size_
+                                                                        << " was never set");
+  return std::move(batch_);
+}
+
+Batch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
+                     const CollateOptions& collate) {
+  MILLRACE_CHECK_ARG(!samples.empty(), "Collate of an empty list of samples");
+  const Tensor& first = samples.front().image;
+  MILLRACE_CHECK_ARG(first.defined() && first.ndim() == 3, "Collate takes images [C, H, W]");
+  BatchBuilder builder(static_cast<int64_t>(samples.size()), first.shape(), collate, augment,
+                       epoch);
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, builder.size(), 32),
+                    [&](const tbb::blocked_range<int64_t>& r) {
+                      for (int64_t i = r.begin(); i < r.end(); ++i)
+                        builder.Set(i, samples[static_cast<size_t>(i)]);
+                    });
+  return builder.Finish();
 }
 
 }  // namespace millrace::io

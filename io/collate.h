@@ -4,6 +4,16 @@
 //                                   .host = HostMemory::kPinned});   // pinned: for a GPU copy
 //   batch.images   // f32 [B, C, H, W]
 //   batch.labels   // i64 [B]
+//
+// Augment and collate in one pass, each sample written straight into its slot of the batch (the
+// same bytes as Augment of every sample, then Collate):
+//
+//   BatchBuilder builder(256, {1, 28, 28}, {.normalize = FashionMnistNormalization()},
+//                        {.seed = 1, .crop_padding = 4, .random_flip = true}, epoch);
+//   tbb::parallel_for(0, 256, [&](int64_t slot) {            // any thread, one slot each
+//     builder.Set(slot, decoded_image(slot), label(slot), index(slot));
+//   });
+//   Batch batch = builder.Finish();
 #pragma once
 
 #include <array>
@@ -12,6 +22,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/augment.h"
 #include "io/record.h"
 
 namespace millrace::io {
@@ -36,6 +47,9 @@ class Normalizer {
   // image: u8 [C, H, W] (C as constructed); out: C*H*W floats.
   void Apply(const Tensor& image, float* out) const;
   Tensor Apply(const Tensor& image) const;  // f32 [C, H, W]
+  // Augment then Apply in one pass: out = Apply(CropWithPadding(image, pad, draw.top, draw.left,
+  // H, W, draw.flip)) for image u8 [C, H, W] (C as constructed), element for element.
+  void ApplyCropped(const Tensor& image, int64_t pad, const AugmentDraw& draw, float* out) const;
 
  private:
   int64_t channels_;
@@ -65,5 +79,43 @@ struct CollateOptions {
 // pixels are converted with oneTBB's parallel_for in the calling thread's arena (run it inside a
 // task_arena to bound its threads).
 Batch Collate(std::span<const Sample> samples, const CollateOptions& options = {});
+
+// Fills a batch slot by slot: each Set augments one u8 image as Augment does (draws keyed by
+// (augment.seed, epoch, index)) and writes it normalised into the batch, in one pass, with no
+// intermediate image. Finish gives exactly the bytes of Collate(Augment of each sample).
+// Set is thread-safe for distinct slots; construction and Finish are not.
+class BatchBuilder {
+ public:
+  // A batch of `size` (>= 1) images of `image_shape` [C, H, W].
+  BatchBuilder(int64_t size, const Shape& image_shape, const CollateOptions& collate = {},
+               const AugmentOptions& augment = {}, int64_t epoch = 0);
+
+  int64_t size() const { return size_; }
+
+  // Slot `slot` in [0, size) receives the image u8 [C, H, W] (the builder's shape; throws
+  // Error(kInvalidArgument) naming the record otherwise), augmented and normalised, and its
+  // label and dataset index. A slot set twice keeps the last.
+  void Set(int64_t slot, const Tensor& image, int64_t label, int64_t index);
+  void Set(int64_t slot, const Sample& sample) {
+    Set(slot, sample.image, sample.label, sample.index);
+  }
+
+  // The batch; throws Error(kInvalidArgument) if a slot was never set. The builder is spent.
+  Batch Finish();
+
+ private:
+  int64_t size_;
+  Shape shape_;
+  AugmentOptions augment_;
+  int64_t epoch_;
+  Normalizer normalizer_;
+  Batch batch_;
+  std::vector<uint8_t> set_;  // one byte per slot: written by distinct threads without a race
+};
+
+// Augment of every sample, then Collate, through BatchBuilder (parallel over samples with oneTBB
+// in the calling thread's arena): the same bytes, without the intermediate images.
+Batch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
+                     const CollateOptions& collate = {});
 
 }  // namespace millrace::io

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "core/error.h"
 
@@ -17,10 +18,23 @@ struct TjDeleter {
 using TjHandle = std::unique_ptr<void, TjDeleter>;
 
 // One decompressor and one compressor per thread, created on first use.
+TjHandle& DecompressorSlot() {
+  thread_local TjHandle handle;
+  return handle;
+}
 tjhandle Decompressor() {
-  thread_local TjHandle handle(tjInitDecompress());
+  TjHandle& handle = DecompressorSlot();
+  if (!handle) handle.reset(tjInitDecompress());
   if (!handle) MILLRACE_THROW(ErrorKind::kInternal, "tjInitDecompress failed: " << tjGetErrorStr());
   return handle.get();
+}
+// A failed call can leave the decompressor inside the bad stream (with libjpeg-turbo 2.1, the
+// next tjDecompressHeader3 then succeeds without reading a size), so the thread's handle is
+// replaced after every error.
+[[noreturn]] void ThrowUndecodableJpeg(tjhandle tj, const std::string& name) {
+  std::string message = std::string("undecodable JPEG: ") + tjGetErrorStr2(tj);
+  DecompressorSlot().reset();
+  throw DataError(name, std::nullopt, message);
 }
 tjhandle Compressor() {
   thread_local TjHandle handle(tjInitCompress());
@@ -48,32 +62,46 @@ void Interleave(const uint8_t* chw, int64_t h, int64_t w, int64_t c, uint8_t* hw
     for (int64_t k = 0; k < c; ++k) hwc[i * c + k] = chw[k * plane + i];
 }
 
-Tensor DecodeJpeg(std::span<const uint8_t> bytes, const std::string& name,
-                  const DecodeOptions& options) {
+// `image` as a u8 CPU tensor of `shape`: kept when it already is one, else a new one.
+void ReuseOrAllocate(Tensor& image, const Shape& shape) {
+  if (image.defined() && image.dtype() == DType::kU8 && image.device().is_cpu() &&
+      image.shape() == shape)
+    return;
+  image = Tensor::Empty(shape, DType::kU8);
+}
+
+// A per-thread buffer for interleaved pixels (RGB before the planar copy); grows, never shrinks.
+uint8_t* InterleavedScratch(size_t bytes) {
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  return scratch.data();
+}
+
+void DecodeJpeg(std::span<const uint8_t> bytes, const std::string& name,
+                const DecodeOptions& options, Tensor& image) {
   tjhandle tj = Decompressor();
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &width,
                           &height, &subsamp, &colorspace) != 0) {
-    throw DataError(name, std::nullopt, std::string("undecodable JPEG: ") + tjGetErrorStr2(tj));
+    ThrowUndecodableJpeg(tj, name);
   }
   CheckPixels(width, height, options.max_pixels, name);
   const int channels = options.channels != 0 ? options.channels : (colorspace == TJCS_GRAY ? 1 : 3);
-  Tensor image = Tensor::Empty({channels, height, width}, DType::kU8);
+  ReuseOrAllocate(image, {channels, height, width});
   const int flags = TJFLAG_STOPONWARNING | TJFLAG_NOREALLOC;
   auto decode = [&](uint8_t* dst, int pixel_format) {
     if (tjDecompress2(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), dst, width, 0,
                       height, pixel_format, flags) != 0) {
-      throw DataError(name, std::nullopt, std::string("undecodable JPEG: ") + tjGetErrorStr2(tj));
+      ThrowUndecodableJpeg(tj, name);
     }
   };
   if (channels == 1) {
     decode(image.data<uint8_t>(), TJPF_GRAY);
   } else {
-    std::unique_ptr<uint8_t[]> hwc(new uint8_t[static_cast<size_t>(width) * height * 3]);
-    decode(hwc.get(), TJPF_RGB);
-    Deinterleave(hwc.get(), height, width, 3, image.data<uint8_t>());
+    uint8_t* hwc = InterleavedScratch(static_cast<size_t>(width) * height * 3);
+    decode(hwc, TJPF_RGB);
+    Deinterleave(hwc, height, width, 3, image.data<uint8_t>());
   }
-  return image;
 }
 
 struct PngImage {
@@ -82,8 +110,8 @@ struct PngImage {
   ~PngImage() { png_image_free(&image); }
 };
 
-Tensor DecodePng(std::span<const uint8_t> bytes, const std::string& name,
-                 const DecodeOptions& options) {
+void DecodePng(std::span<const uint8_t> bytes, const std::string& name,
+               const DecodeOptions& options, Tensor& image) {
   PngImage png;
   if (!png_image_begin_read_from_memory(&png.image, bytes.data(), bytes.size()))
     throw DataError(name, std::nullopt, std::string("undecodable PNG: ") + png.image.message);
@@ -92,18 +120,13 @@ Tensor DecodePng(std::span<const uint8_t> bytes, const std::string& name,
   const int channels = options.channels != 0 ? options.channels : (colour ? 3 : 1);
   png.image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   const int64_t h = png.image.height, w = png.image.width;
-  Tensor image = Tensor::Empty({channels, h, w}, DType::kU8);
+  ReuseOrAllocate(image, {channels, h, w});
   png_color black{0, 0, 0};
-  std::unique_ptr<uint8_t[]> hwc;
-  uint8_t* dst = image.data<uint8_t>();
-  if (channels == 3) {
-    hwc.reset(new uint8_t[static_cast<size_t>(h * w * 3)]);
-    dst = hwc.get();
-  }
+  uint8_t* dst =
+      channels == 3 ? InterleavedScratch(static_cast<size_t>(h * w * 3)) : image.data<uint8_t>();
   if (!png_image_finish_read(&png.image, &black, dst, 0, nullptr))
     throw DataError(name, std::nullopt, std::string("undecodable PNG: ") + png.image.message);
-  if (channels == 3) Deinterleave(hwc.get(), h, w, 3, image.data<uint8_t>());
-  return image;
+  if (channels == 3) Deinterleave(dst, h, w, 3, image.data<uint8_t>());
 }
 
 void CheckEncodable(const Tensor& image) {
@@ -127,11 +150,18 @@ ImageFormat SniffImageFormat(std::span<const uint8_t> bytes) {
 
 Tensor DecodeImage(std::span<const uint8_t> bytes, const std::string& name,
                    const DecodeOptions& options) {
+  Tensor image;
+  DecodeImageInto(bytes, name, image, options);
+  return image;
+}
+
+void DecodeImageInto(std::span<const uint8_t> bytes, const std::string& name, Tensor& image,
+                     const DecodeOptions& options) {
   MILLRACE_CHECK_ARG(options.channels == 0 || options.channels == 1 || options.channels == 3,
                      "decode channels must be 0 (as stored), 1 or 3, got " << options.channels);
   switch (SniffImageFormat(bytes)) {
-    case ImageFormat::kJpeg: return DecodeJpeg(bytes, name, options);
-    case ImageFormat::kPng: return DecodePng(bytes, name, options);
+    case ImageFormat::kJpeg: return DecodeJpeg(bytes, name, options, image);
+    case ImageFormat::kPng: return DecodePng(bytes, name, options, image);
     case ImageFormat::kUnknown: break;
   }
   throw DataError(

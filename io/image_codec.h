@@ -34,6 +34,13 @@ struct DecodeOptions {
 Tensor DecodeImage(std::span<const uint8_t> bytes, const std::string& name,
                    const DecodeOptions& options = {});
 
+// DecodeImage into `image`, for loops that decode many images of one size: when `image` already
+// is a u8 CPU tensor of the decoded shape, its elements (and those of any view of it) are
+// overwritten and nothing is allocated; otherwise it is replaced by a new tensor. The pixels are
+// those DecodeImage returns. On error `image` holds unspecified pixels.
+void DecodeImageInto(std::span<const uint8_t> bytes, const std::string& name, Tensor& image,
+                     const DecodeOptions& options = {});
+
 // Decodes record.bytes into a Sample (label and index from the record). Errors name the record's
 // source file (and tar entry) and its index. With kSkip, a bad record returns nullopt and is
 // counted in `log`.

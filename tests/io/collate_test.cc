@@ -1,6 +1,10 @@
 #include "io/collate.h"
 
 #include <gtest/gtest.h>
+#include <tbb/parallel_for.h>
+
+#include <cstring>
+#include <random>
 
 namespace millrace::io {
 namespace {
@@ -67,6 +71,115 @@ TEST(CollateTest, PinnedRequestGivesAUsableBatchAndMixedShapesThrow) {
   samples.push_back({Image({1, 2, 1}, {0, 0}), 1, 1});
   EXPECT_THROW(Collate(samples), Error);
   EXPECT_THROW(Collate(std::vector<Sample>{}), Error);
+}
+
+// Samples of random pixels (every value 0..255 likely) with scattered dataset indices.
+std::vector<Sample> RandomSamples(int64_t n, const Shape& shape, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<Sample> samples;
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor t = Tensor::Empty(shape, DType::kU8);
+    for (uint8_t& v : t.span<uint8_t>()) v = static_cast<uint8_t>(gen());
+    samples.push_back(
+        {std::move(t), static_cast<int64_t>(gen() % 10), static_cast<int64_t>(gen() % 100000)});
+  }
+  return samples;
+}
+
+// Collate of Augment of each sample: the two-pass reference.
+Batch AugmentThenCollate(const std::vector<Sample>& samples, const AugmentOptions& augment,
+                         int64_t epoch, const CollateOptions& collate) {
+  std::vector<Sample> augmented;
+  for (const Sample& s : samples) {
+    Sample copy{s.image.Clone(), s.label, s.index};
+    augmented.push_back(Augment(std::move(copy), augment, epoch));
+  }
+  return Collate(augmented, collate);
+}
+
+bool SameBytes(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
+}
+
+void ExpectSameBatch(const Batch& a, const Batch& b) {
+  EXPECT_TRUE(SameBytes(a.images, b.images));
+  EXPECT_TRUE(SameBytes(a.labels, b.labels));
+  EXPECT_TRUE(SameBytes(a.indices, b.indices));
+}
+
+TEST(AugmentCollateTest, EqualsAugmentThenCollateByteForByte) {
+  struct Case {
+    Shape shape;
+    AugmentOptions augment;
+    Normalization normalize;
+  };
+  const std::vector<Case> cases = {
+      {{1, 28, 28},
+       {.seed = 7, .crop_padding = 4, .random_flip = true},
+       FashionMnistNormalization()},
+      {{3, 5, 7},
+       {.seed = 1, .crop_padding = 2, .random_flip = true},
+       {{0.4f, 0.5f, 0.6f}, {0.2f, 0.3f, 0.4f}}},
+      // Padding larger than the image: some crops lie wholly in the padding.
+      {{2, 5, 7}, {.seed = 2, .crop_padding = 8, .random_flip = true}, {}},
+      {{1, 6, 6}, {.seed = 3, .crop_padding = 3, .random_flip = false}, {}},
+      {{1, 6, 9}, {.seed = 4, .crop_padding = 0, .random_flip = true}, FashionMnistNormalization()},
+      {{3, 4, 4}, {.seed = 5}, {{0.5f}, {0.25f}}},  // no augmentation: plain Collate
+  };
+  for (const Case& c : cases) {
+    const auto samples = RandomSamples(200, c.shape, 11);
+    for (int64_t epoch : {0, 3}) {
+      SCOPED_TRACE(ToString(c.shape) + " pad " + std::to_string(c.augment.crop_padding) +
+                   " epoch " + std::to_string(epoch));
+      const CollateOptions collate{.normalize = c.normalize};
+      const Batch reference = AugmentThenCollate(samples, c.augment, epoch, collate);
+      ExpectSameBatch(AugmentCollate(samples, c.augment, epoch, collate), reference);
+      // Slots filled in any order, from several threads.
+      BatchBuilder builder(200, c.shape, collate, c.augment, epoch);
+      tbb::parallel_for(int64_t{0}, int64_t{200}, [&](int64_t i) {
+        const int64_t slot = 199 - i;
+        builder.Set(slot, samples[static_cast<size_t>(slot)]);
+      });
+      ExpectSameBatch(builder.Finish(), reference);
+    }
+  }
+}
+
+TEST(AugmentCollateTest, SameSeedSameBytesOtherEpochOtherBytes) {
+  const auto samples = RandomSamples(64, {1, 28, 28}, 5);
+  const AugmentOptions augment{.seed = 9, .crop_padding = 4, .random_flip = true};
+  const CollateOptions collate{.normalize = FashionMnistNormalization()};
+  const Batch a = AugmentCollate(samples, augment, 2, collate);
+  ExpectSameBatch(AugmentCollate(samples, augment, 2, collate), a);
+  EXPECT_FALSE(SameBytes(AugmentCollate(samples, augment, 3, collate).images, a.images));
+  AugmentOptions other_seed = augment;
+  other_seed.seed = 10;
+  EXPECT_FALSE(SameBytes(AugmentCollate(samples, other_seed, 2, collate).images, a.images));
+}
+
+TEST(AugmentCollateTest, BuilderRefusesWrongShapesSlotsAndUnsetSlots) {
+  const auto samples = RandomSamples(3, {1, 4, 4}, 1);
+  BatchBuilder builder(3, {1, 4, 4}, {}, {.crop_padding = 1});
+  builder.Set(0, samples[0]);
+  builder.Set(2, samples[2]);
+  EXPECT_THROW(builder.Set(3, samples[1]), Error);
+  EXPECT_THROW(builder.Set(-1, samples[1]), Error);
+  const auto wrong = RandomSamples(1, {1, 4, 5}, 2);
+  try {
+    builder.Set(1, wrong[0]);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("record " + std::to_string(wrong[0].index)),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(builder.Finish(), Error);  // slot 1 never set
+  builder.Set(1, samples[1]);
+  EXPECT_EQ(builder.Finish().size(), 3);
+  EXPECT_THROW(BatchBuilder(0, {1, 4, 4}), Error);
+  EXPECT_THROW(BatchBuilder(2, {4, 4}), Error);
 }
 
 }  // namespace

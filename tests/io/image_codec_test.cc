@@ -83,6 +83,57 @@ TEST(ImageCodecTest, BadImagesAreDataErrorsNamingTheFile) {
   ExpectUndecodable(EncodePng(Smooth(1, 10, 10)), "refused", {.max_pixels = 50});
 }
 
+TEST(ImageCodecTest, AGoodJpegDecodesRightAfterABadOneOnTheSameThread) {
+  Bytes cut_in_tables = EncodeJpeg(Smooth(1, 32, 32), 90);
+  cut_in_tables.resize(cut_in_tables.size() / 2);
+  Bytes cut_in_scan = EncodeJpeg(Smooth(1, 64, 64), 95);
+  cut_in_scan.resize(cut_in_scan.size() * 3 / 4);
+  const Bytes good = EncodeJpeg(Smooth(1, 12, 20), 95);
+  for (const Bytes* bad : {&cut_in_tables, &cut_in_scan}) {
+    ExpectUndecodable(*bad, "undecodable JPEG");
+    Tensor image = DecodeImage(good, "good.jpg");
+    ASSERT_EQ(image.shape(), (Shape{1, 12, 20}));
+    EXPECT_LE(MaxAbsDiff(image, Smooth(1, 12, 20)), 6);
+  }
+}
+
+TEST(ImageCodecTest, DecodeIntoReusesAMatchingTensorAndGivesDecodeImagesPixels) {
+  for (int64_t c : {1, 3}) {
+    const Bytes jpeg = EncodeJpeg(Smooth(c, 12, 20), 95);
+    const Bytes png = EncodePng(FakeDataset(3, 2, {c, 12, 20}).Read(1).image);
+    Tensor image;  // undefined: allocated by the first call
+    DecodeImageInto(jpeg, "a.jpg", image);
+    ASSERT_EQ(image.shape(), (Shape{c, 12, 20}));
+    EXPECT_EQ(MaxAbsDiff(image, DecodeImage(jpeg, "a.jpg")), 0);
+    const void* storage = image.raw_data();
+    DecodeImageInto(png, "b.png", image);  // same shape: same storage, PNG's pixels
+    EXPECT_EQ(image.raw_data(), storage);
+    EXPECT_EQ(MaxAbsDiff(image, DecodeImage(png, "b.png")), 0);
+    DecodeImageInto(jpeg, "a.jpg", image);
+    EXPECT_EQ(image.raw_data(), storage);
+    EXPECT_EQ(MaxAbsDiff(image, DecodeImage(jpeg, "a.jpg")), 0);
+  }
+  // Another shape or dtype: replaced.
+  Tensor f32 = Tensor::Zeros({1, 8, 8});
+  DecodeImageInto(EncodePng(Smooth(1, 8, 8)), "c.png", f32);
+  EXPECT_EQ(f32.dtype(), DType::kU8);
+  EXPECT_EQ(MaxAbsDiff(f32, Smooth(1, 8, 8)), 0);
+  DecodeImageInto(EncodePng(Smooth(1, 4, 6)), "d.png", f32);
+  EXPECT_EQ(f32.shape(), (Shape{1, 4, 6}));
+  EXPECT_EQ(MaxAbsDiff(f32, Smooth(1, 4, 6)), 0);
+  // Errors name the file, as DecodeImage's.
+  Bytes truncated = EncodeJpeg(Smooth(1, 32, 32), 90);
+  truncated.resize(truncated.size() / 2);
+  try {
+    DecodeImageInto(truncated, "bad/t.jpg", f32);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData);
+    EXPECT_EQ(e.file(), "bad/t.jpg");
+    EXPECT_NE(std::string(e.what()).find("undecodable JPEG"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageCodecTest, DecodeRecordNamesTheRecordOrSkipsIt) {
   EncodedRecord bad{Bytes{9, 9, 9}, 3, 17, "shard-000001.tar", "000017.jpg"};
   try {
