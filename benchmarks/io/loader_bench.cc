@@ -1,6 +1,7 @@
 // Loader throughput of io/ beside a plain sequential read of the same files from the page cache,
 // in the same run: IDX (Fashion-MNIST train, gzip), the JPEG image tree and JPEG tar shards
-// written from it by the converter.
+// written from it by the converter. Each loader benchmark also runs its plain loop alternately
+// with the loader and reports vs_plain (plain wall time / loader wall time) from those pairs.
 //
 //   build-io/benchmarks/io_loader_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -53,6 +55,36 @@ void Rates(benchmark::State& state, uint64_t bytes, int64_t samples, double cpu_
                          benchmark::Counter::kIsRate);
 }
 
+// Runs `loader` and `plain` alternately, timing each (wall clock; process CPU for the loader),
+// with the benchmark's timer paused over `plain`. Reports the loader's rates and
+// vs_plain = plain wall time / loader wall time over the same iterations: alternating puts
+// both under the same load on a shared machine, which separate benchmarks a few seconds apart
+// are not.
+template <typename Loader, typename Plain>
+void Alternate(benchmark::State& state, uint64_t bytes, int64_t samples, Loader&& loader,
+               Plain&& plain) {
+  using Clock = std::chrono::steady_clock;
+  double loader_wall = 0, plain_wall = 0, loader_cpu = 0;
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    const double c0 = ProcessCpuSeconds();
+    loader();
+    loader_cpu += ProcessCpuSeconds() - c0;
+    loader_wall += std::chrono::duration<double>(Clock::now() - t0).count();
+    state.PauseTiming();
+    const auto t1 = Clock::now();
+    plain();
+    plain_wall += std::chrono::duration<double>(Clock::now() - t1).count();
+    state.ResumeTiming();
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["cpu_us/sample"] = loader_cpu * 1e6 / (static_cast<double>(samples) * n);
+  state.counters["vs_plain"] = loader_wall > 0 ? plain_wall / loader_wall : 0;
+  state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(samples) * n, benchmark::Counter::kIsRate);
+}
+
 // ---- IDX --------------------------------------------------------------------------------------
 
 void BM_IdxPlainRead(benchmark::State& state) {
@@ -64,34 +96,40 @@ void BM_IdxPlainRead(benchmark::State& state) {
 }
 
 // The plain way to load IDX: zlib's gzread, sequentially, into one buffer per file.
-void BM_IdxPlainReadGunzip(benchmark::State& state) {
-  std::vector<uint8_t> out(48 << 20);
-  const uint64_t bytes = std::filesystem::file_size(kImages) + std::filesystem::file_size(kLabels);
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    for (const auto& path : {kImages, kLabels}) {
-      gzFile f = gzopen(path.c_str(), "rb");
-      gzbuffer(f, 1 << 20);
-      int n = 0;
-      size_t at = 0;
-      while ((n = gzread(f, out.data() + at, 1 << 20)) > 0) at += static_cast<size_t>(n);
-      gzclose(f);
-      benchmark::DoNotOptimize(out.data());
-    }
+void PlainGunzip(std::vector<uint8_t>& out) {
+  for (const auto& path : {kImages, kLabels}) {
+    gzFile f = gzopen(path.c_str(), "rb");
+    gzbuffer(f, 1 << 20);
+    int n = 0;
+    size_t at = 0;
+    while ((n = gzread(f, out.data() + at, 1 << 20)) > 0) at += static_cast<size_t>(n);
+    gzclose(f);
+    benchmark::DoNotOptimize(out.data());
   }
-  Rates(state, bytes, 60000, cpu_start);
 }
 
+uint64_t IdxBytes() {
+  return std::filesystem::file_size(kImages) + std::filesystem::file_size(kLabels);
+}
+
+void BM_IdxPlainReadGunzip(benchmark::State& state) {
+  std::vector<uint8_t> out(48 << 20);
+  const double cpu_start = ProcessCpuSeconds();
+  for (auto _ : state) PlainGunzip(out);
+  Rates(state, IdxBytes(), 60000, cpu_start);
+}
+
+// vs_plain: against PlainGunzip.
 void BM_IdxLoad(benchmark::State& state) {
   AsyncReader reader({.backend = Backend(state)});
-  std::vector<uint8_t> buffer(1 << 20);
-  const uint64_t bytes = PlainRead(kImages, buffer) + PlainRead(kLabels, buffer);
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    IdxDataset ds = IdxDataset::Load(kImages, kLabels, {.reader = &reader});
-    benchmark::DoNotOptimize(ds.size());
-  }
-  Rates(state, bytes, 60000, cpu_start);
+  std::vector<uint8_t> out(48 << 20);
+  Alternate(
+      state, IdxBytes(), 60000,
+      [&] {
+        IdxDataset ds = IdxDataset::Load(kImages, kLabels, {.reader = &reader});
+        benchmark::DoNotOptimize(ds.size());
+      },
+      [&] { PlainGunzip(out); });
 }
 
 // ---- image tree -------------------------------------------------------------------------------
@@ -109,31 +147,37 @@ uint64_t TreeBytes() {
   return bytes;
 }
 
+// Open, read, close each file in `order`, one thread.
+void PlainTreeRead(const std::vector<int64_t>& order, std::vector<uint8_t>& buffer) {
+  uint64_t bytes = 0;
+  for (int64_t i : order) bytes += PlainRead(Tree().file(i).path, buffer);
+  benchmark::DoNotOptimize(bytes);
+}
+
 void BM_TreePlainRead(benchmark::State& state) {
   const auto order = Order();
   std::vector<uint8_t> buffer(1 << 16);
   const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    uint64_t bytes = 0;
-    for (int64_t i : order) bytes += PlainRead(Tree().file(i).path, buffer);
-    benchmark::DoNotOptimize(bytes);
-  }
+  for (auto _ : state) PlainTreeRead(order, buffer);
   Rates(state, TreeBytes(), Tree().size(), cpu_start);
 }
 
+// vs_plain: against PlainTreeRead of the same order.
 void BM_TreeStream(benchmark::State& state) {
   const auto order = Order();
   AsyncReader reader({.backend = Backend(state)});
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    ImageFolderStream stream(Tree(), order, reader,
-                             {.prefetch_depth = static_cast<int>(state.range(1)),
-                              .group_files = static_cast<int>(state.range(2))});
-    uint64_t bytes = 0;
-    while (auto record = stream.Next()) bytes += record->bytes.size();
-    benchmark::DoNotOptimize(bytes);
-  }
-  Rates(state, TreeBytes(), Tree().size(), cpu_start);
+  std::vector<uint8_t> buffer(1 << 16);
+  Alternate(
+      state, TreeBytes(), Tree().size(),
+      [&] {
+        ImageFolderStream stream(Tree(), order, reader,
+                                 {.prefetch_depth = static_cast<int>(state.range(1)),
+                                  .group_files = static_cast<int>(state.range(2))});
+        uint64_t bytes = 0;
+        while (auto record = stream.Next()) bytes += record->bytes.size();
+        benchmark::DoNotOptimize(bytes);
+      },
+      [&] { PlainTreeRead(order, buffer); });
 }
 
 // ---- tar shards -------------------------------------------------------------------------------
@@ -143,34 +187,38 @@ const std::vector<std::string>& Shards() {
   return shards;
 }
 
+uint64_t PlainTarRead(std::vector<uint8_t>& buffer) {
+  uint64_t bytes = 0;
+  for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
+  return bytes;
+}
+
 void BM_TarPlainRead(benchmark::State& state) {
   std::vector<uint8_t> buffer(1 << 20);
   uint64_t bytes = 0;
   const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    bytes = 0;
-    for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
-  }
+  for (auto _ : state) bytes = PlainTarRead(buffer);
   Rates(state, bytes, 60000, cpu_start);
 }
 
+// vs_plain: against PlainTarRead.
 void BM_TarStream(benchmark::State& state) {
   AsyncReader reader({.backend = Backend(state)});
   std::vector<uint8_t> buffer(1 << 20);
-  uint64_t bytes = 0;
-  for (const auto& s : Shards()) bytes += PlainRead(s, buffer);
-  int64_t samples = 0;
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    TarShardStream stream(Shards(), reader,
-                          {.seed = 1,
-                           .epoch = 0,
-                           .shuffle_buffer = 1000,
-                           .shards_in_flight = static_cast<int>(state.range(1))});
-    samples = 0;
-    while (auto record = stream.Next()) ++samples;
-  }
-  Rates(state, bytes, samples, cpu_start);
+  const uint64_t bytes = PlainTarRead(buffer);
+  Alternate(
+      state, bytes, 60000,
+      [&] {
+        TarShardStream stream(Shards(), reader,
+                              {.seed = 1,
+                               .epoch = 0,
+                               .shuffle_buffer = 1000,
+                               .shards_in_flight = static_cast<int>(state.range(1))});
+        int64_t samples = 0;
+        while (auto record = stream.Next()) ++samples;
+        if (samples != 60000) state.SkipWithError("the stream lost samples");
+      },
+      [&] { PlainTarRead(buffer); });
 }
 
 void Setup(const benchmark::State&) {
