@@ -101,8 +101,13 @@ IdxDataset IdxDataset::Load(const std::string& images_path, const std::string& l
 
   IdxDataset ds;
   ds.num_classes_ = options.num_classes;
+  // The (small) labels file loads on a helper thread while this one inflates the images, so
+  // that its round trips to the io thread are not waited for one after the other. The images'
+  // errors come first, as they would loading one file after the other.
+  std::future<LoadedIdx> labels_loading =
+      std::async(std::launch::async, [&] { return LoadIdxFile(*reader, labels_path, options); });
   LoadedIdx images = LoadIdxFile(*reader, images_path, options);
-  LoadedIdx labels = LoadIdxFile(*reader, labels_path, options);
+  LoadedIdx labels = labels_loading.get();
 
   const auto& idims = images.header.dims;
   if (idims.size() == 3) {
