@@ -11,7 +11,8 @@ if(NOT MILLRACE_ONLY_CORE)
   find_package(ZLIB REQUIRED)
   find_package(PNG REQUIRED)
   find_package(LibArchive REQUIRED)
-  pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+  pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)  # encode
+  pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)  # decode (libjpeg-turbo)
   find_package(CLI11 REQUIRED)             # CLI11::CLI11
   if(MILLRACE_BUILD_BENCHMARKS)
     find_package(benchmark REQUIRED)       # benchmark::benchmark
