@@ -81,10 +81,16 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_option("--sparsity", p.sparsity, "final fraction of weights pruned")
       ->check(CLI::Range(0.0, 1.0));
-  cmd.add_option("--prune-start", p.start_step, "step where pruning starts");
-  cmd.add_option("--prune-end", p.end_step, "step where the gradual ramp ends");
-  cmd.add_option("--prune-every", p.every, "gradual: steps between mask updates");
+  cmd.add_option("--prune-start", p.start_step,
+                 "step where pruning starts (default: gradual: a fifth of the run; oneshot: 0)");
+  cmd.add_option("--prune-end", p.end_step,
+                 "step where the gradual ramp ends (default: three fifths of the run)");
+  cmd.add_option("--prune-every", p.every, "gradual: steps between mask updates")
+      ->capture_default_str();
   cmd.add_flag("--prune-per-tensor", raw.per_tensor, "rank each tensor alone (default: global)");
+  cmd.add_flag("--no-prune-lr-restart", raw.no_prune_lr_restart,
+               "gradual: keep the lr schedule through the fine-tuning (default: after the ramp "
+               "the lr restarts at its peak and decays to 0 by cosine)");
 
   cmd.add_option("--teacher", c.teacher_checkpoint,
                  "teacher checkpoint (safetensors) for distillation");
@@ -158,6 +164,7 @@ void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<st
   config.concurrency = ParseStageMap(raw.concurrency, "--concurrency");
   config.capacity = ParseStageMap(raw.capacity, "--capacity");
   config.prune.global = !raw.per_tensor;
+  config.prune.restart_lr = !raw.no_prune_lr_restart;
   config.eval_each_epoch = !raw.no_eval;
   MILLRACE_CHECK_ARG(!config.resume || !config.checkpoint_dir.empty(),
                      "--resume needs --checkpoint-dir DIR (where last.safetensors is)");

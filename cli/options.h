@@ -17,6 +17,7 @@ struct RawFlags {
   std::vector<std::string> concurrency;  // "augment=2"
   std::vector<std::string> capacity;     // "collate=8"
   bool per_tensor = false;               // pruning ranked per tensor instead of globally
+  bool no_prune_lr_restart = false;      // gradual pruning keeps the lr schedule (PruneConfig)
   bool no_eval = false;
 };
 

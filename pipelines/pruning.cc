@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "ops/prune/magnitude.h"
+#include "ops/optim/lr_schedule.h"
 #include "ops/prune/schedule.h"
 #include "pipelines/training.h"
 
@@ -48,6 +49,26 @@ std::vector<Tensor> RankCopies(std::vector<ops::Parameter> copies, double sparsi
   for (ops::Parameter& p : copies) masks.push_back(std::move(p.mask));
   return masks;
 }
+
+// The run's lr factor before `at`; from `at` on, a cosine from 1 down to 0 at `total`.
+class FineTuneRestartLr final : public ops::LrSchedule {
+ public:
+  FineTuneRestartLr(ops::LrSchedulePtr before, int64_t at, int64_t total)
+      : before_(std::move(before)), at_(at), after_(ops::CosineLr(total - at)) {}
+  double Factor(int64_t step) const override {
+    if (step >= at_) return after_->Factor(step - at_);
+    return before_ ? before_->Factor(step) : 1.0;
+  }
+  std::string Describe() const override {
+    return (before_ ? before_->Describe() : "Constant") + " then, from step " +
+           std::to_string(at_) + ", " + after_->Describe();
+  }
+
+ private:
+  ops::LrSchedulePtr before_;
+  int64_t at_;
+  ops::LrSchedulePtr after_;
+};
 
 class PruneStage final : public ComputeStage {
  public:
@@ -149,12 +170,14 @@ PruneSchedule::PruneSchedule(const PruneConfig& config, int64_t total_steps) : c
   PruneConfig& c = config_;
   MILLRACE_CHECK_ARG(c.method == "oneshot" || c.method == "gradual",
                      "prune method '" << c.method << "' is not one of: oneshot, gradual");
+  if (c.start_step == -1) c.start_step = c.method == "gradual" ? total_steps / 5 : 0;
   MILLRACE_CHECK_ARG(c.sparsity > 0.0f && c.sparsity < 1.0f,
                      "prune sparsity must be in (0, 1), got " << c.sparsity);
-  MILLRACE_CHECK_ARG(c.start_step >= 0, "prune start step must be >= 0, got " << c.start_step);
+  MILLRACE_CHECK_ARG(c.start_step >= 0,
+                     "prune start step must be >= 0 (or -1: the default), got " << c.start_step);
   MILLRACE_CHECK_ARG(c.lag >= 0, "prune lag must be >= 0, got " << c.lag);
   if (c.method == "gradual") {
-    if (c.end_step == 0) c.end_step = std::max<int64_t>(c.start_step + 1, 2 * total_steps / 3);
+    if (c.end_step == 0) c.end_step = std::max<int64_t>(c.start_step + 1, 3 * total_steps / 5);
     MILLRACE_CHECK_ARG(c.every > 0, "prune every must be > 0, got " << c.every);
     MILLRACE_CHECK_ARG(c.end_step > c.start_step, "prune end step " << c.end_step
                                                                     << " must be after the start "
@@ -186,6 +209,10 @@ double PruneSchedule::SparsityAt(int64_t t) const {
 int64_t PruneSchedule::LastUpdateStep() const {
   if (config_.method == "oneshot") return config_.start_step;
   return config_.end_step;
+}
+
+int64_t FineTuneStart(const PruneSchedule& schedule) {
+  return schedule.LastUpdateStep() + schedule.config().lag + 1;
 }
 
 std::vector<ops::Parameter*> PrunableWeights(ops::Sequential& model) {
@@ -230,7 +257,15 @@ std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const Prun
   int64_t total = pipeline.steps_per_epoch() * c.epochs;
   if (c.max_steps > 0) total = std::min(total, c.max_steps);
   auto stats = std::make_shared<PruneStats>();
-  pipeline.Replace("prune-mask", MakePruneStage(PruneSchedule(config, total), stats));
+  PruneSchedule schedule(config, total);
+  const int64_t restart_at = FineTuneStart(schedule);
+  // The lr schedule spans every epoch (max_steps only stops early).
+  const int64_t lr_total = pipeline.steps_per_epoch() * c.epochs;
+  if (config.method == "gradual" && config.restart_lr && restart_at < lr_total) {
+    TrainState& state = pipeline.state();
+    state.schedule = std::make_shared<FineTuneRestartLr>(state.schedule, restart_at, lr_total);
+  }
+  pipeline.Replace("prune-mask", MakePruneStage(std::move(schedule), stats));
   return stats;
 }
 

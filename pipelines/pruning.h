@@ -11,8 +11,9 @@
 //                                       prune-rank (a oneTBB task, off the compute thread)
 //
 //   TrainingPipeline pipeline(config);
+//   AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f});  // the default schedule
 //   AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f, .start_step = 200,
-//                            .end_step = 1500, .every = 100, .lag = 2});
+//                            .end_step = 1500, .every = 100, .lag = 2, .restart_lr = false});
 //   TrainResult r = pipeline.Run();           // r.sparsity, and each epoch's sparsity
 //
 // Exactness: the masks depend only on the weights at the schedule's step t and are applied at
@@ -37,7 +38,8 @@ namespace millrace::pipelines {
 class TrainingPipeline;
 
 // The pruning schedule of a PruneConfig over a run of `total_steps` steps (steps count from 0;
-// step t is the t-th optimizer step). For "gradual", end_step 0 means two thirds of the run.
+// step t is the t-th optimizer step). For "gradual", start_step -1 means a fifth of the run and
+// end_step 0 three fifths; for "oneshot", start_step -1 means 0.
 class PruneSchedule {
  public:
   PruneSchedule(const PruneConfig& config, int64_t total_steps);
@@ -57,6 +59,10 @@ class PruneSchedule {
  private:
   PruneConfig config_;
 };
+
+// The first fine-tuning step: the one after the last masks are applied (last update + lag + 1).
+// With restart_lr, the lr restarts from its peak there (a cosine to 0 at the run's end).
+int64_t FineTuneStart(const PruneSchedule& schedule);
 
 // The parameters pruning ranks: every weight of rank >= 2 (in model order).
 std::vector<ops::Parameter*> PrunableWeights(ops::Sequential& model);
@@ -83,7 +89,8 @@ struct PruneStats {
 ComputeStagePtr MakePruneStage(PruneSchedule schedule, std::shared_ptr<PruneStats> stats = {});
 
 // Replaces the pipeline's "prune-mask" stage with MakePruneStage(config) over the pipeline's
-// total steps. Does nothing for method "none". Returns the stats the stage fills (null for
+// total steps, and, for "gradual" with restart_lr, restarts the pipeline's lr schedule at
+// FineTuneStart (call it before Run, once). Does nothing for method "none". Returns the stats the stage fills (null for
 // "none"). Throws Error(kInvalidArgument) on a bad configuration, naming the field.
 std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const PruneConfig& config);
 

@@ -1,19 +1,25 @@
-// Accuracy, pruning and distillation on Fashion-MNIST through the training graph (issue 6's
-// targets; results in docs/BENCHMARKS.md). Not a Google Benchmark program: each experiment
+// Accuracy, pruning and distillation on Fashion-MNIST through the training graph (the
+// accuracy targets; results in docs/BENCHMARKS.md). Not a Google Benchmark program: each experiment
 // trains for minutes and prints Markdown table rows as it goes.
 //
 //   pipelines_accuracy models  [--epochs 5] [--out DIR]   mlp, cnn, dwsep: test accuracy, wall
-//   pipelines_accuracy pruning [--epochs 5]               dense vs gradual 90%, one-shot 90% +
+//   pipelines_accuracy pruning [--epochs 5]               dense vs gradual 90% (the default
+//                                                          schedule), one-shot 90% +
 //                                                          1 fine-tune epoch, half the hidden
 //                                                          units removed + 1 fine-tune epoch
 //   pipelines_accuracy distill [--epochs 5] [--teacher F]  T x alpha sweep vs labels-only
+//   pipelines_accuracy prune-sweep [--epochs 5] [--schedules LIST]
+//                                                          dense, then one gradual 90% global run
+//                                                          per schedule (LIST below)
 // Common: --limit N (training samples), --data DIR, --seed S.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,6 +50,7 @@ struct Args {
   std::string out = "/tmp/millrace-accuracy";
   std::string teacher;
   uint64_t seed = 1;
+  std::string schedules;  // prune-sweep: empty = kSweepSchedules
 };
 
 TrainConfig Base(const Args& a, const std::string& model, int epochs) {
@@ -123,7 +130,9 @@ double StepMs(ops::Sequential& model, const TrainConfig& c) {
 
 void Pruning(const Args& a) {
   Row({"run", "test accuracy %", "sparsity %", "wall s"});
-  // Dense, and gradual 90% global over the same 5 epochs (ramp over the first two thirds).
+  // Dense, and gradual 90% global over the same 5 epochs with PruneConfig's default schedule
+  // (dense for the first fifth, ramp to three fifths, masks every 50 steps, lr restarted for
+  // the fine-tuning; chosen by prune-sweep below).
   TrainConfig dense_config = Base(a, "mlp", a.epochs);
   TrainingPipeline dense(dense_config);
   auto t0 = Clock::now();
@@ -132,12 +141,14 @@ void Pruning(const Args& a) {
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
 
   TrainConfig g_config = dense_config;
-  g_config.prune = {.method = "gradual", .sparsity = 0.9f, .global = true, .every = 100};
+  g_config.prune = {.method = "gradual", .sparsity = 0.9f, .global = true};
   TrainingPipeline gradual(g_config);
   AttachPruning(gradual, g_config.prune);
   t0 = Clock::now();
   TrainResult g = gradual.Run();
-  Row({"mlp gradual 90% global (steps 0 to 2/3 of the run, every 100)", Fixed(Accuracy(g), 2),
+  Row({"mlp gradual 90% global (default schedule: ramp from 1/5 to 3/5 of the run, every 50, "
+       "lr restart)",
+       Fixed(Accuracy(g), 2),
        Fixed(100 * g.sparsity, 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
 
@@ -168,6 +179,67 @@ void Pruning(const Args& a) {
   std::cout << "\ncompute-only ms per training step of 128 (median of 3 x 100 steps): dense "
             << Fixed(StepMs(dense_copy, dense_config), 3) << ", 250 hidden units "
             << Fixed(StepMs(shrunk, dense_config), 3) << std::endl;
+}
+
+// prune-sweep: gradual 90% global pruning of the mlp under several schedules, each item
+// "start:end:every[:lag][:r]" in steps (end 0: the PruneConfig default; "r": the learning rate
+// restarts at the ramp's end, a cosine from the peak over the fine-tuning steps). Every run has
+// the dense run's seed, lr and batches; only the pruning schedule differs.
+constexpr const char* kSweepSchedules =
+    "0:1560:100,234:1560:100,468:1560:100,468:1404:100,468:1170:100,468:1560:50,468:1560:25,"
+    "468:1170:50,468:1170:25,468:1560:50:0:r,468:1170:50:0:r,468:1170:100:0:r,468:1404:50:0:r,"
+    "234:1170:50:0:r,468:936:50:0:r,468:1404:50:10:r";
+
+struct SweepSchedule {
+  PruneConfig prune;
+  std::string text;
+};
+
+std::vector<SweepSchedule> ParseSchedules(const std::string& list) {
+  std::vector<SweepSchedule> out;
+  std::stringstream items(list);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    std::vector<std::string> f;
+    std::stringstream fields(item);
+    std::string field;
+    while (std::getline(fields, field, ':')) f.push_back(field);
+    if (f.size() < 3) throw std::invalid_argument("schedule '" + item + "': start:end:every");
+    SweepSchedule s;
+    s.text = item;
+    s.prune = {.method = "gradual", .sparsity = 0.9f, .global = true,
+               .start_step = std::stoll(f[0]), .end_step = std::stoll(f[1]),
+               .every = std::stoll(f[2])};
+    if (f.size() > 3 && !f[3].empty()) s.prune.lag = std::stoll(f[3]);
+    s.prune.restart_lr = f.size() > 4 && f[4] == "r";
+    out.push_back(s);
+  }
+  return out;
+}
+
+void PruneSweep(const Args& a) {
+  const std::vector<SweepSchedule> schedules =
+      ParseSchedules(a.schedules.empty() ? kSweepSchedules : a.schedules);
+  Row({"schedule (start:end:every[:lag][:r])", "test accuracy %", "vs dense", "test loss",
+       "sparsity %", "wall s"});
+  TrainConfig dense_config = Base(a, "mlp", a.epochs);
+  TrainingPipeline dense(dense_config);
+  auto t0 = Clock::now();
+  const TrainResult d = dense.Run();
+  const double dense_acc = Accuracy(d);
+  Row({"dense", Fixed(dense_acc, 2), "-", Fixed(d.final_test->MeanLoss(), 4), "0.0",
+       Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+  for (const SweepSchedule& s : schedules) {
+    TrainConfig c = dense_config;
+    c.prune = s.prune;
+    TrainingPipeline p(c);
+    AttachPruning(p, c.prune);
+    t0 = Clock::now();
+    TrainResult r = p.Run();
+    Row({s.text, Fixed(Accuracy(r), 2), Fixed(Accuracy(r) - dense_acc, 2),
+         Fixed(r.final_test->MeanLoss(), 4), Fixed(100 * r.sparsity, 1),
+         Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
+  }
 }
 
 void Distill(const Args& a) {
@@ -223,6 +295,8 @@ int main(int argc, char** argv) {
       a.out = argv[++i];
     else if (arg == "--teacher" && has_value)
       a.teacher = argv[++i];
+    else if (arg == "--schedules" && has_value)
+      a.schedules = argv[++i];
     else if (arg == "--seed" && has_value)
       a.seed = std::stoull(argv[++i]);
     else if (a.experiment.empty() && arg[0] != '-')
@@ -243,9 +317,11 @@ int main(int argc, char** argv) {
       Pruning(a);
     else if (a.experiment == "distill")
       Distill(a);
+    else if (a.experiment == "prune-sweep")
+      PruneSweep(a);
     else {
-      std::cerr << "usage: pipelines_accuracy models|pruning|distill [--epochs N] [--limit N] "
-                   "[--data DIR] [--out DIR] [--teacher FILE] [--seed S]\n";
+      std::cerr << "usage: pipelines_accuracy models|pruning|prune-sweep|distill [--epochs N] [--limit N] "
+                   "[--data DIR] [--out DIR] [--teacher FILE] [--seed S] [--schedules LIST]\n";
       return 2;
     }
   } catch (const std::exception& e) {

@@ -46,6 +46,7 @@ PruneConfig Gradual(int64_t lag, bool global) {
   p.end_step = 23;
   p.every = 5;  // masks ranked at steps 3, 8, 13, 18, 23
   p.lag = lag;
+  p.restart_lr = false;  // the lr schedule of the plain loop
   return p;
 }
 
@@ -227,9 +228,60 @@ TEST(PruningInGraph, BadSchedulesAreNamed) {
   p.method = "random";
   EXPECT_THROW(PruneSchedule(p, 100), Error);
   p = Gradual(0, true);
-  p.end_step = 0;  // two thirds of the run
-  EXPECT_EQ(PruneSchedule(p, 90).SparsityAt(60), 0.8f);
-  EXPECT_LT(PruneSchedule(p, 90).SparsityAt(59), 0.8f);
+  p.end_step = 0;  // three fifths of the run
+  EXPECT_EQ(PruneSchedule(p, 90).SparsityAt(54), 0.8f);
+  EXPECT_LT(PruneSchedule(p, 90).SparsityAt(53), 0.8f);
+  EXPECT_TRUE(PruneSchedule(p, 90).IsUpdateStep(54));
+}
+
+TEST(PruningInGraph, DefaultGradualScheduleIsFifthToThreeFifthsEvery50) {
+  PruneConfig p;
+  p.method = "gradual";
+  p.sparsity = 0.9f;
+  const PruneSchedule s(p, 2340);  // 5 epochs of 468 steps
+  EXPECT_EQ(s.config().start_step, 468);
+  EXPECT_EQ(s.config().end_step, 1404);
+  EXPECT_EQ(s.config().every, 50);
+  EXPECT_EQ(s.SparsityAt(467), 0.0);
+  EXPECT_FALSE(s.IsUpdateStep(467));
+  EXPECT_TRUE(s.IsUpdateStep(468));
+  EXPECT_TRUE(s.IsUpdateStep(518));
+  EXPECT_TRUE(s.IsUpdateStep(1404));  // off the every-grid: 1404 - 468 = 936
+  EXPECT_EQ(s.LastUpdateStep(), 1404);
+  EXPECT_EQ(FineTuneStart(s), 1405);
+  EXPECT_FLOAT_EQ(s.SparsityAt(1404), 0.9f);
+  PruneConfig o;
+  o.method = "oneshot";
+  o.sparsity = 0.5f;
+  EXPECT_EQ(PruneSchedule(o, 2340).config().start_step, 0);
+}
+
+// restart_lr: the pipeline's lr factor is the run's own up to the step after the last masks
+// land, then a cosine from 1 down to 0 at the run's end.
+TEST(PruningInGraph, RestartLrRestartsTheScheduleAfterTheLastMasks) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  TrainingPipeline plain(SmallConfig());  // 32 steps, cosine over all of them
+  const ops::LrSchedulePtr cosine = plain.state().schedule;
+  for (int64_t lag : {0, 2}) {
+    PruneConfig p = Gradual(lag, true);  // last masks ranked at 23, applied at 23 + lag
+    p.restart_lr = true;
+    TrainingPipeline pipeline(SmallConfig());
+    AttachPruning(pipeline, p);
+    const ops::LrSchedule& lr = *pipeline.state().schedule;
+    const int64_t at = 24 + lag;
+    for (int64_t t = 0; t < at; ++t) EXPECT_EQ(lr.Factor(t), cosine->Factor(t)) << "step " << t;
+    const ops::LrSchedulePtr after = ops::CosineLr(32 - at);
+    for (int64_t t = at; t < 32; ++t) {
+      EXPECT_DOUBLE_EQ(lr.Factor(t), after->Factor(t - at)) << "step " << t << ", lag " << lag;
+    }
+    EXPECT_EQ(lr.Factor(at), 1.0);
+  }
+  PruneConfig off = Gradual(0, true);  // restart_lr false: the schedule is left alone
+  TrainingPipeline pipeline(SmallConfig());
+  AttachPruning(pipeline, off);
+  for (int64_t t = 0; t < 32; ++t) {
+    EXPECT_EQ(pipeline.state().schedule->Factor(t), cosine->Factor(t)) << "step " << t;
+  }
 }
 
 }  // namespace
