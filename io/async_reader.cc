@@ -106,7 +106,8 @@ void PreadRangeInto(const FileRange& range, uint8_t* into) {
 
 class AsyncReader::Impl {
  public:
-  explicit Impl(AsyncReaderOptions options) {
+  explicit Impl(AsyncReaderOptions options)
+      : pread_threads_(static_cast<size_t>(std::max(1, options.pread_threads))) {
     bool want_uring = options.backend != ReadBackend::kPread && !EnvForcesPread();
     if (want_uring) {
       std::string why;
@@ -118,7 +119,7 @@ class AsyncReader::Impl {
         MILLRACE_THROW(ErrorKind::kIo, "io_uring was asked for but is unavailable: " << why);
       SayFallbackOnce(why);
     }
-    pool_.emplace(static_cast<size_t>(std::max(1, options.pread_threads)));
+    pool_.emplace(pread_threads_);
   }
 
   ~Impl() {
@@ -127,6 +128,7 @@ class AsyncReader::Impl {
       uring_thread_.join();
     }
     if (pool_) pool_->join();
+    if (group_pool_) group_pool_->join();
   }
 
   bool uses_io_uring() const noexcept { return uring_thread_.joinable(); }
@@ -213,11 +215,12 @@ class AsyncReader::Impl {
       group->promise.set_value({});
       return future;
     }
-    // On io_uring too, one task reads the whole group with pread, on the io thread: the ranges
-    // a group is for are small files, where io_uring saves nothing (Asio has no async open, and
-    // an open costs more than a 1 KB read from the page cache) and costs a file object, a
-    // submission and a completion per file (measured: ~1.1x the CPU of a plain loop this way,
-    // ~1.4x with one io_uring read per file).
+    // One task reads the whole group with pread, on a pool thread, whatever the backend: the
+    // ranges a group is for are small files, where io_uring saves nothing (Asio has no async
+    // open, and an open costs more than a 1 KB read from the page cache) and costs a file
+    // object, a submission and a completion per file (measured: ~1.4x the CPU of a plain loop
+    // with one io_uring read per file, ~1.1x with pread). The io_uring backend starts its pool
+    // for groups on first use.
     auto read_all = [group] {
       for (size_t i = 0; i < group->ranges.size(); ++i) {
         try {
@@ -231,7 +234,8 @@ class AsyncReader::Impl {
     if (pool_) {
       asio::post(*pool_, std::move(read_all));
     } else {
-      asio::post(ctx_, std::move(read_all));
+      std::call_once(group_pool_once_, [this] { group_pool_.emplace(pread_threads_); });
+      asio::post(*group_pool_, std::move(read_all));
     }
     return future;
   }
@@ -371,8 +375,11 @@ class AsyncReader::Impl {
   asio::io_context ctx_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread uring_thread_;
-  std::optional<asio::thread_pool> pool_;
-  int in_ring_ = 0;  // io thread only
+  size_t pread_threads_;
+  std::optional<asio::thread_pool> pool_;  // the pread backend
+  std::once_flag group_pool_once_;
+  std::optional<asio::thread_pool> group_pool_;  // ReadGroup on the io_uring backend
+  int in_ring_ = 0;                              // io thread only
   std::deque<Request> waiting_;
 };
 

@@ -48,7 +48,8 @@ enum class ReadBackend {
 
 struct AsyncReaderOptions {
   ReadBackend backend = ReadBackend::kAuto;
-  // Threads of the pread pool (the io_uring path uses one thread that only submits and reaps).
+  // Threads of the pread pool (the io_uring path uses one thread that only submits and reaps,
+  // plus a pool of this size for ReadGroup once it is called).
   int pread_threads = 2;
 };
 
@@ -75,8 +76,9 @@ class AsyncReader {
 
   // Reads several ranges as one job: one hand-off to an io thread and one future for the lot,
   // which is much cheaper per range than Read or ReadBatch where the ranges are small files.
-  // The job reads with pread(2) on either backend (on the io_uring backend, on its io thread):
-  // for small files io_uring saves nothing, as the open costs more than the read.
+  // The job reads with pread(2) on a pool thread on either backend (the io_uring backend
+  // starts a pool of pread_threads for groups on first use): for small files io_uring saves
+  // nothing, as the open costs more than the read.
   // A range that can't be read doesn't fail the others: its result holds the error. Results
   // follow the order of `ranges`. Thread-safe.
   //
