@@ -1,6 +1,6 @@
-// Decoding and encoding of JPEG (libjpeg-turbo's TurboJPEG API) and PNG (libpng's simplified
-// API). Images are u8 [C, H, W] tensors with C = 1 (grey) or 3 (RGB). All functions are
-// thread-safe (each thread keeps its own TurboJPEG handles).
+// Decoding and encoding of JPEG (libjpeg-turbo: its libjpeg API to decode, TurboJPEG to encode)
+// and PNG (libpng's simplified API). Images are u8 [C, H, W] tensors with C = 1 (grey) or 3
+// (RGB). All functions are thread-safe (each thread keeps its own JPEG decoder and encoder).
 #pragma once
 
 #include <cstdint>
