@@ -201,6 +201,19 @@ void BM_TarPlainRead(benchmark::State& state) {
   Rates(state, bytes, 60000, cpu_start);
 }
 
+// The floor of the tar stream's CPU: libarchive parsing one shard already in memory into
+// records, one thread, no reads, no hand-offs, no shuffle.
+void BM_TarParseInMemory(benchmark::State& state) {
+  const Bytes shard = ReadFileSync(Shards()[0]);
+  int64_t samples = 0;
+  const double cpu_start = ProcessCpuSeconds();
+  for (auto _ : state) {
+    samples = static_cast<int64_t>(ParseTarShard(shard, Shards()[0], 0).size());
+    benchmark::DoNotOptimize(samples);
+  }
+  Rates(state, shard.size(), samples, cpu_start);
+}
+
 // vs_plain: against PlainTarRead.
 void BM_TarStream(benchmark::State& state) {
   AsyncReader reader({.backend = Backend(state)});
@@ -250,6 +263,7 @@ BENCHMARK(BM_TreeStream)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_TarPlainRead)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TarParseInMemory)->Setup(Setup)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TarStream)
     ->Setup(Setup)
     ->Args({0, 2})
