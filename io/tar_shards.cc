@@ -34,17 +34,25 @@ TarShardStream::TarShardStream(std::vector<std::string> shards, AsyncReader& rea
                      "chunks_in_flight must be >= 1, got " << options.chunks_in_flight);
   const size_t threads = std::min(order_.size(), static_cast<size_t>(options.shards_in_flight));
   threads_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { IoThread(); });
+  try {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { IoThread(); });
+  } catch (...) {  // no thread: stop the ones started (the destructor won't run)
+    Stop();
+    throw;
+  }
 }
 
-TarShardStream::~TarShardStream() {
+TarShardStream::~TarShardStream() { Stop(); }
+
+void TarShardStream::Stop() noexcept {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     stopping_flag_ = true;
   }
   io_wait_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 void TarShardStream::IoThread() {

@@ -78,6 +78,7 @@ class TarShardStream final : public RecordStream {
   };
   struct Stopped {};  // unwinds an io thread's parse when the stream is destroyed
 
+  void Stop() noexcept;  // stops and joins the io threads
   void IoThread();
   // Reads and parses the shard at `position`, reading its chunks into `buffers` (this thread's).
   void ReadShard(size_t position, std::vector<Bytes>& buffers);
