@@ -16,6 +16,8 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 
 #include "bench_data.h"
@@ -243,6 +245,18 @@ void BM_ParallelReadDecodeAugmentCollate(benchmark::State& state) {
   Rate(state, Tree().size(), cpu_start);
 }
 
+// Wall-clock nanoseconds the threads spent inside the fused job's tasks (reading, decoding,
+// writing), against which the 2-thread rows report "busy": the share of 2 threads x wall time
+// spent working. What is missing to 1 are the idle gaps (waiting at the end of a batch, starting
+// tasks, and, on a loaded machine, being descheduled between tasks).
+std::atomic<int64_t> g_busy_ns{0};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // One batch of the fused job: samples order[begin, end) read, decoded and written straight into
 // their slots by a parallel_for (simple_partitioner, `grain` samples a task) in the calling
 // thread's arena; no second pass to collate.
@@ -252,6 +266,7 @@ Batch FusedBatch(const std::vector<int64_t>& order, size_t begin, size_t end, si
   tbb::parallel_for(
       tbb::blocked_range<size_t>(begin, end, grain),
       [&](const tbb::blocked_range<size_t>& r) {
+        const int64_t start = NowNs();
         thread_local Bytes buffer;
         thread_local Tensor image;
         for (size_t k = r.begin(); k < r.end(); ++k) {
@@ -259,9 +274,17 @@ Batch FusedBatch(const std::vector<int64_t>& order, size_t begin, size_t end, si
           DecodeImageInto(ReadInto(f, buffer), f.path, image);
           builder.Set(static_cast<int64_t>(k - begin), image, f.label, order[k]);
         }
+        g_busy_ns.fetch_add(NowNs() - start, std::memory_order_relaxed);
       },
       tbb::simple_partitioner());
   return builder.Finish();
+}
+
+// Sets the "busy" counter of a 2-thread row from g_busy_ns and the loop's wall time.
+void Busy(benchmark::State& state, int64_t wall_start_ns) {
+  state.counters["busy"] =
+      static_cast<double>(g_busy_ns.load()) /
+      (static_cast<double>(kCores) * static_cast<double>(NowNs() - wall_start_ns));
 }
 
 // The fused job on 2 cores, a task_arena of 2 (the calling thread and one worker), one batch at
@@ -270,6 +293,8 @@ void BM_ParallelFused(benchmark::State& state) {
   const auto order = Permutation(Tree().size(), 1, 0);
   const size_t grain = static_cast<size_t>(state.range(0));
   tbb::task_arena arena(kCores);
+  g_busy_ns = 0;
+  const int64_t wall_start = NowNs();
   const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     arena.execute([&] {
@@ -279,39 +304,42 @@ void BM_ParallelFused(benchmark::State& state) {
       }
     });
   }
+  Busy(state, wall_start);
   Rate(state, Tree().size(), cpu_start);
 }
 
-// The same with up to 3 batches in flight (parallel_pipeline: batch numbers in order, batches
+// The same with up to N batches in flight (parallel_pipeline: batch numbers in order, batches
 // filled in parallel, handed out in order): a thread done with its part of one batch takes work
-// from the next instead of waiting for the other thread (arg: grain size).
+// from the next instead of waiting for the other thread (args: grain size, batches in flight).
 void BM_ParallelFusedPipelined(benchmark::State& state) {
   const auto order = Permutation(Tree().size(), 1, 0);
   const size_t grain = static_cast<size_t>(state.range(0));
+  const size_t in_flight = static_cast<size_t>(state.range(1));
   tbb::task_arena arena(kCores);
+  g_busy_ns = 0;
+  const int64_t wall_start = NowNs();
   const double cpu_start = ProcessCpuSeconds();
   for (auto _ : state) {
     arena.execute([&] {
       size_t next = 0;
+      auto batch_starts = [&](tbb::flow_control& fc) -> size_t {
+        if (next >= order.size()) fc.stop();
+        const size_t begin = next;
+        next += kBatch;
+        return begin;
+      };
+      auto fill = [&](size_t begin) {
+        return FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
+      };
+      auto consume = [](Batch batch) { benchmark::DoNotOptimize(batch.images.raw_data()); };
       tbb::parallel_pipeline(
-          3, tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
-                                            [&](tbb::flow_control& fc) -> size_t {
-                                              if (next >= order.size()) fc.stop();
-                                              const size_t begin = next;
-                                              next += kBatch;
-                                              return begin;
-                                            }) &
-                 tbb::make_filter<size_t, Batch>(
-                     tbb::filter_mode::parallel,
-                     [&](size_t begin) {
-                       return FusedBatch(order, begin, std::min(order.size(), begin + kBatch),
-                                         grain);
-                     }) &
-                 tbb::make_filter<Batch, void>(tbb::filter_mode::serial_in_order, [](Batch batch) {
-                   benchmark::DoNotOptimize(batch.images.raw_data());
-                 }));
+          in_flight,
+          tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order, batch_starts) &
+              tbb::make_filter<size_t, Batch>(tbb::filter_mode::parallel, fill) &
+              tbb::make_filter<Batch, void>(tbb::filter_mode::serial_in_order, consume));
     });
   }
+  Busy(state, wall_start);
   Rate(state, Tree().size(), cpu_start);
 }
 
@@ -356,7 +384,10 @@ BENCHMARK(BM_ParallelFused)
     ->UseRealTime();
 BENCHMARK(BM_ParallelFusedPipelined)
     ->Setup(Setup)
-    ->Arg(4)
+    ->Args({4, 2})
+    ->Args({4, 3})
+    ->Args({4, 6})
+    ->Args({16, 3})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
