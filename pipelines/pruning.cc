@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "core/error.h"
-#include "ops/prune/magnitude.h"
 #include "ops/optim/lr_schedule.h"
+#include "ops/prune/magnitude.h"
 #include "ops/prune/schedule.h"
 #include "pipelines/training.h"
 

@@ -8,12 +8,14 @@
 //                      at a schedule step t:   |   | at t + lag: the new masks are applied
 //                      copy weights + masks ---+   | (lag 0: ranked and applied at once)
 //                                              v   |
-//                                       prune-rank (a oneTBB task, off the compute thread)
+//                                       prune-rank (std::async: a thread of its own, off the
+//                                       compute thread; not a stage of the graph)
 //
 //   TrainingPipeline pipeline(config);
-//   AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f});  // the default schedule
-//   AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f, .start_step = 200,
-//                            .end_step = 1500, .every = 100, .lag = 2, .restart_lr = false});
+//   AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f});  // the default schedule,
+//   // or one spelled out:
+//   // AttachPruning(pipeline, {.method = "gradual", .sparsity = 0.9f, .start_step = 200,
+//   //                          .end_step = 1500, .every = 100, .lag = 2, .restart_lr = false});
 //   TrainResult r = pipeline.Run();           // r.sparsity, and each epoch's sparsity
 //
 // Exactness: the masks depend only on the weights at the schedule's step t and are applied at
@@ -90,8 +92,9 @@ ComputeStagePtr MakePruneStage(PruneSchedule schedule, std::shared_ptr<PruneStat
 
 // Replaces the pipeline's "prune-mask" stage with MakePruneStage(config) over the pipeline's
 // total steps, and, for "gradual" with restart_lr, restarts the pipeline's lr schedule at
-// FineTuneStart (call it before Run, once). Does nothing for method "none". Returns the stats the stage fills (null for
-// "none"). Throws Error(kInvalidArgument) on a bad configuration, naming the field.
+// FineTuneStart (call it before Run, once). Does nothing for method "none". Returns the stats the
+// stage fills (null for "none"). Throws Error(kInvalidArgument) on a bad configuration, naming the
+// field.
 std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const PruneConfig& config);
 
 }  // namespace millrace::pipelines

@@ -146,10 +146,10 @@ void Pruning(const Args& a) {
   AttachPruning(gradual, g_config.prune);
   t0 = Clock::now();
   TrainResult g = gradual.Run();
-  Row({"mlp gradual 90% global (default schedule: ramp from 1/5 to 3/5 of the run, every 50, "
+  Row(
+      {"mlp gradual 90% global (default schedule: ramp from 1/5 to 3/5 of the run, every 50, "
        "lr restart)",
-       Fixed(Accuracy(g), 2),
-       Fixed(100 * g.sparsity, 1),
+       Fixed(Accuracy(g), 2), Fixed(100 * g.sparsity, 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
 
   // One-shot 90% global of the dense model, then one fine-tuning epoch.
@@ -207,8 +207,11 @@ std::vector<SweepSchedule> ParseSchedules(const std::string& list) {
     if (f.size() < 3) throw std::invalid_argument("schedule '" + item + "': start:end:every");
     SweepSchedule s;
     s.text = item;
-    s.prune = {.method = "gradual", .sparsity = 0.9f, .global = true,
-               .start_step = std::stoll(f[0]), .end_step = std::stoll(f[1]),
+    s.prune = {.method = "gradual",
+               .sparsity = 0.9f,
+               .global = true,
+               .start_step = std::stoll(f[0]),
+               .end_step = std::stoll(f[1]),
                .every = std::stoll(f[2])};
     if (f.size() > 3 && !f[3].empty()) s.prune.lag = std::stoll(f[3]);
     s.prune.restart_lr = f.size() > 4 && f[4] == "r";
@@ -320,7 +323,8 @@ int main(int argc, char** argv) {
     else if (a.experiment == "prune-sweep")
       PruneSweep(a);
     else {
-      std::cerr << "usage: pipelines_accuracy models|pruning|prune-sweep|distill [--epochs N] [--limit N] "
+      std::cerr << "usage: pipelines_accuracy models|pruning|prune-sweep|distill [--epochs N] "
+                   "[--limit N] "
                    "[--data DIR] [--out DIR] [--teacher FILE] [--seed S] [--schedules LIST]\n";
       return 2;
     }
