@@ -108,7 +108,9 @@ class AsyncReader::Impl {
  public:
   explicit Impl(AsyncReaderOptions options)
       : pread_threads_(static_cast<size_t>(std::max(1, options.pread_threads))) {
-    bool want_uring = options.backend != ReadBackend::kPread && !EnvForcesPread();
+    // The environment picks for kAuto only: an explicit kIoUring is a demand.
+    const bool want_uring = options.backend == ReadBackend::kIoUring ||
+                            (options.backend == ReadBackend::kAuto && !EnvForcesPread());
     if (want_uring) {
       std::string why;
       if (ProbeIoUring(&why)) {

@@ -43,7 +43,7 @@ struct RangeResult {
 enum class ReadBackend {
   kAuto,     // io_uring, or the pread pool where io_uring is refused (said once on stderr)
   kIoUring,  // io_uring or an Error(kIo) at construction
-  kPread,    // always the pread pool (also chosen by the environment: MILLRACE_IO_URING=0)
+  kPread,    // always the pread pool (kAuto picks it too where MILLRACE_IO_URING=0)
 };
 
 struct AsyncReaderOptions {
