@@ -12,6 +12,7 @@ constexpr size_t kMaxRun = 256;         // items taken by one run
 constexpr int64_t kSplitItemNs = 1000;  // bodies slower than this share a run's items out
 constexpr int kRunsPerTask = 16;        // then the task ends and a new one is posted (fairness)
 constexpr int64_t kRunNs = 10000;       // a run of slower bodies lasts about this long
+constexpr int64_t kBackedUpRunNs = 320000;  // ... or this long when its input is backed up
 
 int ThreadIndex() {
   static std::atomic<int> next{1};
@@ -181,7 +182,15 @@ size_t StageBase::RunLimit() const {
   if (per_item >= kSplitItemNs) {
     limit = std::clamp<size_t>(waiting / static_cast<size_t>(std::max(1, concurrency_.load())),
                                1, limit);
-    limit = std::min(limit, static_cast<size_t>(std::max<int64_t>(1, kRunNs / per_item)));
+    // A stage whose input is backed up (half full or more) is what the others wait for: it
+    // may run longer, so that it pays for fewer hand-offs per item.
+    int64_t queued = 0, capacity = 0;
+    for (const auto* c : inputs_) {
+      queued += std::max<int64_t>(0, c->size());
+      capacity += c->capacity();
+    }
+    const int64_t run_ns = capacity > 0 && 2 * queued >= capacity ? kBackedUpRunNs : kRunNs;
+    limit = std::min(limit, static_cast<size_t>(std::max<int64_t>(1, run_ns / per_item)));
   }
   return limit;
 }

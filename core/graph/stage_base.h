@@ -10,8 +10,10 @@
 // calls Schedule() on that stage after the change, and a task re-checks after lowering the
 // active count, so no wake-up is lost. Two things keep wake-ups (a futex call and a thread
 // switch each) rare when bodies are slow: a run of slow bodies lasts about 10 us, so outputs
-// flow on in small groups; and a producer blocked on a full channel is woken when half of the
-// channel is free (or when the consumer's task ends), not for every item taken.
+// flow on in small groups, unless the stage's input is backed up (half full or more: the
+// others wait for this stage), when it may last ~320 us and pay for fewer hand-offs; and a
+// producer blocked on a full channel is woken when half of the channel is free (or when the
+// consumer's task ends), not for every item taken.
 #pragma once
 
 #include <tbb/spin_mutex.h>
