@@ -47,8 +47,7 @@ TarShardStream::~TarShardStream() { Stop(); }
 void TarShardStream::Stop() noexcept {
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
-    stopping_flag_ = true;
+    stopping_ = true;  // under the lock, so that no waiter misses it
   }
   io_wait_.notify_all();
   for (auto& t : threads_)
@@ -88,7 +87,7 @@ void TarShardStream::ReadShard(size_t position, std::vector<Bytes>& buffers) {
     ChunkReader chunks(reader_, path, size, options_.chunk_bytes, options_.chunks_in_flight,
                        &buffers);
     const std::function<std::span<const uint8_t>()> read = [&] {
-      if (stopping_flag_.load(std::memory_order_relaxed)) throw Stopped{};
+      if (stopping_.load(std::memory_order_relaxed)) throw Stopped{};
       return chunks.Next();
     };
     const std::function<void(EncodedRecord &&)> emit = [&](EncodedRecord&& record) {

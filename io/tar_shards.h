@@ -100,8 +100,7 @@ class TarShardStream final : public RecordStream {
   std::vector<ShardQueue> queues_;         // by position in order_
   size_t consuming_ = 0;                   // position the consumer takes batches from
   size_t next_to_start_ = 0;               // position the next free io thread parses
-  bool stopping_ = false;
-  std::atomic<bool> stopping_flag_{false};  // stopping_, read without the lock
+  std::atomic<bool> stopping_{false};  // set under mutex_; the parse also reads it without
   std::vector<std::thread> threads_;
 
   // Consumer thread only.

@@ -50,26 +50,6 @@ std::vector<Tensor> RankCopies(std::vector<ops::Parameter> copies, double sparsi
   return masks;
 }
 
-// The run's lr factor before `at`; from `at` on, a cosine from 1 down to 0 at `total`.
-class FineTuneRestartLr final : public ops::LrSchedule {
- public:
-  FineTuneRestartLr(ops::LrSchedulePtr before, int64_t at, int64_t total)
-      : before_(std::move(before)), at_(at), after_(ops::CosineLr(total - at)) {}
-  double Factor(int64_t step) const override {
-    if (step >= at_) return after_->Factor(step - at_);
-    return before_ ? before_->Factor(step) : 1.0;
-  }
-  std::string Describe() const override {
-    return (before_ ? before_->Describe() : "Constant") + " then, from step " +
-           std::to_string(at_) + ", " + after_->Describe();
-  }
-
- private:
-  ops::LrSchedulePtr before_;
-  int64_t at_;
-  ops::LrSchedulePtr after_;
-};
-
 class PruneStage final : public ComputeStage {
  public:
   PruneStage(PruneSchedule schedule, std::shared_ptr<PruneStats> stats)
@@ -263,7 +243,10 @@ std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const Prun
   const int64_t lr_total = pipeline.steps_per_epoch() * c.epochs;
   if (config.method == "gradual" && config.restart_lr && restart_at < lr_total) {
     TrainState& state = pipeline.state();
-    state.schedule = std::make_shared<FineTuneRestartLr>(state.schedule, restart_at, lr_total);
+    // The run's schedule up to the restart, then a cosine from the peak down to 0 at the end.
+    state.schedule = ops::SequentialLr(
+        {state.schedule ? state.schedule : ops::ConstantLr(), ops::CosineLr(lr_total - restart_at)},
+        {restart_at});
   }
   pipeline.Replace("prune-mask", MakePruneStage(std::move(schedule), stats));
   return stats;

@@ -97,6 +97,19 @@ void BM_TbbParallelPipeline(benchmark::State& state) {
   Report(state, shape);
 }
 
+// The ceiling of the clock-spin itself on this machine: one thread spinning the work stage's
+// time for every item, nothing else (timer ticks and steal show here, not in any runtime).
+void BM_SpinAlone(benchmark::State& state) {
+  const Shape shape = ShapeOf(state);
+  for (auto _ : state) {
+    for (int64_t i = 0; i < kItems; ++i) Spin(shape.work_ns);
+  }
+  state.SetItemsProcessed(state.iterations() * kItems);
+  state.counters["efficiency"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kItems) * shape.work_ns / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
 // {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
 // cores busy); {20, 2} by the 2 cores (23 us of work per item).
 BENCHMARK(BM_MillraceGraph)
@@ -109,6 +122,7 @@ BENCHMARK(BM_TbbParallelPipeline)
     ->Args({20, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_SpinAlone)->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

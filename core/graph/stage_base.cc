@@ -118,7 +118,10 @@ void StageBase::SetConcurrency(int n) {
   Schedule();
 }
 
-void StageBase::AttachInput(ChannelBase* channel) { inputs_.push_back(channel); }
+void StageBase::AttachInput(ChannelBase* channel) {
+  inputs_.push_back(channel);
+  input_capacity_ += channel->capacity();
+}
 void StageBase::AttachOutput(ChannelBase* channel) { outputs_.push_back(channel); }
 
 void StageBase::Start(int64_t now_ns) {
@@ -183,13 +186,11 @@ size_t StageBase::RunLimit() const {
     limit = std::clamp<size_t>(waiting / static_cast<size_t>(std::max(1, concurrency_.load())),
                                1, limit);
     // A stage whose input is backed up (half full or more) is what the others wait for: it
-    // may run longer, so that it pays for fewer hand-offs per item.
-    int64_t queued = 0, capacity = 0;
-    for (const auto* c : inputs_) {
-      queued += std::max<int64_t>(0, c->size());
-      capacity += c->capacity();
-    }
-    const int64_t run_ns = capacity > 0 && 2 * queued >= capacity ? kBackedUpRunNs : kRunNs;
+    // may run longer, so that it pays for fewer hand-offs per item. (A source has no input
+    // capacity: its runs stay short.)
+    const bool backed_up =
+        input_capacity_ > 0 && 2 * static_cast<int64_t>(waiting) >= input_capacity_;
+    const int64_t run_ns = backed_up ? kBackedUpRunNs : kRunNs;
     limit = std::min(limit, static_cast<size_t>(std::max<int64_t>(1, run_ns / per_item)));
   }
   return limit;

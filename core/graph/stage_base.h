@@ -172,6 +172,7 @@ class StageBase {
 
   std::vector<ChannelBase*> inputs_;
   std::vector<ChannelBase*> outputs_;
+  int64_t input_capacity_ = 0;  // the inputs' capacities, summed
   int max_concurrency_ = 1 << 16;
 
  private:

@@ -31,6 +31,14 @@ uint64_t Mix(uint64_t x) {  // splitmix64: a checksum that notices a lost or dou
   return x ^ (x >> 31);
 }
 
+// A source body handing on 0, 1, ..., n - 1.
+auto Count(int64_t n) {
+  return [next = int64_t{0}, n]() mutable -> std::optional<int64_t> {
+    if (next == n) return std::nullopt;
+    return next++;
+  };
+}
+
 // Io, Compute and Cpu stages; or only Cpu stages (one oneTBB arena: the fast path, for the
 // million-item run — a hop between executors costs a thread wake-up, which capacity-1 edges
 // pay for every item).
@@ -120,11 +128,7 @@ TEST(GraphFlow, RandomFiveStageGraphsManySeeds) {
 TEST(GraphFlow, CapacityOneChainKeepsOrder) {
   const int64_t n = 20000 / kScale;
   Graph g;
-  int64_t next = 0;
-  auto source = g.Source<int64_t>("source", Cpu(1), [&]() -> std::optional<int64_t> {
-    if (next == n) return std::nullopt;
-    return next++;
-  });
+  auto source = g.Source<int64_t>("source", Cpu(1), Count(n));
   auto a = g.Map<int64_t>("a", Cpu(3), [](int64_t x) { return x * 3; });
   auto b = g.Map<int64_t>("b", Io(2), [](int64_t x) { return x + 1; });
   auto c = g.Map<int64_t>("c", Cpu(8), [](int64_t x) { return x - 1; });
@@ -140,11 +144,7 @@ TEST(GraphFlow, CapacityOneChainKeepsOrder) {
 TEST(GraphFlow, BatchKeepsPartialBatchOrDropsIt) {
   for (bool keep : {true, false}) {
     Graph g;
-    int64_t next = 0;
-    auto source = g.Source<int64_t>("source", Cpu(1), [&]() -> std::optional<int64_t> {
-      if (next == 1003) return std::nullopt;
-      return next++;
-    });
+    auto source = g.Source<int64_t>("source", Cpu(1), Count(1003));
     auto batch = g.Batch<int64_t>("collate", Cpu(1), 10, BatchOptions{keep});
     std::vector<std::vector<int64_t>> batches;
     auto sink = g.Sink<std::vector<int64_t>>("sink", Cpu(1),
@@ -191,11 +191,7 @@ TEST(GraphFlow, SequenceNumbersSurviveFilterAndConcurrentMap) {
   // A slow-ish map at concurrency 4, in sequence order: the sink sees sources' order.
   const int64_t n = 5000 / kScale;
   Graph g;
-  int64_t next = 0;
-  auto source = g.Source<int64_t>("source", Io(), [&]() -> std::optional<int64_t> {
-    if (next == n) return std::nullopt;
-    return next++;
-  });
+  auto source = g.Source<int64_t>("source", Io(), Count(n));
   auto keep = g.Filter<int64_t>("keep", Cpu(2), [](const int64_t& x) { return x % 10 != 0; });
   auto work = g.Map<int64_t>("work", Cpu(4), [](int64_t x) {
     volatile int64_t spin = 0;
@@ -216,11 +212,7 @@ TEST(GraphFlow, SequenceNumbersSurviveFilterAndConcurrentMap) {
 TEST(GraphFlow, FanOutAndJoinPairTeacherWithStudent) {
   const int64_t n = 20000 / kScale;
   Graph g;
-  int64_t next = 0;
-  auto source = g.Source<int64_t>("source", Cpu(1), [&]() -> std::optional<int64_t> {
-    if (next == n) return std::nullopt;
-    return next++;
-  });
+  auto source = g.Source<int64_t>("source", Cpu(1), Count(n));
   auto split = g.FanOut<int64_t>("split");
   auto teacher = g.Map<int64_t>("teacher", Cpu(3), [](int64_t x) { return x * 3; });
   teacher.InArrivalOrder();  // pairs are made by sequence number, not by position
@@ -250,11 +242,7 @@ TEST(GraphFlow, FanOutAndJoinWithRandomCapacitiesNeverStall) {
     const int64_t n = 4000 / kScale;
     const int slow_every = static_cast<int>(2 + rng() % 5);  // the teacher stalls on some items
     Graph g;
-    int64_t next = 0;
-    auto source = g.Source<int64_t>("source", Cpu(1), [&]() -> std::optional<int64_t> {
-      if (next == n) return std::nullopt;
-      return next++;
-    });
+    auto source = g.Source<int64_t>("source", Cpu(1), Count(n));
     auto split = g.FanOut<int64_t>("split");
     auto teacher = g.Map<int64_t>("teacher", Cpu(concurrency()), [&](int64_t x) {
       if (x % slow_every == 0) {
@@ -313,11 +301,7 @@ TEST(GraphFlow, StagesOnTheComputeThreadAndIo) {
     on_compute_thread = true;
   };
   Graph g(options);
-  int64_t next = 0;
-  auto source = g.Source<int64_t>("source", Io(), [&]() -> std::optional<int64_t> {
-    if (next == 500) return std::nullopt;
-    return next++;
-  });
+  auto source = g.Source<int64_t>("source", Io(), Count(500));
   bool all_on_compute = true;
   auto a = g.Map<int64_t>("a", Compute(), [&](int64_t x) {
     all_on_compute = all_on_compute && on_compute_thread;
