@@ -72,6 +72,14 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--warmup", o.warmup_steps, "linear warm-up steps")->check(CLI::NonNegativeNumber);
   cmd.add_option("--step-gamma", o.step_gamma, "step schedule: lr factor at each drop");
   cmd.add_option("--step-every", o.step_every, "step schedule: steps between drops (0 = epoch)");
+  cmd.add_option("--label-smoothing", c.label_smoothing,
+                 "loss target (1 - e) * onehot + e / classes, as PyTorch's label_smoothing")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  cmd.add_option("--validation", c.validation,
+                 "hold out the last N training samples: not trained on, evaluated at each "
+                 "epoch's end (pick settings on it, not on the test set)")
+      ->check(CLI::NonNegativeNumber);
 
   auto& p = c.prune;
   cmd.add_option("--prune", p.method,

@@ -34,6 +34,11 @@ std::string ProgressLine::Format(const pipelines::EpochSummary& e) {
   s << "epoch " << e.epoch << "/" << e.epochs << " done in " << std::fixed << std::setprecision(1)
     << e.seconds << " s: train loss " << std::setprecision(4) << e.train_loss << ", "
     << std::setprecision(0) << e.train_samples_per_s << " samples/s";
+  if (e.validated) {
+    s << "; validation accuracy " << std::setprecision(2) << 100.0 * e.validation_accuracy
+      << "% (loss " << std::setprecision(4) << e.validation_loss << ", " << e.validation_samples
+      << " samples)";
+  }
   if (e.evaluated) {
     s << "; test accuracy " << std::setprecision(2) << 100.0 * e.test_accuracy << "% (loss "
       << std::setprecision(4) << e.test_loss << ", " << e.test_samples << " samples)";

@@ -63,6 +63,12 @@ int RunTrain(TrainArgs& args) {
   std::cout << std::fixed << std::setprecision(1) << "trained " << result.steps << " steps ("
             << result.samples << " samples) in " << result.seconds << " s: " << std::setprecision(0)
             << result.samples_per_s << " samples/s\n";
+  if (result.final_validation) {
+    const pipelines::ClassificationMetrics& m = *result.final_validation;
+    std::cout << std::setprecision(2) << "validation accuracy " << 100.0 * m.Accuracy() << "% ("
+              << m.correct() << " of " << m.samples() << " held-out training samples), loss "
+              << std::setprecision(4) << m.MeanLoss() << "\n";
+  }
   if (result.final_test) {
     const pipelines::ClassificationMetrics& m = *result.final_test;
     if (args.confusion) {

@@ -18,12 +18,27 @@ io::EpochSamplerOptions SamplerOptions(Split split, const TrainConfig& config) {
   return o;
 }
 
-int64_t UsedSize(const io::IndexedDataset& dataset, int64_t limit) {
-  return limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
+// The records a split uses: [first, first + size) of the dataset.
+struct Range {
+  int64_t first = 0;
+  int64_t size = 0;
+};
+
+Range UsedRange(const io::IndexedDataset& dataset, Split split, const TrainConfig& config) {
+  const int64_t total = dataset.size();
+  if (split == Split::kTest) {
+    return {0, config.test_limit > 0 ? std::min(config.test_limit, total) : total};
+  }
+  MILLRACE_CHECK_ARG(config.validation >= 0 && config.validation < total,
+                     "--validation " << config.validation << ": the training set has " << total
+                                     << " records; hold out fewer");
+  const int64_t trainable = total - config.validation;
+  if (split == Split::kValidation) return {trainable, config.validation};
+  return {0, config.limit > 0 ? std::min(config.limit, trainable) : trainable};
 }
 
 std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
-  const std::string name = split == Split::kTrain ? "train" : "test";
+  const std::string name = split == Split::kTest ? "test" : "train";
   if (config.data_format == "idx") {
     MILLRACE_CHECK(std::filesystem::is_directory(config.data_dir), ErrorKind::kIo,
                    "dataset directory " << config.data_dir
@@ -51,14 +66,16 @@ DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split 
                        const TrainConfig& config)
     : dataset_(std::move(dataset)),
       split_(split),
-      size_(UsedSize(*dataset_, split == Split::kTrain ? config.limit : config.test_limit)),
+      first_(UsedRange(*dataset_, split, config).first),
+      size_(UsedRange(*dataset_, split, config).size),
       batch_size_(config.batch_size),
       augment_(split == Split::kTrain && config.augment),
       sampler_(size_, SamplerOptions(split, config)) {
   MILLRACE_CHECK_ARG(config.batch_size > 0, "batch size must be > 0");
-  MILLRACE_CHECK_ARG(split == Split::kTest || size_ >= config.batch_size,
-                     "the training set has " << size_ << " samples, fewer than one batch of "
-                                             << config.batch_size);
+  MILLRACE_CHECK_ARG(split != Split::kTrain || size_ >= config.batch_size,
+                     "the training set has " << size_ << " samples"
+                                             << (config.validation > 0 ? " (after the validation split)" : "")
+                                             << ", fewer than one batch of " << config.batch_size);
   augment_options_.seed = config.seed;
   augment_options_.crop_padding = 2;
   augment_options_.random_flip = true;
@@ -69,7 +86,7 @@ std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
   return sampler_.Batches(epoch - 1);
 }
 
-io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(index); }
+io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(first_ + index); }
 
 io::Sample DataSource::Prepare(io::Sample sample, int epoch) const {
   if (augment_) sample = io::Augment(std::move(sample), augment_options_, epoch - 1);

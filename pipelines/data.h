@@ -25,31 +25,37 @@
 
 namespace millrace::pipelines {
 
-enum class Split { kTrain, kTest };
+// kValidation: the last TrainConfig::validation records of the training files, held out of
+// kTrain (which then uses the records before them).
+enum class Split { kTrain, kValidation, kTest };
 
 class DataSource {
  public:
   // Opens config.data_dir in config.data_format. kTrain: shuffled per epoch (config.seed),
-  // drop-last batches of config.batch_size, augmented when config.augment, cut to
-  // config.limit records; kTest: in order, every record, cut to config.test_limit. Throws
-  // Error(kIo/kData) naming the file that is missing or bad.
+  // drop-last batches of config.batch_size, augmented when config.augment, the records before
+  // the validation split, cut to config.limit; kValidation: in order, the last
+  // config.validation training records; kTest: in order, every record, cut to
+  // config.test_limit. Throws Error(kIo/kData) naming the file that is missing or bad, and
+  // Error(kInvalidArgument) when the validation split leaves no batch to train on.
   static DataSource Open(const TrainConfig& config, Split split);
   // Over a dataset already in memory (tests, benchmarks).
   DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
              const TrainConfig& config);
 
-  int64_t size() const { return size_; }  // records used (after limit)
+  int64_t size() const { return size_; }  // records used (after limit and the split)
+  // The dataset's index of the split's first record (kValidation: past the training records).
+  int64_t first() const { return first_; }
   int64_t num_classes() const { return dataset_->num_classes(); }
   int64_t batch_size() const { return batch_size_; }
   int64_t batches_per_epoch() const { return sampler_.num_batches(); }
   int64_t samples_per_epoch() const { return sampler_.num_samples(); }
   const io::IndexedDataset& dataset() const { return *dataset_; }
 
-  // The batches of dataset indices of `epoch` (from 1).
+  // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
   std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
 
   // The three preprocessing steps, as the graph's stages call them.
-  io::Sample Read(int64_t index) const;
+  io::Sample Read(int64_t index) const;  // the split's index-th record
   io::Sample Prepare(io::Sample sample, int epoch) const;
   // Normalizes and stacks samples into images f32 [B, C, H, W] and labels i64 [B] (the
   // batch's seq, epoch and position are left for the caller).
@@ -61,6 +67,7 @@ class DataSource {
  private:
   std::shared_ptr<const io::IndexedDataset> dataset_;
   Split split_;
+  int64_t first_ = 0;
   int64_t size_ = 0;
   int64_t batch_size_ = 0;
   bool augment_ = false;

@@ -180,6 +180,7 @@ DistillConfig DistillConfigOf(const TrainConfig& config) {
   DistillConfig d;
   d.loss.alpha = config.distill_alpha;
   d.loss.temperature = config.distill_temperature;
+  d.loss.label_smoothing = config.label_smoothing;
   return d;
 }
 

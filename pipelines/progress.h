@@ -37,6 +37,10 @@ struct EpochSummary {
   double test_accuracy = 0.0;
   double test_loss = 0.0;
   int64_t test_samples = 0;
+  bool validated = false;  // on the held-out training records (TrainConfig::validation)
+  double validation_accuracy = 0.0;
+  double validation_loss = 0.0;
+  int64_t validation_samples = 0;
   double sparsity = 0.0;  // fraction of pruned weights (0 without pruning)
 };
 

@@ -31,8 +31,9 @@ class ForwardStage final : public ComputeStage {
 class LossStage final : public ComputeStage {
  public:
   LossStage() : ComputeStage("loss") {}
-  void Run(StepItem& item, TrainState&) override {
-    ops::LossResult r = ops::SoftmaxCrossEntropy(item.logits, item.batch.labels);
+  void Run(StepItem& item, TrainState& state) override {
+    ops::LossResult r =
+        ops::SoftmaxCrossEntropy(item.logits, item.batch.labels, state.label_smoothing);
     item.loss = r.loss;
     item.dlogits = std::move(r.grad);
   }
@@ -95,7 +96,7 @@ std::vector<ComputeStagePtr> DefaultComputeStages() {
 double PlainStep(const Batch& batch, TrainState& state) {
   state.optimizer->ZeroGrad();
   Tensor logits = state.model->Forward(batch.images, ops::Mode::kTrain);
-  ops::LossResult r = ops::SoftmaxCrossEntropy(logits, batch.labels);
+  ops::LossResult r = ops::SoftmaxCrossEntropy(logits, batch.labels, state.label_smoothing);
   state.model->Backward(r.grad);
   const double factor = state.schedule ? state.schedule->Factor(state.steps_done) : 1.0;
   state.optimizer->set_lr(state.base_lr * factor);

@@ -56,6 +56,8 @@ struct TrainConfig {
   std::string data_format = "idx";  // "idx" or "folder" (DIR/train and DIR/test image trees)
   int64_t limit = 0;                // use only the first N training samples (0 = all)
   int64_t test_limit = 0;           // evaluate on the first N test samples (0 = all)
+  int64_t validation = 0;  // hold out the last N training samples: not trained on, evaluated
+                           // (validation accuracy) at each epoch's end beside the test set
   bool augment = false;             // random crop (pad 2) and horizontal flip on training images
 
   // Schedule.
@@ -64,6 +66,7 @@ struct TrainConfig {
   int64_t max_steps = 0;  // stop after this many steps (0 = every epoch); the lr schedule
                           // still spans every epoch
   OptimizerConfig optimizer;
+  float label_smoothing = 0.0f;  // of the loss: target (1 - e) * onehot + e / classes
   PruneConfig prune;
 
   // Distillation: a teacher checkpoint (safetensors) of model teacher_model.

@@ -91,10 +91,11 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
 
   m.model = BuildModel(c.model, c.seed);
   m.train = std::make_unique<DataSource>(DataSource::Open(c, Split::kTrain));
-  if (c.eval_each_epoch) {
-    m.test = std::make_unique<DataSource>(DataSource::Open(c, Split::kTest));
-    m.eval_model = BuildModel(c.model, c.seed);
+  if (c.eval_each_epoch) m.test = std::make_unique<DataSource>(DataSource::Open(c, Split::kTest));
+  if (c.validation > 0) {
+    m.validation = std::make_unique<DataSource>(DataSource::Open(c, Split::kValidation));
   }
+  if (m.test || m.validation) m.eval_model = BuildModel(c.model, c.seed);
   m.optimizer = MakeOptimizer(c.optimizer, *m.model);
   const int64_t spe = m.train->batches_per_epoch();
   m.total_steps = spe * c.epochs;
@@ -102,6 +103,7 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   m.state.model = m.model.get();
   m.state.optimizer = m.optimizer.get();
   m.state.base_lr = c.optimizer.lr;
+  m.state.label_smoothing = c.label_smoothing;
   // The schedule spans every epoch; max_steps only stops early (smoke runs, benchmarks).
   m.state.schedule = MakeSchedule(c.optimizer, spe * c.epochs, spe);
   m.stages = DefaultComputeStages();

@@ -59,7 +59,8 @@ struct TrainResult {
   int64_t samples = 0;
   double seconds = 0.0;  // the training graph's wall time
   double samples_per_s = 0.0;
-  std::optional<ClassificationMetrics> final_test;  // the last evaluation
+  std::optional<ClassificationMetrics> final_test;        // the last evaluation
+  std::optional<ClassificationMetrics> final_validation;  // ... on the validation split
   std::vector<StageFigures> stages;
   std::string stage_report;  // the table, the bottleneck and the stall in words
   ThreadBudget budget;

@@ -193,7 +193,7 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   double epoch_loss_sum = 0.0;
   int64_t epoch_steps = 0;
   GraphStats cached_stats;
-  const bool evaluate = test != nullptr;
+  const bool evaluate = test != nullptr || validation != nullptr;
   const bool tracing = !c.trace_path.empty();
   ComputeTrace compute_trace;
 
@@ -276,13 +276,24 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
       auto eval_stage = g.Sink<EvalItem>("evaluate", Cpu(1), [&, this](EvalItem&& item) {
         ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
         LoadSnapshot(item.weights, *eval_model);
-        ClassificationMetrics m = EvaluatePlain(*eval_model, *test);
-        item.summary.evaluated = true;
-        item.summary.test_accuracy = m.Accuracy();
-        item.summary.test_loss = m.MeanLoss();
-        item.summary.test_samples = m.samples();
+        std::optional<ClassificationMetrics> on_test, on_validation;
+        if (test) {
+          on_test = EvaluatePlain(*eval_model, *test);
+          item.summary.evaluated = true;
+          item.summary.test_accuracy = on_test->Accuracy();
+          item.summary.test_loss = on_test->MeanLoss();
+          item.summary.test_samples = on_test->samples();
+        }
+        if (validation) {
+          on_validation = EvaluatePlain(*eval_model, *validation);
+          item.summary.validated = true;
+          item.summary.validation_accuracy = on_validation->Accuracy();
+          item.summary.validation_loss = on_validation->MeanLoss();
+          item.summary.validation_samples = on_validation->samples();
+        }
         std::lock_guard<std::mutex> lock(hooks_mu);
-        result.final_test = std::move(m);
+        if (on_test) result.final_test = std::move(on_test);
+        if (on_validation) result.final_validation = std::move(on_validation);
         result.epochs.push_back(item.summary);
         if (hooks.on_epoch) hooks.on_epoch(item.summary);
       });

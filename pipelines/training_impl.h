@@ -29,7 +29,8 @@ struct TrainingPipeline::Impl {
   TrainConfig config;
   ThreadBudget budget;
   std::unique_ptr<DataSource> train;
-  std::unique_ptr<DataSource> test;  // null when config.eval_each_epoch is false
+  std::unique_ptr<DataSource> test;        // null when config.eval_each_epoch is false
+  std::unique_ptr<DataSource> validation;  // null when config.validation is 0
   std::unique_ptr<ops::Sequential> model;
   std::unique_ptr<ops::Sequential> eval_model;  // the snapshot is loaded here
   std::unique_ptr<ops::Optimizer> optimizer;

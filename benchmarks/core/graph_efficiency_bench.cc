@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "core/graph/graph.h"
 #include "core/threads.h"
@@ -110,6 +112,24 @@ void BM_SpinAlone(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 
+// The ceiling of the core-bound case: every core spinning its share of the items' whole time
+// (source + work + sink) on its own thread, with no hand-off at all.
+void BM_SpinAllCores(benchmark::State& state) {
+  const Shape shape = ShapeOf(state);
+  const int cores = millrace::AvailableCores();
+  const int64_t per_item = shape.source_ns + shape.work_ns + shape.sink_ns;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < cores; ++t) {
+      threads.emplace_back([&, t] {
+        for (int64_t i = t; i < kItems; i += cores) Spin(per_item);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  Report(state, shape);
+}
+
 // {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
 // cores busy); {20, 2} by the 2 cores (23 us of work per item).
 BENCHMARK(BM_MillraceGraph)
@@ -123,6 +143,7 @@ BENCHMARK(BM_TbbParallelPipeline)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_SpinAlone)->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpinAllCores)->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

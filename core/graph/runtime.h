@@ -86,9 +86,11 @@ class Runtime {
   bool ran_ = false;
   bool running_ = false;
   bool returned_ = false;
-  std::atomic<int64_t> in_flight_{0};  // tasks posted and not yet done; reaches 0 under mu_
+  // Each on its own cache line: in_flight_ changes with every task, cancelled_ is read by every
+  // stage for every item.
+  alignas(64) std::atomic<int64_t> in_flight_{0};  // tasks posted, not yet done; 0 under mu_
+  alignas(64) std::atomic<bool> cancelled_{false};
   size_t unfinished_ = 0;
-  std::atomic<bool> cancelled_{false};
   std::optional<Error> error_;
   std::atomic<int64_t> start_ns_{0};
   std::atomic<int64_t> end_ns_{0};

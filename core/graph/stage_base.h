@@ -180,23 +180,28 @@ class StageBase {
   void Exit(int64_t now_ns);
   void EndIdle(int64_t now_ns);
 
+  // Read by every thread that schedules the stage, rarely written.
   Runtime* runtime_;
   std::string name_;
   Placement placement_;
   Shape shape_;
   std::atomic<bool> ordered_{true};
   std::atomic<int> concurrency_;
-  std::atomic<int> active_{0};
   std::atomic<bool> finished_{false};
   std::atomic<Executor*> executor_{nullptr};
 
-  std::atomic<uint64_t> items_in_{0};
+  // Written as tasks start and end: a cache line of their own, so that the reads above don't
+  // miss every time another core starts a task.
+  alignas(64) std::atomic<int> active_{0};
+  std::atomic<int64_t> idle_since_ns_{0};  // valid while active_ == 0
+  std::atomic<bool> idle_blocked_{false};  // why it went idle: output full (else input empty)
+
+  // Written by every run.
+  alignas(64) std::atomic<uint64_t> items_in_{0};
   std::atomic<uint64_t> items_out_{0};
   std::atomic<int64_t> busy_ns_{0};
   std::atomic<int64_t> starved_ns_{0};
   std::atomic<int64_t> blocked_ns_{0};
-  std::atomic<int64_t> idle_since_ns_{0};  // valid while active_ == 0
-  std::atomic<bool> idle_blocked_{false};  // why it went idle: output full (else input empty)
   std::atomic<int64_t> finished_ns_{0};
 
   mutable tbb::spin_mutex spans_mu_;

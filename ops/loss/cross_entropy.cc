@@ -40,10 +40,17 @@ void CheckLabels(const Tensor& labels, int64_t batch, int64_t classes, const cha
   }
 }
 
+void CheckLabelSmoothing(double label_smoothing, const char* op) {
+  MILLRACE_CHECK_ARG(label_smoothing >= 0 && label_smoothing < 1,
+                     op << ": label smoothing must be in [0, 1), got " << label_smoothing);
+}
+
 }  // namespace internal
 
-LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
+LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels,
+                               double label_smoothing) {
   internal::CheckLogits(logits, "SoftmaxCrossEntropy", "logits");
+  internal::CheckLabelSmoothing(label_smoothing, "SoftmaxCrossEntropy");
   const int64_t batch = logits.dim(0);
   const int64_t classes = logits.dim(1);
   internal::CheckLabels(labels, batch, classes, "SoftmaxCrossEntropy");
@@ -51,6 +58,10 @@ LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
   LossResult result;
   result.grad = Tensor::Empty(logits.shape());
   const float inv_batch = 1.0f / static_cast<float>(batch);
+  // With smoothing: the target mass of every class (e / C) and the label's extra (1 - e).
+  const float spread = static_cast<float>(label_smoothing / static_cast<double>(classes) /
+                                          static_cast<double>(batch));
+  const float hit = static_cast<float>((1 - label_smoothing) / static_cast<double>(batch));
   double total = 0;
   for (int64_t b = 0; b < batch; ++b) {
     const float* z = logits.data<float>() + b * classes;
@@ -65,8 +76,21 @@ LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels) {
     }
     const float scale = static_cast<float>(1.0 / sum) * inv_batch;
     for (int64_t c = 0; c < classes; ++c) g[c] *= scale;
-    g[label] -= inv_batch;
-    total += std::log(sum) - (static_cast<double>(z[label]) - max);
+    if (label_smoothing == 0) {
+      g[label] -= inv_batch;
+      total += std::log(sum) - (static_cast<double>(z[label]) - max);
+      continue;
+    }
+    // q = (1 - e) * onehot + e / C; sum_c q[c] = 1, so the max cancels as above.
+    double mean_z = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+      g[c] -= spread;
+      mean_z += static_cast<double>(z[c]) - max;
+    }
+    mean_z /= static_cast<double>(classes);
+    g[label] -= hit;
+    total += std::log(sum) - (1 - label_smoothing) * (static_cast<double>(z[label]) - max) -
+             label_smoothing * mean_z;
   }
   result.loss = total / static_cast<double>(batch);
   return result;

@@ -35,9 +35,11 @@ LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const 
                      "DistillationLoss: alpha must be in [0, 1], got " << options.alpha);
   MILLRACE_CHECK_ARG(options.temperature > 0,
                      "DistillationLoss: temperature must be > 0, got " << options.temperature);
+  internal::CheckLabelSmoothing(options.label_smoothing, "DistillationLoss");
   const int64_t batch = student.dim(0);
   const int64_t classes = student.dim(1);
   internal::CheckLabels(labels, batch, classes, "DistillationLoss");
+  const double smooth = options.label_smoothing;
 
   const double alpha = options.alpha;
   const double t = options.temperature;
@@ -60,12 +62,12 @@ LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const 
       const double ps_t = std::exp(log_ps_t[c]);
       const double ps = std::exp(log_ps[c]);
       if (pt > 0) kl += pt * (log_pt_t[c] - log_ps_t[c]);  // 0 * log 0 = 0
-      const double onehot = c == label ? 1.0 : 0.0;
-      g[c] =
-          static_cast<float>((alpha * t * (ps_t - pt) + (1 - alpha) * (ps - onehot)) * inv_batch);
+      const double q = (c == label ? 1.0 - smooth : 0.0) + smooth / static_cast<double>(classes);
+      g[c] = static_cast<float>((alpha * t * (ps_t - pt) + (1 - alpha) * (ps - q)) * inv_batch);
+      if (smooth > 0) ce_total -= smooth / static_cast<double>(classes) * log_ps[c];
     }
     kl_total += kl;
-    ce_total -= log_ps[label];
+    ce_total -= (1 - smooth) * log_ps[label];
   }
   result.loss = (alpha * t * t * kl_total + (1 - alpha) * ce_total) * inv_batch;
   return result;

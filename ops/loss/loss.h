@@ -27,7 +27,12 @@ LossResult MseLoss(const Tensor& prediction, const Tensor& target);
 // subtracted): mean over b of (logsumexp(logits[b]) - logits[b, labels[b]]).
 // logits: f32 [B, C]; labels: i64 (or i32) [B] in [0, C). A label out of range throws
 // Error(kData) naming the batch index and the value. grad = (softmax(logits) - onehot) / B.
-LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels);
+//
+// With label_smoothing = e in [0, 1) the target is q = (1 - e) * onehot + e / C, as in
+// torch.nn.CrossEntropyLoss(label_smoothing=e): loss = mean over b of
+// (logsumexp(logits[b]) - sum_c q[c] * logits[b, c]), grad = (softmax(logits) - q) / B.
+LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels,
+                               double label_smoothing = 0.0);
 
 // Knowledge distillation (Hinton, Vinyals & Dean, 2015):
 //   alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student,
@@ -37,10 +42,12 @@ LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels);
 // logits only (the teacher is frozen):
 //   grad = alpha * T * (softmax(student/T) - softmax(teacher/T)) / B
 //        + (1 - alpha) * (softmax(student) - onehot(labels)) / B.
-// alpha in [0, 1], temperature > 0.
+// alpha in [0, 1], temperature > 0. label_smoothing smooths the labels' term as in
+// SoftmaxCrossEntropy (onehot becomes (1 - e) * onehot + e / C); 0 by default.
 struct DistillationOptions {
   double alpha = 0.5;
   double temperature = 4.0;
+  double label_smoothing = 0.0;
 };
 LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const Tensor& labels,
                             const DistillationOptions& options);
@@ -51,6 +58,7 @@ namespace internal {
 void CheckLogits(const Tensor& logits, const char* op, const char* what);
 void CheckLabels(const Tensor& labels, int64_t batch, int64_t classes, const char* op);
 int64_t Label(const Tensor& labels, int64_t b);
+void CheckLabelSmoothing(double label_smoothing, const char* op);  // in [0, 1)
 }  // namespace internal
 
 }  // namespace millrace::ops

@@ -96,6 +96,40 @@ TEST(SoftmaxCrossEntropy, LabelOutOfRangeNamesIndexAndValue) {
   EXPECT_THROW(SoftmaxCrossEntropy(logits, Labels({1, 2})), Error);  // batch mismatch
 }
 
+TEST(SoftmaxCrossEntropy, LabelSmoothingMatchesHandComputedValue) {
+  // e = 0.3 over C = 3: q = (0.1, 0.1, 0.8) for label 2; loss = -sum_c q[c] log softmax[c].
+  Tensor logits = Tensor::FromVector({1, 3}, {1, 2, 3});
+  LossResult r = SoftmaxCrossEntropy(logits, Labels({2}), 0.3);
+  const double sum = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  const double q[3] = {0.1, 0.1, 0.8};
+  double expected = 0;
+  for (int c = 0; c < 3; ++c) expected -= q[c] * std::log(std::exp(c + 1.0) / sum);
+  EXPECT_NEAR(r.loss, expected, 1e-6);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(r.grad.data<float>()[c], std::exp(c + 1.0) / sum - q[c], 1e-7) << "class " << c;
+  }
+  // Smoothing 0 is the plain loss, bit for bit.
+  Tensor x = Random({4, 5}, 2.0f, 8);
+  Tensor labels = Labels({0, 4, 2, 2});
+  LossResult plain = SoftmaxCrossEntropy(x, labels);
+  LossResult zero = SoftmaxCrossEntropy(x, labels, 0.0);
+  EXPECT_EQ(plain.loss, zero.loss);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    EXPECT_EQ(plain.grad.data<float>()[i], zero.grad.data<float>()[i]);
+  }
+}
+
+TEST(SoftmaxCrossEntropy, LabelSmoothingGradientMatchesFiniteDifferences) {
+  Tensor logits = Random({4, 5}, 2.0f, 9);
+  Tensor labels = Labels({1, 3, 0, 3});
+  LossResult r = SoftmaxCrossEntropy(logits, labels, 0.1);
+  ExpectGradientMatches(
+      logits, r.grad, [&] { return SoftmaxCrossEntropy(logits, labels, 0.1).loss; }, 1e-3,
+      2e-4);
+  EXPECT_THROW(SoftmaxCrossEntropy(logits, labels, 1.0), Error);
+  EXPECT_THROW(SoftmaxCrossEntropy(logits, labels, -0.1), Error);
+}
+
 TEST(MseLoss, ValueAndGradient) {
   Tensor p = Tensor::FromVector({2, 2}, {1, 2, 3, 4});
   Tensor t = Tensor::FromVector({2, 2}, {1.5f, 2, 1, 4});
@@ -112,7 +146,7 @@ TEST(MseLoss, ValueAndGradient) {
 
 // The distillation loss written the obvious way, in double.
 double NaiveDistillation(const Tensor& s, const Tensor& t, const std::vector<int64_t>& labels,
-                         double alpha, double temp) {
+                         double alpha, double temp, double smoothing = 0) {
   const int64_t batch = s.dim(0), classes = s.dim(1);
   double kl = 0, ce = 0;
   for (int64_t b = 0; b < batch; ++b) {
@@ -128,7 +162,10 @@ double NaiveDistillation(const Tensor& s, const Tensor& t, const std::vector<int
       const double a = pt[c] / zt, q = ps[c] / zs;
       kl += a * std::log(a / q);
     }
-    ce -= std::log(p1[labels[b]] / z1);
+    for (int64_t c = 0; c < classes; ++c) {
+      const double q = (c == labels[b] ? 1 - smoothing : 0) + smoothing / classes;
+      ce -= q * std::log(p1[c] / z1);
+    }
   }
   return (alpha * temp * temp * kl + (1 - alpha) * ce) / static_cast<double>(batch);
 }
@@ -143,6 +180,17 @@ TEST(DistillationLoss, MatchesNaiveDoubleImplementation) {
       EXPECT_NEAR(r.loss, NaiveDistillation(s, t, labels, alpha, temp), 1e-9)
           << "alpha " << alpha << " T " << temp;
     }
+  }
+  LossResult smoothed = DistillationLoss(
+      s, t, Labels(labels), {.alpha = 0.5, .temperature = 2, .label_smoothing = 0.2});
+  EXPECT_NEAR(smoothed.loss, NaiveDistillation(s, t, labels, 0.5, 2, 0.2), 1e-9);
+  // alpha = 0 is plain cross-entropy, value and gradient; with smoothing, smoothed.
+  LossResult ce_smooth = SoftmaxCrossEntropy(s, Labels(labels), 0.2);
+  LossResult d0_smooth =
+      DistillationLoss(s, t, Labels(labels), {.alpha = 0, .temperature = 3, .label_smoothing = 0.2});
+  EXPECT_NEAR(d0_smooth.loss, ce_smooth.loss, 1e-6);
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    EXPECT_NEAR(d0_smooth.grad.data<float>()[i], ce_smooth.grad.data<float>()[i], 1e-7);
   }
   // alpha = 0 is plain cross-entropy, value and gradient.
   LossResult ce = SoftmaxCrossEntropy(s, Labels(labels));
@@ -161,6 +209,10 @@ TEST(DistillationLoss, StudentGradientMatchesFiniteDifferences) {
   LossResult r = DistillationLoss(s, t, labels, options);
   ExpectGradientMatches(
       s, r.grad, [&] { return DistillationLoss(s, t, labels, options).loss; }, 1e-3, 2e-4);
+  const DistillationOptions smoothed{.alpha = 0.4, .temperature = 2.0, .label_smoothing = 0.1};
+  LossResult rs = DistillationLoss(s, t, labels, smoothed);
+  ExpectGradientMatches(
+      s, rs.grad, [&] { return DistillationLoss(s, t, labels, smoothed).loss; }, 1e-3, 2e-4);
   // The loss is zero-gradient in the KL part when the student equals the teacher.
   LossResult same = DistillationLoss(t, t, labels, {.alpha = 1, .temperature = 2});
   EXPECT_NEAR(same.loss, 0, 1e-9);

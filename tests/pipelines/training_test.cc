@@ -97,6 +97,24 @@ TEST(TrainingGraph, AdamWWithWarmupAndStepScheduleMatchesThePlainLoop) {
   ExpectSameWeights(graph, reference);
 }
 
+TEST(TrainingGraph, LabelSmoothingMatchesThePlainLoopAndChangesTheRun) {
+  TrainConfig c = SmallConfig();
+  c.epochs = 1;
+  c.label_smoothing = 0.1f;
+  TrainingPipeline graph(c);
+  graph.Run();
+  TrainingPipeline reference(c);
+  RunReference(c, reference);
+  ExpectSameWeights(graph, reference);
+
+  c.label_smoothing = 0.0f;
+  TrainingPipeline plain(c);
+  plain.Run();
+  const ops::Parameter* smoothed = graph.model().Parameters().front();
+  const ops::Parameter* unsmoothed = plain.model().Parameters().front();
+  EXPECT_FALSE(SameBits(smoothed->value, unsmoothed->value)) << "the smoothing was not applied";
+}
+
 TEST(TrainingGraph, ResumeFromACheckpointContinuesExactly) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("millrace_resume_" + std::to_string(getpid()));
@@ -177,6 +195,51 @@ TEST(TrainingGraph, EpochEndsReportTestAccuracyFromTheSnapshot) {
   EXPECT_EQ(direct.correct(), r.final_test->correct());
   EXPECT_DOUBLE_EQ(direct.Accuracy(), seen[1].test_accuracy);
   EXPECT_GT(seen[1].test_accuracy, 0.6);  // 2 epochs on 2,048 images: well above chance
+}
+
+TEST(TrainingGraph, ValidationSplitIsHeldOutAndEvaluatedEachEpoch) {
+  TrainConfig c = SmallConfig();
+  c.epochs = 2;
+  c.validation = 500;  // the last 500 of the 60,000 training images
+  const DataSource train = DataSource::Open(c, Split::kTrain);
+  const DataSource validation = DataSource::Open(c, Split::kValidation);
+  EXPECT_EQ(train.size(), 2048);  // --limit still cuts the records before the split
+  EXPECT_EQ(validation.size(), 500);
+  EXPECT_EQ(validation.first(), 59500);
+  const io::Sample first = validation.Read(0);
+  const io::Sample direct = validation.dataset().Read(59500);
+  EXPECT_EQ(first.index, 59500);
+  EXPECT_EQ(first.label, direct.label);
+  EXPECT_TRUE(SameBits(first.image, direct.image));
+  c.limit = 0;
+  EXPECT_EQ(DataSource::Open(c, Split::kTrain).size(), 59500);  // never trained on
+  c.limit = 2048;
+
+  TrainingPipeline graph(c);
+  std::vector<EpochSummary> seen;
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochSummary& e) { seen.push_back(e); };
+  TrainResult r = graph.Run(hooks);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[1].validated);
+  EXPECT_FALSE(seen[1].evaluated);  // eval_each_epoch is off: no test set
+  EXPECT_EQ(seen[1].validation_samples, 500);
+  ASSERT_TRUE(r.final_validation.has_value());
+  EXPECT_FALSE(r.final_test.has_value());
+  ops::cpu::SetComputeThreads(1);
+  ClassificationMetrics plain = EvaluatePlain(graph.model(), validation);
+  EXPECT_EQ(plain.correct(), r.final_validation->correct());
+  EXPECT_DOUBLE_EQ(plain.Accuracy(), seen[1].validation_accuracy);
+  EXPECT_GT(seen[1].validation_accuracy, 0.6);
+
+  c.validation = 60000;
+  try {
+    DataSource::Open(c, Split::kTrain);
+    FAIL() << "a validation split of the whole training set was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("--validation 60000"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TrainingGraph, TraceHoldsEveryStageAndEveryComputeStage) {
