@@ -20,10 +20,11 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_option("--data", c.data_dir, "dataset directory")->capture_default_str();
   cmd.add_option("--format", c.data_format,
-                 "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw) or folder "
+                 "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw), folder "
                  "(DIR/train and DIR/test class-per-folder image trees, as `millrace data "
-                 "to-folder` writes them)")
-      ->check(CLI::IsMember({"idx", "folder"}))
+                 "to-folder` writes them) or tar (DIR/train/*.tar and DIR/test/*.tar WebDataset "
+                 "shards, as `millrace data to-tar` writes them; held encoded in memory)")
+      ->check(CLI::IsMember({"idx", "folder", "tar"}))
       ->capture_default_str();
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0 = all)")
       ->check(CLI::NonNegativeNumber);
@@ -62,7 +63,8 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--momentum", o.momentum, "SGD momentum")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
+  cmd.add_flag("--nesterov,!--no-nesterov", o.nesterov,
+               "Nesterov momentum (SGD; on by default, --no-nesterov for classical momentum)");
   cmd.add_option("--weight-decay", o.weight_decay, "weight decay (AdamW: decoupled)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -13,5 +13,6 @@ set(MILLRACE_IO_SOURCES
   image_folder.cc
   tar_format.cc
   tar_shards.cc
+  tar_dataset.cc
   convert.cc
 )

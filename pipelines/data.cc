@@ -4,6 +4,7 @@
 
 #include "io/idx.h"
 #include "io/image_folder.h"
+#include "io/tar_dataset.h"
 
 namespace millrace::pipelines {
 
@@ -50,10 +51,12 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
     return std::make_shared<io::ImageFolderDataset>(
         (std::filesystem::path(config.data_dir) / name).string());
   }
+  if (config.data_format == "tar") {
+    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`), held encoded in memory.
+    return std::make_shared<io::TarDataset>((std::filesystem::path(config.data_dir) / name).string());
+  }
   MILLRACE_THROW(ErrorKind::kInvalidArgument,
-                 "--format " << config.data_format
-                             << " can't be trained on yet (tar shards are a stream, not an "
-                                "indexed dataset); use --format idx or folder");
+                 "--format " << config.data_format << ": expected idx, folder or tar");
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ struct OptimizerConfig {
   std::string name = "sgd";         // "sgd" or "adamw"
   float lr = 0.05f;                 // peak learning rate
   float momentum = 0.9f;            // sgd only
-  bool nesterov = false;            // sgd only
+  bool nesterov = true;             // sgd only (chosen on a validation split: docs/BENCHMARKS.md)
   float weight_decay = 0.0f;        // sgd: L2 added to the gradient; adamw: decoupled
   std::string schedule = "cosine";  // "constant", "step", "cosine"
   int64_t warmup_steps = 0;         // linear warm-up before the schedule
@@ -53,7 +53,8 @@ struct TrainConfig {
   // Model and data.
   std::string model = "mlp";  // ops::MakeModel preset: mlp, mlp-small, cnn, dwsep
   std::string data_dir = kDefaultDataDir;
-  std::string data_format = "idx";  // "idx" or "folder" (DIR/train and DIR/test image trees)
+  std::string data_format = "idx";  // "idx", "folder" (DIR/train and DIR/test image trees) or
+                                    // "tar" (DIR/train/*.tar and DIR/test/*.tar, WebDataset)
   int64_t limit = 0;                // use only the first N training samples (0 = all)
   int64_t test_limit = 0;           // evaluate on the first N test samples (0 = all)
   int64_t validation = 0;  // hold out the last N training samples: not trained on, evaluated
@@ -66,7 +67,7 @@ struct TrainConfig {
   int64_t max_steps = 0;  // stop after this many steps (0 = every epoch); the lr schedule
                           // still spans every epoch
   OptimizerConfig optimizer;
-  float label_smoothing = 0.0f;  // of the loss: target (1 - e) * onehot + e / classes
+  float label_smoothing = 0.1f;  // of the loss: target (1 - e) * onehot + e / classes
   PruneConfig prune;
 
   // Distillation: a teacher checkpoint (safetensors) of model teacher_model.

@@ -10,6 +10,7 @@
 #include "fake_dataset.h"
 #include "io/convert.h"
 #include "io/image_codec.h"
+#include "io/tar_dataset.h"
 #include "test_files.h"
 
 namespace millrace::io {
@@ -338,6 +339,39 @@ TEST_F(TarStreamTest, BadShardsMidEpochFailAfterTheirGoodRecordsOrAreSkipped) {
   for (int64_t i = 0; i < 14; ++i) EXPECT_EQ(records.count(i), 1u) << i;   // shards 0, 1
   for (int64_t i = 28; i < 35; ++i) EXPECT_EQ(records.count(i), 0u) << i;  // shard 4
   for (int64_t i = 35; i < 40; ++i) EXPECT_EQ(records.count(i), 1u) << i;  // shard 5
+}
+
+TEST_F(TarStreamTest, TarDatasetReadsEveryRecordInShardOrderWithItsPixels) {
+  TarDataset dataset(dir_ / "shards");
+  ASSERT_EQ(dataset.size(), 40);
+  EXPECT_EQ(dataset.num_classes(), 10);  // the largest label + 1
+  EXPECT_EQ(dataset.shards().size(), 6u);
+  for (int64_t i : {0, 6, 7, 39}) {  // the converter writes records in order: i is record i
+    const Sample s = dataset.Read(i);
+    EXPECT_EQ(s.index, i);
+    EXPECT_EQ(s.label, i % 10);
+    const Sample expected = source_.Read(i);
+    ASSERT_EQ(s.image.shape(), expected.image.shape());
+    for (int64_t k = 0; k < s.image.numel(); ++k) {
+      ASSERT_EQ(s.image.data<uint8_t>()[k], expected.image.data<uint8_t>()[k]) << i << " " << k;
+    }
+  }
+  EXPECT_THROW(dataset.Read(40), Error);
+  try {
+    TarDataset missing(dir_ / "none");
+    ADD_FAILURE() << "a missing directory was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("none"), std::string::npos) << e.what();
+  }
+  // A label outside the classes asked for names the shard and the entry.
+  try {
+    TarDataset narrow(dir_ / "shards", {.num_classes = 5});
+    ADD_FAILURE() << "label 5 was accepted with 5 classes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData);
+    EXPECT_NE(std::string(e.what()).find("shard-000000.tar"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(TarStreamTest, DestroyingAStreamMidEpochStopsItsIoThreads) {

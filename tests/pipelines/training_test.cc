@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "io/convert.h"
 #include "io/idx.h"
 #include "ops/cpu/dnnl_context.h"
 #include "ops/models.h"
@@ -240,6 +241,36 @@ TEST(TrainingGraph, ValidationSplitIsHeldOutAndEvaluatedEachEpoch) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("--validation 60000"), std::string::npos) << e.what();
   }
+}
+
+TEST(TrainingGraph, TarShardsOfLosslessImagesTrainLikeTheIdxFiles) {
+  // The first 2,048 training and 1,000 test images as PNG tar shards: the same pixels, labels
+  // and record numbers as the IDX files, so the same batches and the same weights.
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("millrace_tar_" + std::to_string(getpid()));
+  TrainConfig c = SmallConfig();
+  c.epochs = 1;
+  c.eval_each_epoch = true;
+  for (const char* split : {"train", "test"}) {
+    const io::IdxDataset idx = io::IdxDataset::FashionMnist(split, c.data_dir);
+    io::WriteTarShards(idx, (root / split).string(),
+                       {.format = io::ImageFormat::kPng,
+                        .samples_per_shard = 500,
+                        .limit = std::string(split) == "train" ? c.limit : c.test_limit});
+  }
+  TrainingPipeline from_idx(c);
+  TrainResult a = from_idx.Run();
+  TrainConfig t = c;
+  t.data_format = "tar";
+  t.data_dir = root.string();
+  TrainingPipeline from_tar(t);
+  TrainResult b = from_tar.Run();
+  std::filesystem::remove_all(root);
+  EXPECT_EQ(b.steps, a.steps);
+  ExpectSameWeights(from_idx, from_tar);
+  ASSERT_TRUE(a.final_test && b.final_test);
+  EXPECT_EQ(b.final_test->samples(), 1000);
+  EXPECT_EQ(b.final_test->correct(), a.final_test->correct());
 }
 
 TEST(TrainingGraph, TraceHoldsEveryStageAndEveryComputeStage) {
