@@ -100,8 +100,8 @@ Command AddTrainCommand(CLI::App& app) {
       "train",
       "Train a model on Fashion-MNIST (or another dataset) through the training graph.\n"
       "With no arguments: mlp (784-500-10) on /usr/share/datasets/fashion-mnist, 5 epochs of\n"
-      "batch 128, SGD with momentum and a cosine schedule; a few minutes on 2 cores, about 89%\n"
-      "test accuracy.");
+      "batch 128, SGD with Nesterov momentum, a cosine schedule and label smoothing 0.1; about\n"
+      "10 s on 2 cores, about 89% test accuracy.");
   AddCommonOptions(*cmd, args->config, args->raw);
   AddTrainOptions(*cmd, args->config, args->raw);
   cmd->add_flag("--confusion", args->confusion, "print the test set's confusion matrix at the end");

@@ -53,7 +53,8 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
   }
   if (config.data_format == "tar") {
     // root/train/*.tar and root/test/*.tar (`millrace data to-tar`), held encoded in memory.
-    return std::make_shared<io::TarDataset>((std::filesystem::path(config.data_dir) / name).string());
+    return std::make_shared<io::TarDataset>(
+        (std::filesystem::path(config.data_dir) / name).string());
   }
   MILLRACE_THROW(ErrorKind::kInvalidArgument,
                  "--format " << config.data_format << ": expected idx, folder or tar");
@@ -76,9 +77,10 @@ DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split 
       sampler_(size_, SamplerOptions(split, config)) {
   MILLRACE_CHECK_ARG(config.batch_size > 0, "batch size must be > 0");
   MILLRACE_CHECK_ARG(split != Split::kTrain || size_ >= config.batch_size,
-                     "the training set has " << size_ << " samples"
-                                             << (config.validation > 0 ? " (after the validation split)" : "")
-                                             << ", fewer than one batch of " << config.batch_size);
+                     "the training set has "
+                         << size_ << " samples"
+                         << (config.validation > 0 ? " (after the validation split)" : "")
+                         << ", fewer than one batch of " << config.batch_size);
   augment_options_.seed = config.seed;
   augment_options_.crop_padding = 2;
   augment_options_.random_flip = true;

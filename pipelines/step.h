@@ -54,8 +54,8 @@ struct TrainState {
   ops::Optimizer* optimizer = nullptr;
   ops::LrSchedulePtr schedule;  // factor of base_lr per step
   double base_lr = 0.0;
+  int64_t steps_done = 0;        // optimizer steps applied (== seq of the next batch)
   double label_smoothing = 0.0;  // of the loss (ops::SoftmaxCrossEntropy)
-  int64_t steps_done = 0;  // optimizer steps applied (== seq of the next batch)
 };
 
 class ComputeStage {

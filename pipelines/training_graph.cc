@@ -117,10 +117,11 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     std::lock_guard<std::mutex> lock(hooks_mu);
     hooks.on_note(text);
   };
-  note("thread budget (" + std::to_string(AvailableCores()) + " cores): " + budget.ToString() +
-       "; augment workers " + std::to_string(augment_workers) + ", oneDNN threads " +
-       std::to_string(budget.compute) + ", OpenMP wait policy " +
-       (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "spin (libgomp default)"));
+  note(
+      "thread budget (" + std::to_string(AvailableCores()) + " cores): " + budget.ToString() +
+      "; augment workers " + std::to_string(augment_workers) + ", oneDNN threads " +
+      std::to_string(budget.compute) + ", OpenMP wait policy " +
+      (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "spin (libgomp default)"));
   if (first_step > 0) {
     note("resumed from " + c.checkpoint_dir + "/last.safetensors at step " +
          std::to_string(first_step) + " (epoch " + std::to_string(first_epoch) + ")");

@@ -47,8 +47,7 @@ void CheckLabelSmoothing(double label_smoothing, const char* op) {
 
 }  // namespace internal
 
-LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels,
-                               double label_smoothing) {
+LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing) {
   internal::CheckLogits(logits, "SoftmaxCrossEntropy", "logits");
   internal::CheckLabelSmoothing(label_smoothing, "SoftmaxCrossEntropy");
   const int64_t batch = logits.dim(0);

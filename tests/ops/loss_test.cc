@@ -124,8 +124,7 @@ TEST(SoftmaxCrossEntropy, LabelSmoothingGradientMatchesFiniteDifferences) {
   Tensor labels = Labels({1, 3, 0, 3});
   LossResult r = SoftmaxCrossEntropy(logits, labels, 0.1);
   ExpectGradientMatches(
-      logits, r.grad, [&] { return SoftmaxCrossEntropy(logits, labels, 0.1).loss; }, 1e-3,
-      2e-4);
+      logits, r.grad, [&] { return SoftmaxCrossEntropy(logits, labels, 0.1).loss; }, 1e-3, 2e-4);
   EXPECT_THROW(SoftmaxCrossEntropy(logits, labels, 1.0), Error);
   EXPECT_THROW(SoftmaxCrossEntropy(logits, labels, -0.1), Error);
 }
@@ -181,13 +180,13 @@ TEST(DistillationLoss, MatchesNaiveDoubleImplementation) {
           << "alpha " << alpha << " T " << temp;
     }
   }
-  LossResult smoothed = DistillationLoss(
-      s, t, Labels(labels), {.alpha = 0.5, .temperature = 2, .label_smoothing = 0.2});
+  LossResult smoothed = DistillationLoss(s, t, Labels(labels),
+                                         {.alpha = 0.5, .temperature = 2, .label_smoothing = 0.2});
   EXPECT_NEAR(smoothed.loss, NaiveDistillation(s, t, labels, 0.5, 2, 0.2), 1e-9);
   // alpha = 0 is plain cross-entropy, value and gradient; with smoothing, smoothed.
   LossResult ce_smooth = SoftmaxCrossEntropy(s, Labels(labels), 0.2);
-  LossResult d0_smooth =
-      DistillationLoss(s, t, Labels(labels), {.alpha = 0, .temperature = 3, .label_smoothing = 0.2});
+  LossResult d0_smooth = DistillationLoss(s, t, Labels(labels),
+                                          {.alpha = 0, .temperature = 3, .label_smoothing = 0.2});
   EXPECT_NEAR(d0_smooth.loss, ce_smooth.loss, 1e-6);
   for (int64_t i = 0; i < s.numel(); ++i) {
     EXPECT_NEAR(d0_smooth.grad.data<float>()[i], ce_smooth.grad.data<float>()[i], 1e-7);

@@ -173,7 +173,8 @@ TEST(PruningInGraph, LagZeroEqualsSequentialLoopBitForBit) {
       const Batch batch = train.MakeBatch(epoch, indices);
       state.optimizer->ZeroGrad();
       Tensor logits = state.model->Forward(batch.images, ops::Mode::kTrain);
-      state.model->Backward(ops::SoftmaxCrossEntropy(logits, batch.labels).grad);
+      state.model->Backward(
+          ops::SoftmaxCrossEntropy(logits, batch.labels, state.label_smoothing).grad);
       pruning.Step(state.steps_done, weights);
       state.optimizer->set_lr(state.base_lr * state.schedule->Factor(state.steps_done));
       state.optimizer->Step();
