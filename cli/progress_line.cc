@@ -34,14 +34,10 @@ std::string ProgressLine::Format(const pipelines::EpochSummary& e) {
   s << "epoch " << e.epoch << "/" << e.epochs << " done in " << std::fixed << std::setprecision(1)
     << e.seconds << " s: train loss " << std::setprecision(4) << e.train_loss << ", "
     << std::setprecision(0) << e.train_samples_per_s << " samples/s";
-  if (e.validated) {
-    s << "; validation accuracy " << std::setprecision(2) << 100.0 * e.validation_accuracy
-      << "% (loss " << std::setprecision(4) << e.validation_loss << ", " << e.validation_samples
-      << " samples)";
-  }
-  if (e.evaluated) {
-    s << "; test accuracy " << std::setprecision(2) << 100.0 * e.test_accuracy << "% (loss "
-      << std::setprecision(4) << e.test_loss << ", " << e.test_samples << " samples)";
+  for (const auto& [name, f] : {std::pair{"validation", &e.validation}, {"test", &e.test}}) {
+    if (!f->done) continue;
+    s << "; " << name << " accuracy " << std::setprecision(2) << 100.0 * f->accuracy << "% (loss "
+      << std::setprecision(4) << f->loss << ", " << f->samples << " samples)";
   }
   if (e.sparsity > 0.0) s << "; sparsity " << std::setprecision(1) << 100.0 * e.sparsity << "%";
   return s.str();

@@ -25,6 +25,14 @@ struct StepProgress {
   std::vector<std::pair<std::string, double>> busy;
 };
 
+// One evaluation of the epoch's weights.
+struct EvalFigures {
+  bool done = false;  // false: not evaluated on this split
+  double accuracy = 0.0;
+  double loss = 0.0;  // mean cross-entropy
+  int64_t samples = 0;
+};
+
 // At an epoch's end, once its evaluation (if any) is done.
 struct EpochSummary {
   int epoch = 0;
@@ -32,16 +40,10 @@ struct EpochSummary {
   int64_t steps = 0;        // steps done, whole run
   double train_loss = 0.0;  // mean batch loss of the epoch
   double train_samples_per_s = 0.0;
-  double seconds = 0.0;  // the epoch's wall time
-  bool evaluated = false;
-  double test_accuracy = 0.0;
-  double test_loss = 0.0;
-  int64_t test_samples = 0;
-  bool validated = false;  // on the held-out training records (TrainConfig::validation)
-  double validation_accuracy = 0.0;
-  double validation_loss = 0.0;
-  int64_t validation_samples = 0;
-  double sparsity = 0.0;  // fraction of pruned weights (0 without pruning)
+  double seconds = 0.0;    // the epoch's wall time
+  EvalFigures test;        // the test set (TrainConfig::eval_each_epoch)
+  EvalFigures validation;  // the held-out training records (TrainConfig::validation)
+  double sparsity = 0.0;   // fraction of pruned weights (0 without pruning)
 };
 
 }  // namespace millrace::pipelines

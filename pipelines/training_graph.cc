@@ -277,21 +277,19 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
       auto eval_stage = g.Sink<EvalItem>("evaluate", Cpu(1), [&, this](EvalItem&& item) {
         ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
         LoadSnapshot(item.weights, *eval_model);
-        std::optional<ClassificationMetrics> on_test, on_validation;
-        if (test) {
-          on_test = EvaluatePlain(*eval_model, *test);
-          item.summary.evaluated = true;
-          item.summary.test_accuracy = on_test->Accuracy();
-          item.summary.test_loss = on_test->MeanLoss();
-          item.summary.test_samples = on_test->samples();
-        }
-        if (validation) {
-          on_validation = EvaluatePlain(*eval_model, *validation);
-          item.summary.validated = true;
-          item.summary.validation_accuracy = on_validation->Accuracy();
-          item.summary.validation_loss = on_validation->MeanLoss();
-          item.summary.validation_samples = on_validation->samples();
-        }
+        auto evaluate_on = [&](const DataSource* split, EvalFigures& figures) {
+          std::optional<ClassificationMetrics> m;
+          if (split == nullptr) return m;
+          m = EvaluatePlain(*eval_model, *split);
+          figures = {.done = true,
+                     .accuracy = m->Accuracy(),
+                     .loss = m->MeanLoss(),
+                     .samples = m->samples()};
+          return m;
+        };
+        std::optional<ClassificationMetrics> on_test = evaluate_on(test.get(), item.summary.test);
+        std::optional<ClassificationMetrics> on_validation =
+            evaluate_on(validation.get(), item.summary.validation);
         std::lock_guard<std::mutex> lock(hooks_mu);
         if (on_test) result.final_test = std::move(on_test);
         if (on_validation) result.final_validation = std::move(on_validation);

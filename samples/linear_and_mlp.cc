@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   config.model = "mlp";
   TrainHooks hooks;
   hooks.on_epoch = [](const EpochSummary& e) {
-    std::cout << "mlp epoch " << e.epoch << ": test accuracy " << 100.0 * e.test_accuracy << "%\n";
+    std::cout << "mlp epoch " << e.epoch << ": test accuracy " << 100.0 * e.test.accuracy << "%\n";
   };
   TrainResult r = Train(config, hooks);
   std::cout << r.stage_report << "mlp: " << r.samples_per_s << " samples/s\n";

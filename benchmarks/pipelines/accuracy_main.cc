@@ -11,7 +11,9 @@
 //   pipelines_accuracy prune-sweep [--epochs 5] [--schedules LIST]
 //                                                          dense, then one gradual 90% global run
 //                                                          per schedule (LIST below)
-// Common: --limit N (training samples), --data DIR, --seed S.
+// Common: --limit N (training samples), --data DIR, --seed S, --validation N (accuracies on the
+// last N training samples, held out, instead of the test set); --help lists every option.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -50,7 +52,9 @@ struct Args {
   std::string out = "/tmp/millrace-accuracy";
   std::string teacher;
   uint64_t seed = 1;
-  std::string schedules;  // prune-sweep: empty = kSweepSchedules
+  std::string schedules;   // prune-sweep: empty = kSweepSchedules
+  int64_t validation = 0;  // > 0: accuracies on the last N training samples, held out
+  double finetune_lr = 0.01;
 };
 
 TrainConfig Base(const Args& a, const std::string& model, int epochs) {
@@ -60,12 +64,16 @@ TrainConfig Base(const Args& a, const std::string& model, int epochs) {
   c.limit = a.limit;
   c.data_dir = a.data;
   c.seed = a.seed;
+  c.validation = a.validation;
+  c.eval_each_epoch = a.validation == 0;  // with a validation split the test set stays unseen
   return c;
 }
 
-double Accuracy(const TrainResult& r) {
-  return r.final_test ? 100.0 * r.final_test->Accuracy() : 0.0;
+// The run's accuracy and loss on the test set, or on the validation split when there is one.
+const ClassificationMetrics& Evaluated(const TrainResult& r) {
+  return r.final_validation ? *r.final_validation : *r.final_test;
 }
+double Accuracy(const TrainResult& r) { return 100.0 * Evaluated(r).Accuracy(); }
 
 void Row(const std::vector<std::string>& cells) {
   std::cout << "|";
@@ -79,8 +87,10 @@ std::string Fixed(double v, int digits) {
   return s.str();
 }
 
+// On the test set, or on the validation split when the config holds one out.
 double TestAccuracy(ops::Sequential& model, const TrainConfig& config) {
-  const DataSource test = DataSource::Open(config, Split::kTest);
+  const DataSource test =
+      DataSource::Open(config, config.validation > 0 ? Split::kValidation : Split::kTest);
   return 100.0 * EvaluatePlain(model, test).Accuracy();
 }
 
@@ -98,14 +108,17 @@ void Models(const Args& a) {
   }
 }
 
-// Fine-tunes `model` (already pruned or shrunk) for one epoch with a plain loop: SGD lr 0.01,
-// momentum 0.9, cosine to 0 (the optimizer keeps masked weights at 0).
-void FineTune(ops::Sequential& model, const TrainConfig& c) {
+// Fine-tunes `model` (already pruned or shrunk) for one epoch with a plain loop: SGD at peak lr
+// `lr`, cosine to 0, with the run's momentum and label smoothing (the optimizer keeps masked
+// weights at 0).
+void FineTune(ops::Sequential& model, const TrainConfig& c, double lr) {
   TrainConfig f = c;
   f.epochs = 1;
   const DataSource train = DataSource::Open(f, Split::kTrain);
-  ops::Sgd sgd(model.Parameters(), {.lr = 0.01, .momentum = 0.9});
-  TrainState s{&model, &sgd, ops::CosineLr(train.batches_per_epoch()), 0.01, 0};
+  ops::Sgd sgd(model.Parameters(),
+               {.lr = lr, .momentum = c.optimizer.momentum, .nesterov = c.optimizer.nesterov});
+  TrainState s{&model, &sgd, ops::CosineLr(train.batches_per_epoch()), lr, 0};
+  s.label_smoothing = c.label_smoothing;
   ReferenceTrain(train, s, 1);
 }
 
@@ -160,7 +173,7 @@ void Pruning(const Args& a) {
   Row({"mlp one-shot 90% global, no fine-tuning", Fixed(TestAccuracy(oneshot, dense_config), 2),
        Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1), "-"});
   t0 = Clock::now();
-  FineTune(oneshot, dense_config);
+  FineTune(oneshot, dense_config, a.finetune_lr);
   Row({"mlp one-shot 90% global + 1 fine-tune epoch", Fixed(TestAccuracy(oneshot, dense_config), 2),
        Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
@@ -172,7 +185,7 @@ void Pruning(const Args& a) {
   LoadSnapshot(trained, dense_copy);
   ops::ShrinkByL2(shrunk, "fc1", ops::PruneAmount::Fraction(0.5));
   const double before_ft = TestAccuracy(shrunk, dense_config);
-  FineTune(shrunk, dense_config);
+  FineTune(shrunk, dense_config, a.finetune_lr);
   Row({"mlp 250 of 500 hidden units removed, no fine-tuning", Fixed(before_ft, 2), "-", "-"});
   Row({"mlp 250 of 500 hidden units removed + 1 fine-tune epoch",
        Fixed(TestAccuracy(shrunk, dense_config), 2), "-", "-"});
@@ -230,7 +243,7 @@ void PruneSweep(const Args& a) {
   auto t0 = Clock::now();
   const TrainResult d = dense.Run();
   const double dense_acc = Accuracy(d);
-  Row({"dense", Fixed(dense_acc, 2), "-", Fixed(d.final_test->MeanLoss(), 4), "0.0",
+  Row({"dense", Fixed(dense_acc, 2), "-", Fixed(Evaluated(d).MeanLoss(), 4), "0.0",
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
   for (const SweepSchedule& s : schedules) {
     TrainConfig c = dense_config;
@@ -240,7 +253,7 @@ void PruneSweep(const Args& a) {
     t0 = Clock::now();
     TrainResult r = p.Run();
     Row({s.text, Fixed(Accuracy(r), 2), Fixed(Accuracy(r) - dense_acc, 2),
-         Fixed(r.final_test->MeanLoss(), 4), Fixed(100 * r.sparsity, 1),
+         Fixed(Evaluated(r).MeanLoss(), 4), Fixed(100 * r.sparsity, 1),
          Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
   }
 }
@@ -285,49 +298,36 @@ void Distill(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--epochs" && has_value)
-      a.epochs = std::stoi(argv[++i]);
-    else if (arg == "--limit" && has_value)
-      a.limit = std::stoll(argv[++i]);
-    else if (arg == "--data" && has_value)
-      a.data = argv[++i];
-    else if (arg == "--out" && has_value)
-      a.out = argv[++i];
-    else if (arg == "--teacher" && has_value)
-      a.teacher = argv[++i];
-    else if (arg == "--schedules" && has_value)
-      a.schedules = argv[++i];
-    else if (arg == "--seed" && has_value)
-      a.seed = std::stoull(argv[++i]);
-    else if (a.experiment.empty() && arg[0] != '-')
-      a.experiment = arg;
-    else {
-      std::cerr << "unknown argument " << arg << "\n";
-      return 2;
-    }
-  }
+  CLI::App app{
+      "Accuracy, pruning and distillation on Fashion-MNIST through the training graph; "
+      "prints Markdown table rows (docs/BENCHMARKS.md)."};
+  app.add_option("experiment", a.experiment, "models, pruning, prune-sweep or distill")
+      ->required()
+      ->check(CLI::IsMember({"models", "pruning", "prune-sweep", "distill"}));
+  app.add_option("--epochs", a.epochs, "epochs of every run")->capture_default_str();
+  app.add_option("--limit", a.limit, "use only the first N training samples (0 = all)");
+  app.add_option("--validation", a.validation,
+                 "hold out the last N training samples and report accuracy on them instead of "
+                 "the test set (for choosing settings)");
+  app.add_option("--data", a.data, "Fashion-MNIST directory (IDX files)")->capture_default_str();
+  app.add_option("--out", a.out, "models: checkpoint directory")->capture_default_str();
+  app.add_option("--teacher", a.teacher, "distill: the teacher checkpoint (cnn)");
+  app.add_option("--seed", a.seed, "seed of every run")->capture_default_str();
+  app.add_option("--schedules", a.schedules, "prune-sweep: start:end:every[:lag][:r],...");
+  app.add_option("--finetune-lr", a.finetune_lr,
+                 "pruning: peak lr of the one fine-tuning epoch after one-shot or structured "
+                 "pruning (cosine, the run's momentum and label smoothing)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   // The plain loops here (fine-tuning, step times) run on this thread: one oneDNN (OpenMP)
   // thread, as the training graph's compute thread has on 2 cores. (Two OpenMP threads on a
   // loaded 2-core machine stall at every barrier.)
   millrace::ops::cpu::SetComputeThreads(1);
   try {
-    if (a.experiment == "models")
-      Models(a);
-    else if (a.experiment == "pruning")
-      Pruning(a);
-    else if (a.experiment == "distill")
-      Distill(a);
-    else if (a.experiment == "prune-sweep")
-      PruneSweep(a);
-    else {
-      std::cerr << "usage: pipelines_accuracy models|pruning|prune-sweep|distill [--epochs N] "
-                   "[--limit N] "
-                   "[--data DIR] [--out DIR] [--teacher FILE] [--seed S] [--schedules LIST]\n";
-      return 2;
-    }
+    if (a.experiment == "models") Models(a);
+    if (a.experiment == "pruning") Pruning(a);
+    if (a.experiment == "distill") Distill(a);
+    if (a.experiment == "prune-sweep") PruneSweep(a);
   } catch (const std::exception& e) {
     std::cerr << "pipelines_accuracy: " << e.what() << "\n";
     return 1;

@@ -66,6 +66,13 @@ std::vector<double> RunReference(const TrainConfig& c, TrainingPipeline& referen
   return ReferenceTrain(train, reference.state(), c.epochs, c.max_steps);
 }
 
+// Runs `pipeline`, appending every epoch's summary to `seen` as it is reported.
+TrainResult RunSeeingEpochs(TrainingPipeline& pipeline, std::vector<EpochSummary>& seen) {
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochSummary& e) { seen.push_back(e); };
+  return pipeline.Run(hooks);
+}
+
 TEST(TrainingGraph, SgdMatchesThePlainLoopBitForBit) {
   const TrainConfig c = SmallConfig();
   TrainingPipeline graph(c);
@@ -180,22 +187,20 @@ TEST(TrainingGraph, EpochEndsReportTestAccuracyFromTheSnapshot) {
   c.eval_each_epoch = true;
   TrainingPipeline graph(c);
   std::vector<EpochSummary> seen;
-  TrainHooks hooks;
-  hooks.on_epoch = [&](const EpochSummary& e) { seen.push_back(e); };
-  TrainResult r = graph.Run(hooks);
+  TrainResult r = RunSeeingEpochs(graph, seen);
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].epoch, 1);
   EXPECT_EQ(seen[1].epoch, 2);
-  EXPECT_TRUE(seen[1].evaluated);
-  EXPECT_EQ(seen[1].test_samples, 1000);
+  EXPECT_TRUE(seen[1].test.done);
+  EXPECT_EQ(seen[1].test.samples, 1000);
   ASSERT_TRUE(r.final_test.has_value());
   // The last snapshot is the final weights: evaluating them directly gives the same figures.
   ops::cpu::SetComputeThreads(1);
   DataSource test = DataSource::Open(c, Split::kTest);
   ClassificationMetrics direct = EvaluatePlain(graph.model(), test);
   EXPECT_EQ(direct.correct(), r.final_test->correct());
-  EXPECT_DOUBLE_EQ(direct.Accuracy(), seen[1].test_accuracy);
-  EXPECT_GT(seen[1].test_accuracy, 0.6);  // 2 epochs on 2,048 images: well above chance
+  EXPECT_DOUBLE_EQ(direct.Accuracy(), seen[1].test.accuracy);
+  EXPECT_GT(seen[1].test.accuracy, 0.6);  // 2 epochs on 2,048 images: well above chance
 }
 
 TEST(TrainingGraph, ValidationSplitIsHeldOutAndEvaluatedEachEpoch) {
@@ -218,20 +223,18 @@ TEST(TrainingGraph, ValidationSplitIsHeldOutAndEvaluatedEachEpoch) {
 
   TrainingPipeline graph(c);
   std::vector<EpochSummary> seen;
-  TrainHooks hooks;
-  hooks.on_epoch = [&](const EpochSummary& e) { seen.push_back(e); };
-  TrainResult r = graph.Run(hooks);
+  TrainResult r = RunSeeingEpochs(graph, seen);
   ASSERT_EQ(seen.size(), 2u);
-  EXPECT_TRUE(seen[1].validated);
-  EXPECT_FALSE(seen[1].evaluated);  // eval_each_epoch is off: no test set
-  EXPECT_EQ(seen[1].validation_samples, 500);
+  EXPECT_TRUE(seen[1].validation.done);
+  EXPECT_FALSE(seen[1].test.done);  // eval_each_epoch is off: no test set
+  EXPECT_EQ(seen[1].validation.samples, 500);
   ASSERT_TRUE(r.final_validation.has_value());
   EXPECT_FALSE(r.final_test.has_value());
   ops::cpu::SetComputeThreads(1);
   ClassificationMetrics plain = EvaluatePlain(graph.model(), validation);
   EXPECT_EQ(plain.correct(), r.final_validation->correct());
-  EXPECT_DOUBLE_EQ(plain.Accuracy(), seen[1].validation_accuracy);
-  EXPECT_GT(seen[1].validation_accuracy, 0.6);
+  EXPECT_DOUBLE_EQ(plain.Accuracy(), seen[1].validation.accuracy);
+  EXPECT_GT(seen[1].validation.accuracy, 0.6);
 
   c.validation = 60000;
   try {
