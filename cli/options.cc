@@ -92,7 +92,7 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--sparsity", p.sparsity, "final fraction of weights pruned")
       ->check(CLI::Range(0.0, 1.0));
   cmd.add_option("--prune-start", p.start_step,
-                 "step where pruning starts (default: gradual: a fifth of the run; oneshot: 0)");
+                 "step where pruning starts (default: gradual: two fifths of the run; oneshot: 0)");
   cmd.add_option("--prune-end", p.end_step,
                  "step where the gradual ramp ends (default: three fifths of the run)");
   cmd.add_option("--prune-every", p.every, "gradual: steps between mask updates")

@@ -150,7 +150,7 @@ PruneSchedule::PruneSchedule(const PruneConfig& config, int64_t total_steps) : c
   PruneConfig& c = config_;
   MILLRACE_CHECK_ARG(c.method == "oneshot" || c.method == "gradual",
                      "prune method '" << c.method << "' is not one of: oneshot, gradual");
-  if (c.start_step == -1) c.start_step = c.method == "gradual" ? total_steps / 5 : 0;
+  if (c.start_step == -1) c.start_step = c.method == "gradual" ? 2 * total_steps / 5 : 0;
   MILLRACE_CHECK_ARG(c.sparsity > 0.0f && c.sparsity < 1.0f,
                      "prune sparsity must be in (0, 1), got " << c.sparsity);
   MILLRACE_CHECK_ARG(c.start_step >= 0,

@@ -40,7 +40,7 @@ namespace millrace::pipelines {
 class TrainingPipeline;
 
 // The pruning schedule of a PruneConfig over a run of `total_steps` steps (steps count from 0;
-// step t is the t-th optimizer step). For "gradual", start_step -1 means a fifth of the run and
+// step t is the t-th optimizer step). For "gradual", start_step -1 means two fifths of the run and
 // end_step 0 three fifths; for "oneshot", start_step -1 means 0.
 class PruneSchedule {
  public:

@@ -235,19 +235,19 @@ TEST(PruningInGraph, BadSchedulesAreNamed) {
   EXPECT_TRUE(PruneSchedule(p, 90).IsUpdateStep(54));
 }
 
-TEST(PruningInGraph, DefaultGradualScheduleIsFifthToThreeFifthsEvery50) {
+TEST(PruningInGraph, DefaultGradualScheduleIsTwoFifthsToThreeFifthsEvery50) {
   PruneConfig p;
   p.method = "gradual";
   p.sparsity = 0.9f;
   const PruneSchedule s(p, 2340);  // 5 epochs of 468 steps
-  EXPECT_EQ(s.config().start_step, 468);
+  EXPECT_EQ(s.config().start_step, 936);
   EXPECT_EQ(s.config().end_step, 1404);
   EXPECT_EQ(s.config().every, 50);
-  EXPECT_EQ(s.SparsityAt(467), 0.0);
-  EXPECT_FALSE(s.IsUpdateStep(467));
-  EXPECT_TRUE(s.IsUpdateStep(468));
-  EXPECT_TRUE(s.IsUpdateStep(518));
-  EXPECT_TRUE(s.IsUpdateStep(1404));  // off the every-grid: 1404 - 468 = 936
+  EXPECT_EQ(s.SparsityAt(935), 0.0);
+  EXPECT_FALSE(s.IsUpdateStep(935));
+  EXPECT_TRUE(s.IsUpdateStep(936));
+  EXPECT_TRUE(s.IsUpdateStep(986));
+  EXPECT_TRUE(s.IsUpdateStep(1404));  // off the every-grid: 1404 - 936 = 468
   EXPECT_EQ(s.LastUpdateStep(), 1404);
   EXPECT_EQ(FineTuneStart(s), 1405);
   EXPECT_FLOAT_EQ(s.SparsityAt(1404), 0.9f);
