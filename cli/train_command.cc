@@ -43,9 +43,12 @@ int RunTrain(TrainArgs& args) {
   std::cout << "millrace train: model " << config.model << " (" << pipeline.model().ParameterCount()
             << " parameters), " << config.data_dir << " (" << config.data_format << "), "
             << config.epochs << " epochs x " << pipeline.steps_per_epoch() << " steps of "
-            << config.batch_size << ", " << config.optimizer.name << " lr " << config.optimizer.lr
-            << " (" << config.optimizer.schedule << "), device " << config.device.ToString()
-            << "\n";
+            << config.batch_size << ", " << config.optimizer.name
+            << (config.optimizer.name == "sgd" && config.optimizer.nesterov ? " (Nesterov)" : "")
+            << " lr " << config.optimizer.lr << " (" << config.optimizer.schedule << ")";
+  if (config.label_smoothing > 0) std::cout << ", label smoothing " << config.label_smoothing;
+  if (config.validation > 0) std::cout << ", " << config.validation << " samples held out";
+  std::cout << ", device " << config.device.ToString() << "\n";
 
   ProgressLine line(std::cout, isatty(STDOUT_FILENO) != 0);
   pipelines::TrainHooks hooks;
