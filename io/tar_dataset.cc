@@ -1,5 +1,7 @@
 #include "io/tar_dataset.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -8,12 +10,30 @@
 
 namespace millrace::io {
 
+namespace {
+uint64_t PhysicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
+                               : ~uint64_t{0};
+}
+}  // namespace
+
 TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
     : options_(std::move(options)) {
   MILLRACE_CHECK(std::filesystem::is_directory(dir), ErrorKind::kIo,
                  "tar shard directory " << dir << " does not exist");
   shards_ = ListTarShards(dir);
   MILLRACE_CHECK(!shards_.empty(), ErrorKind::kIo, "no *.tar shard in " << dir);
+  uint64_t bytes = 0;
+  for (const std::string& shard : shards_) bytes += std::filesystem::file_size(shard);
+  const uint64_t max_bytes = options_.max_bytes > 0 ? options_.max_bytes : PhysicalMemory() / 2;
+  MILLRACE_CHECK_ARG(bytes <= max_bytes,
+                     "the " << shards_.size() << " tar shards of " << dir << " hold " << bytes
+                            << " bytes, more than the " << max_bytes
+                            << " a TarDataset may keep in memory (half of this machine's); "
+                               "train on an image tree or IDX files instead, or read the shards "
+                               "as a stream (io::TarShardStream)");
   // In order: no shard shuffle, no sample shuffle; record i of the dataset is the i-th sample.
   AsyncReader reader;
   TarStreamOptions stream_options;

@@ -24,13 +24,17 @@ struct TarDatasetOptions {
   // Labels must lie in [0, num_classes); 0: the largest label seen + 1.
   int64_t num_classes = 0;
   DecodeOptions decode;
+  // The shards may take at most this much memory (0: half of the machine's physical memory);
+  // more is refused before anything is read.
+  uint64_t max_bytes = 0;
 };
 
 class TarDataset final : public IndexedDataset {
  public:
   // Reads every *.tar of `dir` (sorted by name). Record i is the i-th sample in shard order.
   // Throws Error(kIo) when dir is missing or holds no shard, Error(kData) naming the shard and
-  // the entry of a malformed sample (no label, no image, a bad label) or a corrupt archive.
+  // the entry of a malformed sample (no label, no image, a bad label) or a corrupt archive,
+  // Error(kInvalidArgument) when the shards are larger than options.max_bytes.
   explicit TarDataset(const std::string& dir, TarDatasetOptions options = {});
 
   int64_t size() const override { return static_cast<int64_t>(records_.size()); }

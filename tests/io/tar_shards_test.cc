@@ -364,6 +364,14 @@ TEST_F(TarStreamTest, TarDatasetReadsEveryRecordInShardOrderWithItsPixels) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("none"), std::string::npos) << e.what();
   }
+  // Shards larger than the memory allowed are refused, naming the directory.
+  try {
+    TarDataset big(dir_ / "shards", {.max_bytes = 1000});
+    ADD_FAILURE() << "shards above max_bytes were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("shards"), std::string::npos) << e.what();
+  }
   // A label outside the classes asked for names the shard and the entry.
   try {
     TarDataset narrow(dir_ / "shards", {.num_classes = 5});
