@@ -357,29 +357,22 @@ TEST_F(TarStreamTest, TarDatasetReadsEveryRecordInShardOrderWithItsPixels) {
     }
   }
   EXPECT_THROW(dataset.Read(40), Error);
-  try {
-    TarDataset missing(dir_ / "none");
-    ADD_FAILURE() << "a missing directory was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
-    EXPECT_NE(std::string(e.what()).find("none"), std::string::npos) << e.what();
-  }
-  // Shards larger than the memory allowed are refused, naming the directory.
-  try {
-    TarDataset big(dir_ / "shards", {.max_bytes = 1000});
-    ADD_FAILURE() << "shards above max_bytes were accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("shards"), std::string::npos) << e.what();
-  }
-  // A label outside the classes asked for names the shard and the entry.
-  try {
-    TarDataset narrow(dir_ / "shards", {.num_classes = 5});
-    ADD_FAILURE() << "label 5 was accepted with 5 classes";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kData);
-    EXPECT_NE(std::string(e.what()).find("shard-000000.tar"), std::string::npos) << e.what();
-  }
+  // Opening fails with `kind`, and the message holds `names`.
+  auto expect_refused = [&](const std::string& dir, TarDatasetOptions options, ErrorKind kind,
+                            const std::string& names) {
+    try {
+      TarDataset refused(dir, options);
+      ADD_FAILURE() << dir << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), kind) << e.what();
+      EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
+    }
+  };
+  expect_refused(dir_ / "none", {}, ErrorKind::kIo, "none");
+  // Shards larger than the memory allowed, naming the directory.
+  expect_refused(dir_ / "shards", {.max_bytes = 1000}, ErrorKind::kInvalidArgument, "shards");
+  // A label outside the classes asked for, naming the shard (label 5 with 5 classes).
+  expect_refused(dir_ / "shards", {.num_classes = 5}, ErrorKind::kData, "shard-000000.tar");
 }
 
 TEST_F(TarStreamTest, DestroyingAStreamMidEpochStopsItsIoThreads) {
