@@ -80,7 +80,8 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_option("--validation", c.validation,
                  "hold out the last N training samples: not trained on, evaluated at each "
-                 "epoch's end (pick settings on it, not on the test set)")
+                 "epoch's end (pick settings on it, not on the test set); refused when the "
+                 "records are ordered by class, as an image tree's are")
       ->check(CLI::NonNegativeNumber);
 
   auto& p = c.prune;

@@ -20,6 +20,9 @@ class IndexedDataset {
   // Error(kInvalidArgument) for an index out of range, Error(kData/kIo) naming the file and the
   // record for bad input. Thread-safe: any number of threads may call Read at once.
   virtual Sample Read(int64_t index) const = 0;
+  // The label of record `index` alone. The default decodes the record; datasets that hold
+  // their labels apart answer without reading the image.
+  virtual int64_t Label(int64_t index) const { return Read(index).label; }
 };
 
 }  // namespace millrace::io

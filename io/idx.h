@@ -83,6 +83,7 @@ class IdxDataset final : public IndexedDataset {
   // Zero-copy access for collation: the pixels and label of record `index` (as in Read).
   std::span<const uint8_t> pixels(int64_t index) const;
   int64_t label(int64_t index) const;
+  int64_t Label(int64_t index) const override { return label(index); }
   // Records dropped by the skip policy while loading.
   int64_t skipped() const noexcept { return skipped_; }
 

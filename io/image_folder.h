@@ -50,6 +50,7 @@ class ImageFolderDataset final : public IndexedDataset {
   int64_t num_classes() const override { return static_cast<int64_t>(classes_.size()); }
   // Reads the file on the calling thread and decodes it. Thread-safe.
   Sample Read(int64_t index) const override;
+  int64_t Label(int64_t index) const override { return file(index).label; }
 
   const std::vector<std::string>& classes() const noexcept { return classes_; }
   const File& file(int64_t index) const;

@@ -42,6 +42,7 @@ class TarDataset final : public IndexedDataset {
   // Decodes record `index`; a bad image throws Error(kData) naming the shard, the entry and
   // the index. Thread-safe.
   Sample Read(int64_t index) const override;
+  int64_t Label(int64_t index) const override { return record(index).label; }
 
   const std::vector<std::string>& shards() const noexcept { return shards_; }
   const EncodedRecord& record(int64_t index) const;  // the stored bytes, source and entry

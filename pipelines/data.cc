@@ -1,6 +1,7 @@
 #include "pipelines/data.h"
 
 #include <filesystem>
+#include <set>
 
 #include "io/idx.h"
 #include "io/image_folder.h"
@@ -60,6 +61,24 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
                  "--format " << config.data_format << ": expected idx, folder or tar");
 }
 
+// A held-out tail is only worth having when it holds the classes the rest holds: records kept
+// class after class (an image tree lists its directories in order) would leave whole classes
+// out of the training split and make up the validation split alone.
+void CheckValidationSplit(const io::IndexedDataset& dataset, int64_t trainable) {
+  std::set<int64_t> held_out, trained;
+  for (int64_t i = trainable; i < dataset.size(); ++i) held_out.insert(dataset.Label(i));
+  for (int64_t i = 0; i < trainable; ++i) trained.insert(dataset.Label(i));
+  MILLRACE_CHECK_ARG(held_out.size() >= trained.size(),
+                     "--validation "
+                         << dataset.size() - trainable << ": the last "
+                         << dataset.size() - trainable << " training records hold "
+                         << held_out.size() << " of the " << trained.size()
+                         << " classes of the records before them, so the records are ordered by "
+                            "class (an image tree is read class after class) and a held-out tail "
+                            "would not be representative; hold out from IDX files or tar shards "
+                            "written in mixed order (`millrace data to-tar`)");
+}
+
 }  // namespace
 
 DataSource DataSource::Open(const TrainConfig& config, Split split) {
@@ -76,6 +95,7 @@ DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split 
       augment_(split == Split::kTrain && config.augment),
       sampler_(size_, SamplerOptions(split, config)) {
   MILLRACE_CHECK_ARG(config.batch_size > 0, "batch size must be > 0");
+  if (split == Split::kValidation) CheckValidationSplit(*dataset_, first_);
   MILLRACE_CHECK_ARG(split != Split::kTrain || size_ >= config.batch_size,
                      "the training set has "
                          << size_ << " samples"

@@ -58,7 +58,8 @@ struct TrainConfig {
   int64_t limit = 0;                // use only the first N training samples (0 = all)
   int64_t test_limit = 0;           // evaluate on the first N test samples (0 = all)
   int64_t validation = 0;  // hold out the last N training samples: not trained on, evaluated
-                           // (validation accuracy) at each epoch's end beside the test set
+                           // (validation accuracy) at each epoch's end beside the test set;
+                           // refused when the tail lacks classes (records sorted by class)
   bool augment = false;    // random crop (pad 2) and horizontal flip on training images
 
   // Schedule.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -274,6 +275,41 @@ TEST(TrainingGraph, TarShardsOfLosslessImagesTrainLikeTheIdxFiles) {
   ASSERT_TRUE(a.final_test && b.final_test);
   EXPECT_EQ(b.final_test->samples(), 1000);
   EXPECT_EQ(b.final_test->correct(), a.final_test->correct());
+}
+
+// 100 blank 2x2 images with labels label_of(i).
+class LabelledBlanks final : public io::IndexedDataset {
+ public:
+  explicit LabelledBlanks(std::function<int64_t(int64_t)> label_of)
+      : label_of_(std::move(label_of)) {}
+  int64_t size() const override { return 100; }
+  int64_t num_classes() const override { return 10; }
+  io::Sample Read(int64_t index) const override {
+    return {Tensor::Zeros({1, 2, 2}, DType::kU8), label_of_(index), index};
+  }
+
+ private:
+  std::function<int64_t(int64_t)> label_of_;
+};
+
+TEST(TrainingGraph, ValidationSplitOfRecordsOrderedByClassIsRefused) {
+  TrainConfig c;
+  c.batch_size = 8;
+  c.validation = 20;
+  // Class after class, as an image tree lists them: the tail holds classes 8 and 9 only.
+  auto sorted = std::make_shared<LabelledBlanks>([](int64_t i) { return i / 10; });
+  try {
+    DataSource refused(sorted, Split::kValidation, c);
+    FAIL() << "a held-out tail of two classes was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("hold 2 of the 8 classes"), std::string::npos) << e.what();
+  }
+  // Mixed order: every class in the tail.
+  auto mixed = std::make_shared<LabelledBlanks>([](int64_t i) { return i % 10; });
+  const DataSource validation(mixed, Split::kValidation, c);
+  EXPECT_EQ(validation.size(), 20);
+  EXPECT_EQ(validation.Read(0).index, 80);
 }
 
 TEST(TrainingGraph, TraceHoldsEveryStageAndEveryComputeStage) {
