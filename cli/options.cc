@@ -99,6 +99,10 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--prune-every", p.every, "gradual: steps between mask updates")
       ->capture_default_str();
   cmd.add_flag("--prune-per-tensor", raw.per_tensor, "rank each tensor alone (default: global)");
+  cmd.add_option("--prune-restart-lr-factor", p.restart_lr_factor,
+                 "gradual: the restarted lr's peak as a multiple of --lr")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd.add_flag("--no-prune-lr-restart", raw.no_prune_lr_restart,
                "gradual: keep the lr schedule through the fine-tuning (default: after the ramp "
                "the lr restarts at its peak and decays to 0 by cosine)");

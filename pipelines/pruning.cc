@@ -244,9 +244,12 @@ std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const Prun
   if (config.method == "gradual" && config.restart_lr && restart_at < lr_total) {
     TrainState& state = pipeline.state();
     // The run's schedule up to the restart, then a cosine from the peak down to 0 at the end.
+    ops::LrSchedulePtr fine_tune = ops::CosineLr(lr_total - restart_at);
+    if (config.restart_lr_factor != 1.0f) {
+      fine_tune = ops::ProductLr({ops::ConstantLr(config.restart_lr_factor), fine_tune});
+    }
     state.schedule = ops::SequentialLr(
-        {state.schedule ? state.schedule : ops::ConstantLr(), ops::CosineLr(lr_total - restart_at)},
-        {restart_at});
+        {state.schedule ? state.schedule : ops::ConstantLr(), fine_tune}, {restart_at});
   }
   pipeline.Replace("prune-mask", MakePruneStage(std::move(schedule), stats));
   return stats;

@@ -37,16 +37,17 @@ struct OptimizerConfig {
 // (dense for the first two fifths of the run, ramp to three fifths, masks every 50 steps, the
 // lr restarted for the fine-tuning) come from the schedule sweeps in docs/BENCHMARKS.md.
 struct PruneConfig {
-  std::string method = "none";  // "none", "oneshot" (at start_step), "gradual" (Zhu & Gupta)
-  float sparsity = 0.0f;        // final fraction of weights set to 0
-  bool global = true;           // one ranking across all weight tensors, or per tensor
-  int64_t start_step = -1;      // oneshot: the step (-1 = 0); gradual: ramp start (-1 = the
-                                // end of the run's second fifth)
-  int64_t end_step = 0;         // gradual: ramp end (0 = the end of the run's third fifth)
-  int64_t every = 50;           // gradual: recompute masks every this many steps
-  int64_t lag = 0;              // steps between ranking and applying (0 = synchronous)
-  bool restart_lr = true;       // gradual: once the last masks are applied, the lr goes back to
-                                // its peak and decays (cosine) to 0 at the run's end
+  std::string method = "none";     // "none", "oneshot" (at start_step), "gradual" (Zhu & Gupta)
+  float sparsity = 0.0f;           // final fraction of weights set to 0
+  bool global = true;              // one ranking across all weight tensors, or per tensor
+  int64_t start_step = -1;         // oneshot: the step (-1 = 0); gradual: ramp start (-1 = the
+                                   // end of the run's second fifth)
+  int64_t end_step = 0;            // gradual: ramp end (0 = the end of the run's third fifth)
+  int64_t every = 50;              // gradual: recompute masks every this many steps
+  int64_t lag = 0;                 // steps between ranking and applying (0 = synchronous)
+  float restart_lr_factor = 3.0f;  // gradual with restart_lr: the restart's peak, x the run's lr
+  bool restart_lr = true;          // gradual: once the last masks are applied, the lr goes back to
+                                   // its peak and decays (cosine) to 0 at the run's end
 };
 
 struct TrainConfig {

@@ -161,7 +161,7 @@ void Pruning(const Args& a) {
   t0 = Clock::now();
   TrainResult g = gradual.Run();
   Row(
-      {"mlp gradual 90% global (default schedule: ramp from 2/5 to 3/5 of the run, every 50, "
+      {"mlp gradual 90% global (default schedule: ramp from 2/5 to 3/5 of the run, every 50, 3x "
        "lr restart)",
        Fixed(Accuracy(g), 2), Fixed(100 * g.sparsity, 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});

@@ -11,8 +11,14 @@ namespace {
 
 class Constant final : public LrSchedule {
  public:
-  double Factor(int64_t) const override { return 1; }
-  std::string Describe() const override { return "Constant"; }
+  explicit Constant(double factor) : factor_(factor) {}
+  double Factor(int64_t) const override { return factor_; }
+  std::string Describe() const override {
+    return factor_ == 1 ? "Constant" : "Constant(" + std::to_string(factor_) + ")";
+  }
+
+ private:
+  double factor_;
 };
 
 class Step final : public LrSchedule {
@@ -113,7 +119,10 @@ class Sequence final : public LrSchedule {
 
 }  // namespace
 
-LrSchedulePtr ConstantLr() { return std::make_shared<Constant>(); }
+LrSchedulePtr ConstantLr(double factor) {
+  MILLRACE_CHECK_ARG(factor > 0, "ConstantLr: factor must be > 0, got " << factor);
+  return std::make_shared<Constant>(factor);
+}
 
 LrSchedulePtr StepLr(int64_t step_size, double gamma) {
   MILLRACE_CHECK_ARG(step_size > 0, "StepLr: step size must be > 0, got " << step_size);

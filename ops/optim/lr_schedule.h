@@ -28,8 +28,8 @@ class LrSchedule {
 };
 using LrSchedulePtr = std::shared_ptr<const LrSchedule>;
 
-// 1 at every step.
-LrSchedulePtr ConstantLr();
+// `factor` (1 by default) at every step; in a ProductLr, it scales another schedule.
+LrSchedulePtr ConstantLr(double factor = 1);
 // torch StepLR: gamma^(step / step_size), integer division.
 LrSchedulePtr StepLr(int64_t step_size, double gamma);
 // torch CosineAnnealingLR (closed form), as a factor: min + (1 - min) * (1 + cos(pi * t / T)) / 2

@@ -46,6 +46,11 @@ TEST(LrSchedule, WarmupThenCosineAndProducts) {
   auto p = ProductLr({LinearWarmupLr(10, 0.0), StepLr(5, 0.1)});
   EXPECT_NEAR(p->Factor(5), 0.5 * 0.1, 1e-12);
   EXPECT_NEAR(p->Factor(12), 0.01, 1e-12);
+  auto scaled = ProductLr({ConstantLr(3), CosineLr(90)});  // a cosine from 3 down to 0
+  EXPECT_DOUBLE_EQ(scaled->Factor(0), 3);
+  EXPECT_NEAR(scaled->Factor(45), 1.5, 1e-12);
+  EXPECT_DOUBLE_EQ(ConstantLr()->Factor(7), 1);
+  EXPECT_THROW(ConstantLr(0), Error);
   EXPECT_THROW(SequentialLr({ConstantLr(), ConstantLr()}, {}), Error);
   EXPECT_THROW(StepLr(0, 0.5), Error);
 }

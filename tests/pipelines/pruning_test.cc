@@ -271,12 +271,21 @@ TEST(PruningInGraph, RestartLrRestartsTheScheduleAfterTheLastMasks) {
     const ops::LrSchedule& lr = *pipeline.state().schedule;
     const int64_t at = 24 + lag;
     for (int64_t t = 0; t < at; ++t) EXPECT_EQ(lr.Factor(t), cosine->Factor(t)) << "step " << t;
+    // A cosine from restart_lr_factor x the peak (3 by default) down to 0 at the run's end.
     const ops::LrSchedulePtr after = ops::CosineLr(32 - at);
     for (int64_t t = at; t < 32; ++t) {
-      EXPECT_DOUBLE_EQ(lr.Factor(t), after->Factor(t - at)) << "step " << t << ", lag " << lag;
+      EXPECT_DOUBLE_EQ(lr.Factor(t), 3.0 * after->Factor(t - at))
+          << "step " << t << ", lag " << lag;
     }
-    EXPECT_EQ(lr.Factor(at), 1.0);
+    EXPECT_EQ(lr.Factor(at), 3.0);
   }
+  PruneConfig peak = Gradual(0, true);
+  peak.restart_lr = true;
+  peak.restart_lr_factor = 1.0f;  // back to the run's own peak
+  TrainingPipeline at_peak(SmallConfig());
+  AttachPruning(at_peak, peak);
+  EXPECT_EQ(at_peak.state().schedule->Factor(24), 1.0);
+  EXPECT_DOUBLE_EQ(at_peak.state().schedule->Factor(28), ops::CosineLr(8)->Factor(4));
   PruneConfig off = Gradual(0, true);  // restart_lr false: the schedule is left alone
   TrainingPipeline pipeline(SmallConfig());
   AttachPruning(pipeline, off);
