@@ -63,7 +63,8 @@ class PruneSchedule {
 };
 
 // The first fine-tuning step: the one after the last masks are applied (last update + lag + 1).
-// With restart_lr, the lr restarts from its peak there (a cosine to 0 at the run's end).
+// With restart_lr, the lr restarts there from restart_lr_factor x its peak (a cosine to 0 at the
+// run's end).
 int64_t FineTuneStart(const PruneSchedule& schedule);
 
 // The parameters pruning ranks: every weight of rank >= 2 (in model order).

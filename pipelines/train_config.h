@@ -35,7 +35,8 @@ struct OptimizerConfig {
 
 // Magnitude pruning during training (the ops helper's pruning under it). The gradual defaults
 // (dense for the first two fifths of the run, ramp to three fifths, masks every 50 steps, the
-// lr restarted for the fine-tuning) come from the schedule sweeps in docs/BENCHMARKS.md.
+// lr restarted at 3x its peak for the fine-tuning) come from the schedule sweeps in
+// docs/BENCHMARKS.md.
 struct PruneConfig {
   std::string method = "none";     // "none", "oneshot" (at start_step), "gradual" (Zhu & Gupta)
   float sparsity = 0.0f;           // final fraction of weights set to 0
