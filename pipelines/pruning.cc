@@ -243,7 +243,10 @@ std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const Prun
   const int64_t lr_total = pipeline.steps_per_epoch() * c.epochs;
   if (config.method == "gradual" && config.restart_lr && restart_at < lr_total) {
     TrainState& state = pipeline.state();
-    // The run's schedule up to the restart, then a cosine from the peak down to 0 at the end.
+    // The run's schedule up to the restart, then a cosine from restart_lr_factor x the peak
+    // down to 0 at the end.
+    MILLRACE_CHECK_ARG(config.restart_lr_factor > 0,
+                       "prune restart_lr_factor must be > 0, got " << config.restart_lr_factor);
     ops::LrSchedulePtr fine_tune = ops::CosineLr(lr_total - restart_at);
     if (config.restart_lr_factor != 1.0f) {
       fine_tune = ops::ProductLr({ops::ConstantLr(config.restart_lr_factor), fine_tune});
