@@ -105,7 +105,8 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_flag("--no-prune-lr-restart", raw.no_prune_lr_restart,
                "gradual: keep the lr schedule through the fine-tuning (default: after the ramp "
-               "the lr restarts at its peak and decays to 0 by cosine)");
+               "the lr restarts at --prune-restart-lr-factor x its peak and decays to 0 by "
+               "cosine)");
 
   cmd.add_option("--teacher", c.teacher_checkpoint,
                  "teacher checkpoint (safetensors) for distillation");

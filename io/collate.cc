@@ -37,12 +37,16 @@ Normalizer::Normalizer(const Normalization& normalization, int64_t channels) : c
   }
 }
 
-void Normalizer::Apply(const Tensor& image, float* out) const {
+void Normalizer::CheckImage(const Tensor& image) const {
   MILLRACE_CHECK_ARG(image.dtype() == DType::kU8 && image.ndim() == 3 &&
                          image.dim(0) == channels_ && image.device().is_cpu(),
                      "Normalize takes a u8 CPU image [" << channels_ << ", H, W], got "
                                                         << ToString(image.dtype())
                                                         << ToString(image.shape()));
+}
+
+void Normalizer::Apply(const Tensor& image, float* out) const {
+  CheckImage(image);
   const uint8_t* src = image.data<uint8_t>();
   const int64_t plane = image.dim(1) * image.dim(2);
   for (int64_t c = 0; c < channels_; ++c) {
@@ -55,11 +59,7 @@ void Normalizer::Apply(const Tensor& image, float* out) const {
 
 void Normalizer::ApplyCropped(const Tensor& image, int64_t pad, const AugmentDraw& draw,
                               float* out) const {
-  MILLRACE_CHECK_ARG(image.dtype() == DType::kU8 && image.ndim() == 3 &&
-                         image.dim(0) == channels_ && image.device().is_cpu(),
-                     "Normalize takes a u8 CPU image [" << channels_ << ", H, W], got "
-                                                        << ToString(image.dtype())
-                                                        << ToString(image.shape()));
+  CheckImage(image);
   const int64_t h = image.dim(1), w = image.dim(2);
   MILLRACE_CHECK_ARG(
       pad >= 0 && draw.top >= 0 && draw.top <= 2 * pad && draw.left >= 0 && draw.left <= 2 * pad,

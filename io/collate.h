@@ -52,6 +52,8 @@ class Normalizer {
   void ApplyCropped(const Tensor& image, int64_t pad, const AugmentDraw& draw, float* out) const;
 
  private:
+  void CheckImage(const Tensor& image) const;  // u8, CPU, [channels_, H, W]
+
   int64_t channels_;
   std::vector<std::array<float, 256>> tables_;
 };

@@ -20,13 +20,10 @@ io::EpochSamplerOptions SamplerOptions(Split split, const TrainConfig& config) {
   return o;
 }
 
-// The records a split uses: [first, first + size) of the dataset.
-struct Range {
-  int64_t first = 0;
-  int64_t size = 0;
-};
+}  // namespace
 
-Range UsedRange(const io::IndexedDataset& dataset, Split split, const TrainConfig& config) {
+DataSource::Range DataSource::UsedRange(const io::IndexedDataset& dataset, Split split,
+                                        const TrainConfig& config) {
   const int64_t total = dataset.size();
   if (split == Split::kTest) {
     return {0, config.test_limit > 0 ? std::min(config.test_limit, total) : total};
@@ -38,6 +35,8 @@ Range UsedRange(const io::IndexedDataset& dataset, Split split, const TrainConfi
   if (split == Split::kValidation) return {trainable, config.validation};
   return {0, config.limit > 0 ? std::min(config.limit, trainable) : trainable};
 }
+
+namespace {
 
 std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
   const std::string name = split == Split::kTest ? "test" : "train";
@@ -87,10 +86,14 @@ DataSource DataSource::Open(const TrainConfig& config, Split split) {
 
 DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
                        const TrainConfig& config)
+    : DataSource(dataset, split, config, UsedRange(*dataset, split, config)) {}
+
+DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
+                       const TrainConfig& config, Range range)
     : dataset_(std::move(dataset)),
       split_(split),
-      first_(UsedRange(*dataset_, split, config).first),
-      size_(UsedRange(*dataset_, split, config).size),
+      first_(range.first),
+      size_(range.size),
       batch_size_(config.batch_size),
       augment_(split == Split::kTrain && config.augment),
       sampler_(size_, SamplerOptions(split, config)) {

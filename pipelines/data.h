@@ -38,7 +38,8 @@ class DataSource {
   // config.test_limit. Throws Error(kIo/kData) naming the file that is missing or bad, and
   // Error(kInvalidArgument) when the validation split leaves no batch to train on.
   static DataSource Open(const TrainConfig& config, Split split);
-  // Over a dataset already in memory (tests, benchmarks).
+  // Over a dataset already in memory (tests, benchmarks; the validation split over the
+  // training split's dataset, shared()).
   DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
              const TrainConfig& config);
 
@@ -50,6 +51,7 @@ class DataSource {
   int64_t batches_per_epoch() const { return sampler_.num_batches(); }
   int64_t samples_per_epoch() const { return sampler_.num_samples(); }
   const io::IndexedDataset& dataset() const { return *dataset_; }
+  const std::shared_ptr<const io::IndexedDataset>& shared() const { return dataset_; }
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
   std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
@@ -65,6 +67,14 @@ class DataSource {
   Batch MakeBatch(int epoch, std::span<const int64_t> indices) const;
 
  private:
+  struct Range {  // the records a split uses: [first, first + size) of the dataset
+    int64_t first = 0;
+    int64_t size = 0;
+  };
+  static Range UsedRange(const io::IndexedDataset& dataset, Split split, const TrainConfig& config);
+  DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
+             const TrainConfig& config, Range range);
+
   std::shared_ptr<const io::IndexedDataset> dataset_;
   Split split_;
   int64_t first_ = 0;

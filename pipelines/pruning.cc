@@ -156,6 +156,8 @@ PruneSchedule::PruneSchedule(const PruneConfig& config, int64_t total_steps) : c
   MILLRACE_CHECK_ARG(c.start_step >= 0,
                      "prune start step must be >= 0 (or -1: the default), got " << c.start_step);
   MILLRACE_CHECK_ARG(c.lag >= 0, "prune lag must be >= 0, got " << c.lag);
+  MILLRACE_CHECK_ARG(c.restart_lr_factor > 0,
+                     "prune restart_lr_factor must be > 0, got " << c.restart_lr_factor);
   if (c.method == "gradual") {
     if (c.end_step == 0) c.end_step = std::max<int64_t>(c.start_step + 1, 3 * total_steps / 5);
     MILLRACE_CHECK_ARG(c.every > 0, "prune every must be > 0, got " << c.every);
@@ -245,12 +247,8 @@ std::shared_ptr<PruneStats> AttachPruning(TrainingPipeline& pipeline, const Prun
     TrainState& state = pipeline.state();
     // The run's schedule up to the restart, then a cosine from restart_lr_factor x the peak
     // down to 0 at the end.
-    MILLRACE_CHECK_ARG(config.restart_lr_factor > 0,
-                       "prune restart_lr_factor must be > 0, got " << config.restart_lr_factor);
-    ops::LrSchedulePtr fine_tune = ops::CosineLr(lr_total - restart_at);
-    if (config.restart_lr_factor != 1.0f) {
-      fine_tune = ops::ProductLr({ops::ConstantLr(config.restart_lr_factor), fine_tune});
-    }
+    const ops::LrSchedulePtr fine_tune = ops::ProductLr(
+        {ops::ConstantLr(config.restart_lr_factor), ops::CosineLr(lr_total - restart_at)});
     state.schedule = ops::SequentialLr(
         {state.schedule ? state.schedule : ops::ConstantLr(), fine_tune}, {restart_at});
   }

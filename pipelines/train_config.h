@@ -47,8 +47,9 @@ struct PruneConfig {
   int64_t every = 50;              // gradual: recompute masks every this many steps
   int64_t lag = 0;                 // steps between ranking and applying (0 = synchronous)
   float restart_lr_factor = 3.0f;  // gradual with restart_lr: the restart's peak, x the run's lr
-  bool restart_lr = true;          // gradual: once the last masks are applied, the lr goes back to
-                                   // its peak and decays (cosine) to 0 at the run's end
+  bool restart_lr = true;          // gradual: once the last masks are applied, the lr jumps to
+                                   // restart_lr_factor x its peak and decays (cosine) to 0 at the
+                                   // run's end
 };
 
 struct TrainConfig {

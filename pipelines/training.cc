@@ -93,7 +93,8 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   m.train = std::make_unique<DataSource>(DataSource::Open(c, Split::kTrain));
   if (c.eval_each_epoch) m.test = std::make_unique<DataSource>(DataSource::Open(c, Split::kTest));
   if (c.validation > 0) {
-    m.validation = std::make_unique<DataSource>(DataSource::Open(c, Split::kValidation));
+    // The same files as the training split: its dataset, not a second load.
+    m.validation = std::make_unique<DataSource>(m.train->shared(), Split::kValidation, c);
   }
   if (m.test || m.validation) m.eval_model = BuildModel(c.model, c.seed);
   m.optimizer = MakeOptimizer(c.optimizer, *m.model);

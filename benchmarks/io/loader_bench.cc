@@ -3,7 +3,7 @@
 // written from it by the converter. Each loader benchmark also runs its plain loop alternately
 // with the loader and reports vs_plain (plain wall time / loader wall time) from those pairs.
 //
-//   build-io/benchmarks/io_loader_bench --benchmark_repetitions=5
+//   build/benchmarks/io_loader_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <fcntl.h>

@@ -287,60 +287,55 @@ void Busy(benchmark::State& state, int64_t wall_start_ns) {
       (static_cast<double>(kCores) * static_cast<double>(NowNs() - wall_start_ns));
 }
 
-// The fused job on 2 cores, a task_arena of 2 (the calling thread and one worker), one batch at
-// a time (arg: grain size): both threads meet at the end of every batch.
-void BM_ParallelFused(benchmark::State& state) {
+// Runs `epoch(order, grain)` once per iteration in a task_arena of the 2 cores (the calling
+// thread and one worker), order a fixed permutation of the tree and grain the row's first
+// argument, and reports the rate and the "busy" share of the fused job's tasks.
+template <class Epoch>
+void FusedRow(benchmark::State& state, Epoch epoch) {
   const auto order = Permutation(Tree().size(), 1, 0);
   const size_t grain = static_cast<size_t>(state.range(0));
   tbb::task_arena arena(kCores);
   g_busy_ns = 0;
   const int64_t wall_start = NowNs();
   const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    arena.execute([&] {
-      for (size_t begin = 0; begin < order.size(); begin += kBatch) {
-        Batch batch = FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
-        benchmark::DoNotOptimize(batch.images.raw_data());
-      }
-    });
-  }
+  for (auto _ : state) arena.execute([&] { epoch(order, grain); });
   Busy(state, wall_start);
   Rate(state, Tree().size(), cpu_start);
+}
+
+// The fused job on 2 cores, one batch at a time (arg: grain size): both threads meet at the end
+// of every batch.
+void BM_ParallelFused(benchmark::State& state) {
+  FusedRow(state, [](const std::vector<int64_t>& order, size_t grain) {
+    for (size_t begin = 0; begin < order.size(); begin += kBatch) {
+      Batch batch = FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
+      benchmark::DoNotOptimize(batch.images.raw_data());
+    }
+  });
 }
 
 // The same with up to N batches in flight (parallel_pipeline: batch numbers in order, batches
 // filled in parallel, handed out in order): a thread done with its part of one batch takes work
 // from the next instead of waiting for the other thread (args: grain size, batches in flight).
 void BM_ParallelFusedPipelined(benchmark::State& state) {
-  const auto order = Permutation(Tree().size(), 1, 0);
-  const size_t grain = static_cast<size_t>(state.range(0));
   const size_t in_flight = static_cast<size_t>(state.range(1));
-  tbb::task_arena arena(kCores);
-  g_busy_ns = 0;
-  const int64_t wall_start = NowNs();
-  const double cpu_start = ProcessCpuSeconds();
-  for (auto _ : state) {
-    arena.execute([&] {
-      size_t next = 0;
-      auto batch_starts = [&](tbb::flow_control& fc) -> size_t {
-        if (next >= order.size()) fc.stop();
-        const size_t begin = next;
-        next += kBatch;
-        return begin;
-      };
-      auto fill = [&](size_t begin) {
-        return FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
-      };
-      auto consume = [](Batch batch) { benchmark::DoNotOptimize(batch.images.raw_data()); };
-      tbb::parallel_pipeline(
-          in_flight,
-          tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order, batch_starts) &
-              tbb::make_filter<size_t, Batch>(tbb::filter_mode::parallel, fill) &
-              tbb::make_filter<Batch, void>(tbb::filter_mode::serial_in_order, consume));
-    });
-  }
-  Busy(state, wall_start);
-  Rate(state, Tree().size(), cpu_start);
+  FusedRow(state, [in_flight](const std::vector<int64_t>& order, size_t grain) {
+    size_t next = 0;
+    auto batch_starts = [&](tbb::flow_control& fc) -> size_t {
+      if (next >= order.size()) fc.stop();
+      const size_t begin = next;
+      next += kBatch;
+      return begin;
+    };
+    auto fill = [&](size_t begin) {
+      return FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
+    };
+    auto consume = [](Batch batch) { benchmark::DoNotOptimize(batch.images.raw_data()); };
+    tbb::parallel_pipeline(
+        in_flight, tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order, batch_starts) &
+                       tbb::make_filter<size_t, Batch>(tbb::filter_mode::parallel, fill) &
+                       tbb::make_filter<Batch, void>(tbb::filter_mode::serial_in_order, consume));
+  });
 }
 
 void Setup(const benchmark::State&) {

@@ -55,6 +55,9 @@ struct Args {
   std::string schedules;   // prune-sweep: empty = kSweepSchedules
   int64_t validation = 0;  // > 0: accuracies on the last N training samples, held out
   double finetune_lr = 0;  // 0: the run's peak lr
+  // The recipe (TrainConfig's defaults; --no-nesterov --label-smoothing 0 is the first one).
+  bool nesterov = OptimizerConfig{}.nesterov;
+  float label_smoothing = TrainConfig{}.label_smoothing;
 };
 
 TrainConfig Base(const Args& a, const std::string& model, int epochs) {
@@ -65,6 +68,8 @@ TrainConfig Base(const Args& a, const std::string& model, int epochs) {
   c.data_dir = a.data;
   c.seed = a.seed;
   c.validation = a.validation;
+  c.optimizer.nesterov = a.nesterov;
+  c.label_smoothing = a.label_smoothing;
   c.eval_each_epoch = a.validation == 0;  // with a validation split the test set stays unseen
   return c;
 }
@@ -196,9 +201,10 @@ void Pruning(const Args& a) {
 }
 
 // prune-sweep: gradual 90% global pruning of the mlp under several schedules, each item
-// "start:end:every[:lag][:r]" in steps (end 0: the PruneConfig default; "r": the learning rate
-// restarts at the ramp's end, a cosine from the peak over the fine-tuning steps). Every run has
-// the dense run's seed, lr and batches; only the pruning schedule differs.
+// "start:end:every[:lag][:rF]" in steps (end 0: the PruneConfig default; "r": the learning rate
+// restarts at the ramp's end, a cosine from the peak over the fine-tuning steps; "rF": from F x
+// the peak, e.g. "r3" as the default does; no "r": no restart). Every run has the dense run's
+// seed, lr and batches; only the pruning schedule differs.
 constexpr const char* kSweepSchedules =
     "0:1560:100,234:1560:100,468:1560:100,468:1404:100,468:1170:100,468:1560:50,468:1560:25,"
     "468:1170:50,468:1170:25,468:1560:50:0:r,468:1170:50:0:r,468:1170:100:0:r,468:1404:50:0:r,"
@@ -228,7 +234,9 @@ std::vector<SweepSchedule> ParseSchedules(const std::string& list) {
                .end_step = std::stoll(f[1]),
                .every = std::stoll(f[2])};
     if (f.size() > 3 && !f[3].empty()) s.prune.lag = std::stoll(f[3]);
-    s.prune.restart_lr = f.size() > 4 && f[4] == "r";
+    s.prune.restart_lr = f.size() > 4 && !f[4].empty() && f[4][0] == 'r';
+    if (s.prune.restart_lr)
+      s.prune.restart_lr_factor = f[4].size() > 1 ? std::stof(f[4].substr(1)) : 1;
     out.push_back(s);
   }
   return out;
@@ -315,6 +323,10 @@ int main(int argc, char** argv) {
   app.add_option("--teacher", a.teacher, "distill: the teacher checkpoint (cnn)");
   app.add_option("--seed", a.seed, "seed of every run")->capture_default_str();
   app.add_option("--schedules", a.schedules, "prune-sweep: start:end:every[:lag][:r],...");
+  app.add_flag("--nesterov,!--no-nesterov", a.nesterov,
+               "Nesterov momentum in every run (the default; --no-nesterov: classical)");
+  app.add_option("--label-smoothing", a.label_smoothing, "label smoothing of every run's loss")
+      ->capture_default_str();
   app.add_option("--finetune-lr", a.finetune_lr,
                  "pruning: peak lr of the one fine-tuning epoch after one-shot or structured "
                  "pruning (cosine, the run's momentum and label smoothing; 0 = the run's lr, the "
