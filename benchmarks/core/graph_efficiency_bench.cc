@@ -7,8 +7,11 @@
 #include <tbb/parallel_pipeline.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -21,10 +24,39 @@ namespace {
 constexpr int64_t kItems = 20000;
 constexpr int kCapacity = 16;
 
-void Spin(int64_t ns) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
-  while (std::chrono::steady_clock::now() < end) {
+// The time each thread has spent in Spin, so that a run's CPU time can be split into the
+// bodies' and the runtime's (see BM_MillraceGraph).
+class SpinTotals {
+ public:
+  std::atomic<int64_t>& Mine() {
+    thread_local std::atomic<int64_t>* mine = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return threads_.emplace_back(std::make_unique<std::atomic<int64_t>>(0)).get();
+    }();
+    return *mine;
   }
+  int64_t Take() {  // the sum over every thread since the last Take
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t sum = 0;
+    for (auto& t : threads_) sum += t->exchange(0);
+    return sum;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<std::atomic<int64_t>>> threads_;
+};
+SpinTotals spin_totals;
+
+void Spin(int64_t ns) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::nanoseconds(ns);
+  auto now = start;
+  while ((now = std::chrono::steady_clock::now()) < end) {
+  }
+  auto& mine = spin_totals.Mine();
+  mine.store(mine.load(std::memory_order_relaxed) + (now - start).count(),
+             std::memory_order_relaxed);
 }
 
 struct Shape {
@@ -51,9 +83,15 @@ void Report(benchmark::State& state, const Shape& shape) {
                          benchmark::Counter::kIsRate);
 }
 
+// Besides the efficiency, where the CPU time went, per item: in the bodies' spins (the stages'
+// nominal times plus each spin's overshoot), in the runtime's code inside the stages' tasks
+// (their busy time less the spins: taking, handing on, scheduling), and outside any task
+// (between tasks: oneTBB's dispatch, or a thread with nothing to run).
 void BM_MillraceGraph(benchmark::State& state) {
   const Shape shape = ShapeOf(state);
+  double busy_ns = 0, spun_ns = 0, wall_ns = 0;
   for (auto _ : state) {
+    spin_totals.Take();
     millrace::Graph g;
     int64_t next = 0;
     auto src = g.Source<int64_t>("source", millrace::Cpu(1), [&]() -> std::optional<int64_t> {
@@ -67,9 +105,19 @@ void BM_MillraceGraph(benchmark::State& state) {
     });
     auto sink = g.Sink<int64_t>("sink", millrace::Cpu(1), [&](int64_t) { Spin(shape.sink_ns); });
     g.Connect(src, work, kCapacity).Connect(work, sink, kCapacity);
+    const auto start = std::chrono::steady_clock::now();
     g.Run();
+    wall_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+                   .count();
+    spun_ns += static_cast<double>(spin_totals.Take());
+    for (const auto& stage : g.Stats().stages) busy_ns += stage.busy_s * 1e9;
   }
   Report(state, shape);
+  const double items = static_cast<double>(state.iterations() * kItems);
+  state.counters["bodies_ns_per_item"] = spun_ns / items;
+  state.counters["in_tasks_ns_per_item"] = (busy_ns - spun_ns) / items;
+  state.counters["between_tasks_ns_per_item"] =
+      (millrace::AvailableCores() * wall_ns - busy_ns) / items;
 }
 
 void BM_TbbParallelPipeline(benchmark::State& state) {
@@ -118,6 +166,7 @@ void BM_SpinAllCores(benchmark::State& state) {
   const Shape shape = ShapeOf(state);
   const int cores = millrace::AvailableCores();
   const int64_t per_item = shape.source_ns + shape.work_ns + shape.sink_ns;
+  spin_totals.Take();
   for (auto _ : state) {
     std::vector<std::thread> threads;
     for (int t = 0; t < cores; ++t) {
@@ -128,22 +177,24 @@ void BM_SpinAllCores(benchmark::State& state) {
     for (auto& thread : threads) thread.join();
   }
   Report(state, shape);
+  state.counters["bodies_ns_per_item"] =
+      static_cast<double>(spin_totals.Take()) / static_cast<double>(state.iterations() * kItems);
 }
 
 // {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
-// cores busy); {20, 2} by the 2 cores (23 us of work per item).
-BENCHMARK(BM_MillraceGraph)
-    ->Args({20, 1})
-    ->Args({20, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_TbbParallelPipeline)
-    ->Args({20, 1})
-    ->Args({20, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// cores busy); {20, 2} by the 2 cores (23 us of work per item). {50, 2} and {100, 2} are the
+// core-bound shape with coarser work items: the runtime's cost per item is the same, so it
+// weighs less.
+void Shapes(benchmark::internal::Benchmark* b) {
+  b->Args({20, 1})->Args({20, 2})->Args({50, 2})->Args({100, 2});
+}
+void CoreBoundShapes(benchmark::internal::Benchmark* b) {
+  b->Args({20, 2})->Args({50, 2})->Args({100, 2});
+}
+BENCHMARK(BM_MillraceGraph)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TbbParallelPipeline)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SpinAlone)->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_SpinAllCores)->Args({20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpinAllCores)->Apply(CoreBoundShapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
