@@ -22,7 +22,6 @@
 namespace {
 
 constexpr int64_t kItems = 20000;
-constexpr int kCapacity = 16;
 
 // The time each thread has spent in Spin, so that a run's CPU time can be split into the
 // bodies' and the runtime's (see BM_MillraceGraph).
@@ -62,6 +61,7 @@ void Spin(int64_t ns) {
 struct Shape {
   int64_t source_ns, work_ns, sink_ns;
   int work_concurrency;
+  int capacity;  // of each channel (millrace); tokens in flight (parallel_pipeline)
   double Bound() const {  // items per second
     const double stage =
         std::min({1e9 / source_ns, work_concurrency * 1e9 / work_ns, 1e9 / sink_ns});
@@ -70,9 +70,10 @@ struct Shape {
   }
 };
 
-// Arguments: work time (us), work concurrency. Source 2 us, sink 1 us.
+// Arguments: work time (us), work concurrency, capacity. Source 2 us, sink 1 us.
 Shape ShapeOf(const benchmark::State& state) {
-  return Shape{2000, state.range(0) * 1000, 1000, static_cast<int>(state.range(1))};
+  return Shape{2000, state.range(0) * 1000, 1000, static_cast<int>(state.range(1)),
+               static_cast<int>(state.range(2))};
 }
 
 void Report(benchmark::State& state, const Shape& shape) {
@@ -104,7 +105,7 @@ void BM_MillraceGraph(benchmark::State& state) {
       return x;
     });
     auto sink = g.Sink<int64_t>("sink", millrace::Cpu(1), [&](int64_t) { Spin(shape.sink_ns); });
-    g.Connect(src, work, kCapacity).Connect(work, sink, kCapacity);
+    g.Connect(src, work, shape.capacity).Connect(work, sink, shape.capacity);
     const auto start = std::chrono::steady_clock::now();
     g.Run();
     wall_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
@@ -127,7 +128,7 @@ void BM_TbbParallelPipeline(benchmark::State& state) {
   for (auto _ : state) {
     int64_t next = 0;
     tbb::parallel_pipeline(
-        kCapacity, tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
+        shape.capacity, tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
                                                    [&](tbb::flow_control& fc) -> int64_t {
                                                      if (next == kItems) {
                                                        fc.stop();
@@ -181,19 +182,21 @@ void BM_SpinAllCores(benchmark::State& state) {
       static_cast<double>(spin_totals.Take()) / static_cast<double>(state.iterations() * kItems);
 }
 
-// {work us, work concurrency}: {20, 1} is bound by the serial work stage (50k items/s, ~1.15
-// cores busy); {20, 2} by the 2 cores (23 us of work per item). {50, 1}, {50, 2} and {100, 2}
-// are the same shapes with coarser work items: the runtime's cost per item is about the same,
-// so it weighs less.
+// {work us, work concurrency, capacity}: {20, 1, 16} is bound by the serial work stage (50k
+// items/s, ~1.15 cores busy); {20, 2, 16} by the 2 cores (23 us of work per item). {50, 1},
+// {50, 2} and {100, 2} are the same shapes with coarser work items: the runtime's cost per item
+// is about the same, so it weighs less. {20, 2, 64}: the fine core-bound shape with 64 items in
+// flight per edge (longer runs, fewer hand-offs per item).
 void Shapes(benchmark::internal::Benchmark* b) {
-  b->Args({20, 1})->Args({50, 1})->Args({20, 2})->Args({50, 2})->Args({100, 2});
+  b->Args({20, 1, 16})->Args({50, 1, 16})->Args({20, 2, 16})->Args({50, 2, 16});
+  b->Args({100, 2, 16})->Args({20, 2, 64});
 }
 void CoreBoundShapes(benchmark::internal::Benchmark* b) {
-  b->Args({20, 2})->Args({50, 2})->Args({100, 2});
+  b->Args({20, 2, 16})->Args({50, 2, 16})->Args({100, 2, 16});
 }
 BENCHMARK(BM_MillraceGraph)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TbbParallelPipeline)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_SpinAlone)->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpinAlone)->Args({20, 1, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SpinAllCores)->Apply(CoreBoundShapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
