@@ -182,6 +182,36 @@ void BM_SpinAllCores(benchmark::State& state) {
       static_cast<double>(spin_totals.Take()) / static_cast<double>(state.iterations() * kItems);
 }
 
+// What a cache line costs to cross between two cores, and back: the price of every hand-off
+// between stages on different threads. On a VM it changes with where the host puts the vCPUs,
+// so it is measured beside the pipelines, in the same run.
+void BM_CoreToCoreRoundTrip(benchmark::State& state) {
+  constexpr int64_t kTrips = 100000;
+  alignas(64) std::atomic<int64_t> ball{0};
+  double elapsed_ns = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    ball.store(0);
+    std::thread other([&] {
+      for (int64_t i = 0; i < kTrips; ++i) {
+        while (ball.load(std::memory_order_acquire) != 2 * i + 1) {
+        }
+        ball.store(2 * i + 2, std::memory_order_release);
+      }
+    });
+    for (int64_t i = 0; i < kTrips; ++i) {
+      ball.store(2 * i + 1, std::memory_order_release);
+      while (ball.load(std::memory_order_acquire) != 2 * i + 2) {
+      }
+    }
+    other.join();
+    elapsed_ns +=
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+  }
+  state.counters["round_trip_ns"] =
+      elapsed_ns / static_cast<double>(state.iterations() * kTrips);
+}
+
 // {work us, work concurrency, capacity}: {20, 1, 16} is bound by the serial work stage (50k
 // items/s, ~1.15 cores busy); {20, 2, 16} by the 2 cores (23 us of work per item). {50, 1},
 // {50, 2} and {100, 2} are the same shapes with coarser work items: the runtime's cost per item
@@ -198,6 +228,7 @@ BENCHMARK(BM_MillraceGraph)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRe
 BENCHMARK(BM_TbbParallelPipeline)->Apply(Shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SpinAlone)->Args({20, 1, 16})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SpinAllCores)->Apply(CoreBoundShapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CoreToCoreRoundTrip)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
