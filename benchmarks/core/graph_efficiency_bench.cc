@@ -61,7 +61,7 @@ void Spin(int64_t ns) {
 struct Shape {
   int64_t source_ns, work_ns, sink_ns;
   int work_concurrency;
-  int capacity;  // of each channel (millrace); tokens in flight (parallel_pipeline)
+  int capacity;           // of each channel (millrace); tokens in flight (parallel_pipeline)
   double Bound() const {  // items per second
     const double stage =
         std::min({1e9 / source_ns, work_concurrency * 1e9 / work_ns, 1e9 / sink_ns});
@@ -108,8 +108,8 @@ void BM_MillraceGraph(benchmark::State& state) {
     g.Connect(src, work, shape.capacity).Connect(work, sink, shape.capacity);
     const auto start = std::chrono::steady_clock::now();
     g.Run();
-    wall_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-                   .count();
+    wall_ns +=
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     spun_ns += static_cast<double>(spin_totals.Take());
     for (const auto& stage : g.Stats().stages) busy_ns += stage.busy_s * 1e9;
   }
@@ -127,23 +127,22 @@ void BM_TbbParallelPipeline(benchmark::State& state) {
       shape.work_concurrency == 1 ? tbb::filter_mode::serial_in_order : tbb::filter_mode::parallel;
   for (auto _ : state) {
     int64_t next = 0;
-    tbb::parallel_pipeline(
-        shape.capacity, tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order,
-                                                   [&](tbb::flow_control& fc) -> int64_t {
-                                                     if (next == kItems) {
-                                                       fc.stop();
-                                                       return 0;
-                                                     }
-                                                     Spin(shape.source_ns);
-                                                     return next++;
-                                                   }) &
-                       tbb::make_filter<int64_t, int64_t>(work_mode,
-                                                          [&](int64_t x) {
-                                                            Spin(shape.work_ns);
-                                                            return x;
-                                                          }) &
-                       tbb::make_filter<int64_t, void>(tbb::filter_mode::serial_in_order,
-                                                       [&](int64_t) { Spin(shape.sink_ns); }));
+    auto produce = [&](tbb::flow_control& fc) -> int64_t {
+      if (next == kItems) {
+        fc.stop();
+        return 0;
+      }
+      Spin(shape.source_ns);
+      return next++;
+    };
+    const auto source = tbb::make_filter<void, int64_t>(tbb::filter_mode::serial_in_order, produce);
+    const auto work = tbb::make_filter<int64_t, int64_t>(work_mode, [&](int64_t x) {
+      Spin(shape.work_ns);
+      return x;
+    });
+    const auto sink = tbb::make_filter<int64_t, void>(tbb::filter_mode::serial_in_order,
+                                                      [&](int64_t) { Spin(shape.sink_ns); });
+    tbb::parallel_pipeline(shape.capacity, source & work & sink);
   }
   Report(state, shape);
 }
@@ -208,8 +207,7 @@ void BM_CoreToCoreRoundTrip(benchmark::State& state) {
     elapsed_ns +=
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
   }
-  state.counters["round_trip_ns"] =
-      elapsed_ns / static_cast<double>(state.iterations() * kTrips);
+  state.counters["round_trip_ns"] = elapsed_ns / static_cast<double>(state.iterations() * kTrips);
 }
 
 // {work us, work concurrency, capacity}: {20, 1, 16} is bound by the serial work stage (50k
