@@ -92,11 +92,13 @@ std::string Fixed(double v, int digits) {
   return s.str();
 }
 
-// On the test set, or on the validation split when the config holds one out.
-double TestAccuracy(ops::Sequential& model, const TrainConfig& config) {
-  const DataSource test =
-      DataSource::Open(config, config.validation > 0 ? Split::kValidation : Split::kTest);
-  return 100.0 * EvaluatePlain(model, test).Accuracy();
+// The split accuracies are reported on: the test set, or the validation split when the config
+// holds one out. Opened once per experiment and evaluated on as often as needed.
+DataSource EvalSet(const TrainConfig& config) {
+  return DataSource::Open(config, config.validation > 0 ? Split::kValidation : Split::kTest);
+}
+double AccuracyOn(ops::Sequential& model, const DataSource& split) {
+  return 100.0 * EvaluatePlain(model, split).Accuracy();
 }
 
 void Models(const Args& a) {
@@ -113,14 +115,11 @@ void Models(const Args& a) {
   }
 }
 
-// Fine-tunes `model` (already pruned or shrunk) for one epoch with a plain loop: SGD at peak lr
-// `lr`, cosine to 0, with the run's momentum and label smoothing (the optimizer keeps masked
-// weights at 0).
-void FineTune(ops::Sequential& model, const TrainConfig& c, double lr) {
+// Fine-tunes `model` (already pruned or shrunk) for one epoch of `train` with a plain loop: SGD
+// at peak lr `lr`, cosine to 0, with the run's momentum and label smoothing (the optimizer keeps
+// masked weights at 0).
+void FineTune(ops::Sequential& model, const DataSource& train, const TrainConfig& c, double lr) {
   if (lr == 0) lr = c.optimizer.lr;
-  TrainConfig f = c;
-  f.epochs = 1;
-  const DataSource train = DataSource::Open(f, Split::kTrain);
   ops::Sgd sgd(model.Parameters(),
                {.lr = lr, .momentum = c.optimizer.momentum, .nesterov = c.optimizer.nesterov});
   TrainState s{&model, &sgd, ops::CosineLr(train.batches_per_epoch()), lr, 0};
@@ -129,8 +128,7 @@ void FineTune(ops::Sequential& model, const TrainConfig& c, double lr) {
 }
 
 // Compute-only ms per training step of batch 128 (median of 3 runs of 100 steps).
-double StepMs(ops::Sequential& model, const TrainConfig& c) {
-  const DataSource train = DataSource::Open(c, Split::kTrain);
+double StepMs(ops::Sequential& model, const DataSource& train) {
   std::vector<Batch> batches;
   const auto epoch = train.EpochBatches(1);
   for (size_t i = 0; i < 8; ++i) batches.push_back(train.MakeBatch(1, epoch[i]));
@@ -171,16 +169,20 @@ void Pruning(const Args& a) {
        Fixed(Accuracy(g), 2), Fixed(100 * g.sparsity, 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
 
+  // The plain loops below read the data once: the split reported on, and the training split.
+  const DataSource eval_set = EvalSet(dense_config);
+  const DataSource train = DataSource::Open(dense_config, Split::kTrain);
+
   // One-shot 90% global of the dense model, then one fine-tuning epoch.
   const WeightSnapshot trained = TakeSnapshot(dense.model());
   ops::Sequential oneshot = ops::MakeModel("mlp", a.seed);
   LoadSnapshot(trained, oneshot);
   ops::GlobalL1Unstructured(PrunableWeights(oneshot), ops::PruneAmount::Fraction(0.9));
-  Row({"mlp one-shot 90% global, no fine-tuning", Fixed(TestAccuracy(oneshot, dense_config), 2),
+  Row({"mlp one-shot 90% global, no fine-tuning", Fixed(AccuracyOn(oneshot, eval_set), 2),
        Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1), "-"});
   t0 = Clock::now();
-  FineTune(oneshot, dense_config, a.finetune_lr);
-  Row({"mlp one-shot 90% global + 1 fine-tune epoch", Fixed(TestAccuracy(oneshot, dense_config), 2),
+  FineTune(oneshot, train, dense_config, a.finetune_lr);
+  Row({"mlp one-shot 90% global + 1 fine-tune epoch", Fixed(AccuracyOn(oneshot, eval_set), 2),
        Fixed(100 * ops::SparsityReport(PrunableWeights(oneshot)).total().sparsity(), 1),
        Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0)});
 
@@ -190,14 +192,14 @@ void Pruning(const Args& a) {
   ops::Sequential dense_copy = ops::MakeModel("mlp", a.seed);
   LoadSnapshot(trained, dense_copy);
   ops::ShrinkByL2(shrunk, "fc1", ops::PruneAmount::Fraction(0.5));
-  const double before_ft = TestAccuracy(shrunk, dense_config);
-  FineTune(shrunk, dense_config, a.finetune_lr);
+  const double before_ft = AccuracyOn(shrunk, eval_set);
+  FineTune(shrunk, train, dense_config, a.finetune_lr);
   Row({"mlp 250 of 500 hidden units removed, no fine-tuning", Fixed(before_ft, 2), "-", "-"});
   Row({"mlp 250 of 500 hidden units removed + 1 fine-tune epoch",
-       Fixed(TestAccuracy(shrunk, dense_config), 2), "-", "-"});
+       Fixed(AccuracyOn(shrunk, eval_set), 2), "-", "-"});
   std::cout << "\ncompute-only ms per training step of 128 (median of 3 x 100 steps): dense "
-            << Fixed(StepMs(dense_copy, dense_config), 3) << ", 250 hidden units "
-            << Fixed(StepMs(shrunk, dense_config), 3) << std::endl;
+            << Fixed(StepMs(dense_copy, train), 3) << ", 250 hidden units "
+            << Fixed(StepMs(shrunk, train), 3) << std::endl;
 }
 
 // prune-sweep: gradual 90% global pruning of the mlp under several schedules, each item
@@ -273,7 +275,7 @@ void Distill(const Args& a) {
   teacher_config.teacher_checkpoint = a.teacher;
   auto t0 = Clock::now();
   auto teacher = MakeTeacher(teacher_config, 5, /*cache_logits=*/true);
-  std::cout << "teacher cnn: " << Fixed(TestAccuracy(teacher->model(), teacher_config), 2)
+  std::cout << "teacher cnn: " << Fixed(AccuracyOn(teacher->model(), EvalSet(teacher_config)), 2)
             << "% test accuracy ("
             << (a.teacher.empty() ? "trained 5 epochs here" : "from " + a.teacher) << ", "
             << Fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 0) << " s)\n\n";
@@ -322,7 +324,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "models: checkpoint directory")->capture_default_str();
   app.add_option("--teacher", a.teacher, "distill: the teacher checkpoint (cnn)");
   app.add_option("--seed", a.seed, "seed of every run")->capture_default_str();
-  app.add_option("--schedules", a.schedules, "prune-sweep: start:end:every[:lag][:r],...");
+  app.add_option("--schedules", a.schedules,
+                 "prune-sweep: start:end:every[:lag][:rF],... (rF: lr restart at F x the peak)");
   app.add_flag("--nesterov,!--no-nesterov", a.nesterov,
                "Nesterov momentum in every run (the default; --no-nesterov: classical)");
   app.add_option("--label-smoothing", a.label_smoothing, "label smoothing of every run's loss")
