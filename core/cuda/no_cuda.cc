@@ -1,5 +1,6 @@
 // The CUDA side of core/memory.h and core/device.h in a build without CUDA.
 #include "core/device.h"
+#include "core/device_stream.h"
 #include "core/error.h"
 #include "core/memory.h"
 
@@ -7,6 +8,14 @@ namespace millrace {
 
 int CudaDeviceCount() { return 0; }
 std::string CudaUnavailableReason() { return "this build has no CUDA (MILLRACE_CUDA=OFF or no nvcc)"; }
+
+std::shared_ptr<void> MakeCudaStream(int device) {
+  MILLRACE_THROW(ErrorKind::kCuda, "a stream on cuda:" << device << " was asked for, but "
+                                       << CudaUnavailableReason());
+}
+std::shared_ptr<const DeviceEvent> RecordCudaEvent(void*) {
+  MILLRACE_THROW(ErrorKind::kCuda, "a CUDA event was asked for, but " << CudaUnavailableReason());
+}
 
 namespace detail {
 

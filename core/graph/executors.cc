@@ -1,11 +1,16 @@
 // The three kinds of executor a stage can have: a oneTBB arena (Cpu), the Asio io_context
 // (Io), and one dedicated thread per compute device (Compute, Gpu).
-#include "core/graph/executors.h"
+#include "core/graph/detail/executors.h"
 
 #include <tbb/task_arena.h>
 
+#include <optional>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+
+#include "core/device_stream.h"
+#include "core/graph/device_context.h"
 
 namespace millrace::internal {
 
@@ -68,21 +73,24 @@ class AsioExecutor final : public Executor {
   boost::asio::io_context& io_;
 };
 
-// One host thread with its own io_context: every stage placed on the device shares it.
+// One host thread with its own io_context: every stage placed on the device shares it, and its
+// bodies see the device's context (on a GPU: the stream made here, current on this thread).
 class DeviceThreadExecutor final : public Executor {
  public:
   DeviceThreadExecutor(Device device, const std::function<void(Device)>& init,
                        std::function<void(std::exception_ptr)> on_error)
       : guard_(boost::asio::make_work_guard(io_)) {
     thread_ = std::thread([this, device, init, on_error] {
-      if (init) {
-        try {
-          init(device);
-        } catch (...) {
-          on_error(std::current_exception());
-        }
+      try {
+        if (device.is_cuda()) stream_ = MakeCudaStream(device.index);
+        context_.emplace(device, stream_.get());
+        SetCurrentDeviceContext(&*context_);
+        if (init) init(device);
+      } catch (...) {
+        on_error(std::current_exception());
       }
       io_.run();
+      SetCurrentDeviceContext(nullptr);
     });
   }
   ~DeviceThreadExecutor() override {
@@ -97,6 +105,8 @@ class DeviceThreadExecutor final : public Executor {
  private:
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::shared_ptr<void> stream_;  // Gpu(d) only
+  std::optional<DeviceContext> context_;
   std::thread thread_;
 };
 

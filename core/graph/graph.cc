@@ -3,7 +3,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 
-#include "core/graph/runtime.h"
+#include "core/graph/detail/runtime.h"
 
 namespace millrace {
 

@@ -16,6 +16,10 @@
 // consumer; a blocked stage has no task and burns no CPU. No deadlock for any capacity >= 1
 // and concurrency >= 1.
 //
+// Stages placed on one device (Compute(), Gpu(d)) run in sequence order across those stages:
+// item k passes all of them before item k+1 enters the device (placement.h), and their bodies
+// may take a DeviceContext (device_context.h).
+//
 // Thread safety: build (the stage methods, Connect) and Run() from one thread. Cancel(),
 // SetConcurrency(), Concurrency(), Stats(), Report() and WriteTrace() may be called from any
 // thread, also while Run() is blocked in another.
@@ -33,9 +37,10 @@
 #include <vector>
 
 #include "core/device.h"
-#include "core/graph/channel.h"
+#include "core/graph/detail/channel.h"
+#include "core/graph/detail/stages.h"
+#include "core/graph/device_context.h"
 #include "core/graph/placement.h"
-#include "core/graph/stages.h"
 #include "core/graph/stats.h"
 
 namespace boost::asio {
@@ -81,14 +86,13 @@ class Stage {
     return *this;
   }
 
-  internal::StageBase* impl() const { return impl_; }
-  int port() const { return port_; }
-
  private:
   friend class Graph;
   template <class, class, class>
   friend class JoinHandle;
   Stage(internal::StageBase* impl, int port) : impl_(impl), port_(port) {}
+  internal::StageBase* impl() const { return impl_; }
+  int port() const { return port_; }
   internal::StageBase* impl_ = nullptr;
   int port_ = 0;
 };
@@ -107,9 +111,18 @@ class JoinHandle : public Stage<void, Out> {
 
 namespace internal {
 struct Deduce {};
+// What a map body returns: fn(In&&) or fn(In&&, DeviceContext&).
+template <class F, class Arg, bool = std::is_invocable_v<F&, Arg, DeviceContext&>>
+struct MapResult {
+  using type = std::invoke_result_t<F&, Arg, DeviceContext&>;
+};
+template <class F, class Arg>
+struct MapResult<F, Arg, false> {
+  using type = std::invoke_result_t<F&, Arg>;
+};
 template <class Given, class F, class Arg>
 using OutputOf = std::conditional_t<std::is_same_v<Given, Deduce>,
-                                    std::decay_t<std::invoke_result_t<F&, Arg>>, Given>;
+                                    std::decay_t<typename MapResult<F, Arg>::type>, Given>;
 }  // namespace internal
 
 class Graph {

@@ -5,9 +5,17 @@
 //              task_arena as wide as their concurrencies together (oneTBB workers then stay in
 //              one arena); each stage's limit n is kept by the runtime.
 //   Compute()  bodies on the one host thread that does compute on the CPU (oneDNN's caller).
-//   Gpu(d)     bodies on the one host thread that submits work to CUDA device d.
+//   Gpu(d)     bodies on the one host thread that submits work to CUDA device d, on its stream.
 // Compute() and Gpu(d) have one thread each, shared by every stage placed there: their
 // concurrency is always 1. GraphOptions::device_thread_init runs first on each such thread.
+//
+// Ordered device placement: the stages placed on one device run in sequence order across
+// those stages. The device holds one item at a time: item k passes every stage of the device
+// that it reaches through device-to-device channels (forward, loss, backward, prune-mask, step)
+// before item k+1 enters the device. Exact synchronous SGD is this guarantee. A stage whose
+// inputs all come from outside the device is an entry: it takes its next item only once the
+// item inside has left (or was dropped). An item that leaves the device and comes back enters
+// it again like a new one. Bodies there may take a DeviceContext (core/graph/device_context.h).
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-#include "core/graph/runtime.h"
+#include "core/graph/detail/runtime.h"
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/graph/executors.h"
+#include "core/graph/detail/executors.h"
 #include "core/threads.h"
 
 namespace millrace::internal {
@@ -275,7 +275,12 @@ void Runtime::StartExecutors() {
   std::lock_guard<std::mutex> lock(mu_);
   executors_.push_back(MakeAsioExecutor(io_));
   io_executor_ = executors_.back().get();
-  std::map<std::pair<int, int>, Executor*> devices;
+  // One thread and one OrderedDevice per device that stages are placed on.
+  auto key_of = [](const StageBase* s) {
+    const Device device = s->placement().device_of_thread();
+    return std::make_pair(static_cast<int>(device.kind), device.index);
+  };
+  std::map<std::pair<int, int>, std::pair<Executor*, OrderedDevice*>> devices;
   for (auto& s : stages_) {
     const Placement& p = s->placement();
     switch (p.kind) {
@@ -284,18 +289,38 @@ void Runtime::StartExecutors() {
       case Placement::Kind::kCompute:
       case Placement::Kind::kGpu: {
         const Device device = p.device_of_thread();
-        const auto key = std::make_pair(static_cast<int>(device.kind), device.index);
-        if (!devices.count(key)) {
+        auto& [executor, ordered] = devices[key_of(s.get())];
+        if (executor == nullptr) {
           const std::string thread = device.is_cpu() ? "compute thread" : p.ToString() + " thread";
           executors_.push_back(
               MakeDeviceThreadExecutor(device, options_.device_thread_init,
                                        [this, thread](std::exception_ptr e) { Fail(thread, e); }));
-          devices[key] = executors_.back().get();
+          executor = executors_.back().get();
+          devices_.push_back(std::make_unique<OrderedDevice>());
+          ordered = devices_.back().get();
         }
-        s->set_executor(devices[key]);
+        s->set_executor(executor);
         break;
       }
     }
+  }
+  // The channels inside each device, and its entries: stages whose inputs all come from
+  // outside it (a join with one input inside is not an entry: it must take that item).
+  auto on_device = [&](const StageBase* s) {
+    return s->placement().has_dedicated_thread() ? devices[key_of(s)].second : nullptr;
+  };
+  for (auto& s : stages_) {
+    OrderedDevice* device = on_device(s.get());
+    if (device == nullptr) continue;
+    bool entry = true;
+    for (ChannelBase* c : s->inputs()) {
+      if (on_device(c->producer()) == device) {
+        entry = false;
+        device->inside.push_back(c);
+      }
+    }
+    if (entry) device->entries.push_back(s.get());
+    s->set_ordered_device(device, entry);
   }
   EnsureCpuArena();
   EnsureParallelism();

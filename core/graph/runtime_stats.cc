@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/graph/runtime.h"
+#include "core/graph/detail/runtime.h"
 
 namespace millrace::internal {
 

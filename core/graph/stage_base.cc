@@ -1,9 +1,9 @@
-#include "core/graph/stage_base.h"
+#include "core/graph/detail/stage_base.h"
 
 #include <algorithm>
 #include <chrono>
 
-#include "core/graph/runtime.h"
+#include "core/graph/detail/runtime.h"
 
 namespace millrace::internal {
 
@@ -78,6 +78,13 @@ double ChannelBase::MeanOccupancy() const {
   return n == 0 ? 0.0 : static_cast<double>(sample_sum_.load(std::memory_order_relaxed)) / n;
 }
 
+bool OrderedDevice::Quiet() const {
+  for (const ChannelBase* c : inside) {
+    if (c->reserved() > 0) return false;
+  }
+  return true;
+}
+
 // ---- StageBase ----
 
 const char* ToString(Shape shape) {
@@ -127,7 +134,7 @@ void StageBase::AttachOutput(ChannelBase* channel) { outputs_.push_back(channel)
 void StageBase::Start(int64_t now_ns) {
   concurrency_.store(std::clamp(concurrency_.load(), 1, max_concurrency_));
   idle_since_ns_.store(now_ns);
-  idle_blocked_.store(shape_ == Shape::kSource);
+  idle_reason_.store(shape_ == Shape::kSource ? kBlocked : kStarved);
 }
 
 bool StageBase::HasInput() const {
@@ -164,7 +171,8 @@ void StageBase::Schedule() {
     if (finished_.load() || runtime_->cancelled()) return;
     int active = active_.load();
     if (active >= concurrency_.load()) return;
-    const bool work = (HasInput() && HasRoom()) || (active == 0 && InputDone());
+    const bool work =
+        (HasInput() && HasRoom() && DeviceTurn()) || (active == 0 && InputDone());
     if (!work) return;
     if (active_.compare_exchange_weak(active, active + 1)) {
       if (active == 0) EndIdle(NowNs());
@@ -203,10 +211,14 @@ void StageBase::Work() {
   (void)active_.load(std::memory_order_acquire);
   const int64_t start = NowNs();
   uint64_t items = 0;
+  // A stage on an ordered device takes one item per task, so that the device's thread moves
+  // each item on through the device's stages before an entry takes the next.
+  const bool on_device = device_ != nullptr;
   try {
-    for (int run = 0; run < kRunsPerTask; ++run) {
+    for (int run = 0; run < (on_device ? 1 : kRunsPerTask); ++run) {
       if (runtime_->cancelled() || active_.load() > concurrency_.load()) break;
-      const size_t n = DoRun(RunLimit());
+      if (!DeviceTurn()) break;
+      const size_t n = DoRun(on_device ? 1 : RunLimit());
       if (n == 0) break;
       items += n;
       if (concurrency_.load() > 1) Schedule();  // a helper for what is left
@@ -233,7 +245,11 @@ void StageBase::Work() {
 
 void StageBase::Exit(int64_t now_ns) {
   // Why the stage may go idle: recorded before the count drops, read by Stats().
-  idle_blocked_.store(HasInput() && !HasRoom());
+  const bool has_input = HasInput();
+  idle_reason_.store(!has_input ? kStarved
+                     : !HasRoom() ? kBlocked
+                     : DeviceTurn() ? kStarved
+                                    : kDeviceBusy);
   idle_since_ns_.store(now_ns);
   const int before = active_.fetch_sub(1);
   if (!runtime_->cancelled()) {
@@ -249,6 +265,12 @@ void StageBase::Exit(int64_t now_ns) {
     } else {
       Schedule();
       for (auto* c : inputs_) c->producer()->Schedule();  // room below the wake mark
+      // The item inside the device has left it: the device's entries may take the next.
+      if (device_ != nullptr && device_->Quiet()) {
+        for (StageBase* entry : device_->entries) {
+          if (entry != this) entry->Schedule();
+        }
+      }
     }
   }
   runtime_->TaskDone();
@@ -257,7 +279,11 @@ void StageBase::Exit(int64_t now_ns) {
 void StageBase::EndIdle(int64_t now_ns) {
   const int64_t idle = now_ns - idle_since_ns_.load();
   if (idle <= 0) return;
-  (idle_blocked_.load() ? blocked_ns_ : starved_ns_).fetch_add(idle, std::memory_order_relaxed);
+  switch (idle_reason_.load()) {
+    case kStarved: starved_ns_.fetch_add(idle, std::memory_order_relaxed); break;
+    case kBlocked: blocked_ns_.fetch_add(idle, std::memory_order_relaxed); break;
+    case kDeviceBusy: break;  // its device ran the stages after it: neither starved nor blocked
+  }
 }
 
 void StageBase::IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const {
@@ -266,7 +292,9 @@ void StageBase::IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const
   if (active_.load() == 0) {
     const int64_t end = finished_.load() && finished_ns_.load() > 0 ? finished_ns_.load() : now_ns;
     const int64_t idle = end - idle_since_ns_.load();
-    if (idle > 0) *(idle_blocked_.load() ? blocked : starved) += idle;
+    if (idle > 0 && idle_reason_.load() != kDeviceBusy) {
+      *(idle_reason_.load() == kBlocked ? blocked : starved) += idle;
+    }
   }
 }
 

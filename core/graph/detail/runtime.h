@@ -21,7 +21,7 @@
 
 #include "core/error.h"
 #include "core/graph/graph.h"
-#include "core/graph/stage_base.h"
+#include "core/graph/detail/stage_base.h"
 
 namespace millrace::internal {
 
@@ -96,6 +96,7 @@ class Runtime {
   std::atomic<int64_t> end_ns_{0};
 
   std::vector<std::unique_ptr<Executor>> executors_;
+  std::vector<std::unique_ptr<OrderedDevice>> devices_;  // one per Compute()/Gpu(d) thread
   Executor* io_executor_ = nullptr;
   Executor* cpu_executor_ = nullptr;
   int cpu_arena_slots_ = 0;

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/device.h"
-#include "core/graph/runtime.h"
+#include "core/graph/detail/runtime.h"
 
 namespace millrace::internal {
 

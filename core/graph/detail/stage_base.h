@@ -33,6 +33,19 @@ namespace internal {
 class Runtime;
 class StageBase;
 class Executor;
+class ChannelBase;
+
+// The stages placed on one device (Compute() or Gpu(d)) and the channels between them: the
+// device holds one item at a time. A stage whose inputs all come from outside the device (an
+// entry; a source placed there is one too) takes its next item only when no item is inside:
+// every channel between the device's stages empty, nothing reserved in it. Only the device's
+// one thread takes from or pushes to those channels, so there the check is exact; so item k
+// passes every stage of the device before item k+1 enters it.
+struct OrderedDevice {
+  std::vector<ChannelBase*> inside;
+  std::vector<StageBase*> entries;
+  bool Quiet() const;
+};
 
 int64_t NowNs();  // steady clock
 
@@ -55,6 +68,7 @@ class ChannelBase {
   int port() const { return port_; }
   int64_t capacity() const { return capacity_; }
   int64_t size() const { return size_.load(); }
+  int64_t reserved() const { return reserved_.load(); }
   bool HasItems() const { return size_.load() > 0; }
   bool HasRoom() const { return reserved_.load() < capacity_; }
   // Reserves up to `want` slots; returns how many it got (0 when full).
@@ -128,6 +142,12 @@ class StageBase {
   const std::vector<ChannelBase*>& inputs() const { return inputs_; }
   const std::vector<ChannelBase*>& outputs() const { return outputs_; }
 
+  // A stage on Compute() or Gpu(d): its device, and whether it is one of the device's entries
+  // (set by the runtime before Run; see OrderedDevice). Such a stage takes one item per task.
+  void set_ordered_device(OrderedDevice* device, bool entry) {
+    device_ = device;
+    device_entry_ = entry;
+  }
   void set_executor(Executor* executor) { executor_.store(executor); }
   Executor* executor() const { return executor_.load(); }
   void Start(int64_t now_ns);  // Run() begins: idle since now
@@ -179,6 +199,12 @@ class StageBase {
   size_t RunLimit() const;
   void Exit(int64_t now_ns);
   void EndIdle(int64_t now_ns);
+  // False while this entry of an ordered device waits for the item inside to leave.
+  bool DeviceTurn() const { return !device_entry_ || device_->Quiet(); }
+
+  // Why a stage went idle: its input was empty, its output full, or (an entry of an ordered
+  // device) the device still held an item. The last is neither starved nor blocked.
+  enum Idle : unsigned char { kStarved, kBlocked, kDeviceBusy };
 
   // Read by every thread that schedules the stage, rarely written.
   Runtime* runtime_;
@@ -189,12 +215,14 @@ class StageBase {
   std::atomic<int> concurrency_;
   std::atomic<bool> finished_{false};
   std::atomic<Executor*> executor_{nullptr};
+  OrderedDevice* device_ = nullptr;
+  bool device_entry_ = false;
 
   // Written as tasks start and end: a cache line of their own, so that the reads above don't
   // miss every time another core starts a task.
   alignas(64) std::atomic<int> active_{0};
   std::atomic<int64_t> idle_since_ns_{0};  // valid while active_ == 0
-  std::atomic<bool> idle_blocked_{false};  // why it went idle: output full (else input empty)
+  std::atomic<Idle> idle_reason_{kStarved};  // why it went idle
 
   // Written by every run.
   alignas(64) std::atomic<uint64_t> items_in_{0};

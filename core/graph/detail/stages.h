@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/graph/channel.h"
-#include "core/graph/stage_base.h"
+#include "core/graph/detail/channel.h"
+#include "core/graph/device_context.h"
+#include "core/graph/detail/stage_base.h"
 
 namespace millrace {
 
@@ -21,7 +22,7 @@ template <class T>
 class Emit {
  public:
   explicit Emit(std::vector<Item<T>>* out) : out_(out) {}
-  void operator()(T value) { out_->push_back(Item<T>{std::move(value), 0}); }
+  void operator()(T value) { out_->push_back(Item<T>{std::move(value), 0, nullptr}); }
 
  private:
   std::vector<Item<T>>* out_;
@@ -61,7 +62,9 @@ class SourceStage final : public StageBase {
         done_.store(true);
         break;
       }
-      items.push_back(Item<T>{std::move(*value), next_seq_++});
+      items.push_back(Item<T>{std::move(*value), next_seq_++, nullptr});
+      DeviceContext& context = CurrentDeviceContext();
+      if (context.TakeInFlight()) items.back().ready = context.Record();
     }
     const size_t made = items.size();
     CountOut(made);
@@ -122,9 +125,19 @@ class TransformStage final : public StageBase {
     PostHeldTask();
     std::vector<Item<Out>> out;
     if constexpr (!kSink) out.reserve(n);
+    DeviceContext& context = CurrentDeviceContext();
     for (auto& item : in) {
       if (cancelled()) return n;
+      if (item.ready) {  // device work that makes the value is in flight
+        context.WaitFor(*item.ready);
+        item.ready.reset();
+      }
+      const size_t before = out.size();
       body_(std::move(item), out);
+      if (context.TakeInFlight()) {
+        std::shared_ptr<const DeviceEvent> ready = context.Record();
+        for (size_t i = before; i < out.size(); ++i) out[i].ready = ready;
+      }
     }
     if constexpr (!kSink) {
       CountOut(out.size());
@@ -152,11 +165,17 @@ class TransformStage final : public StageBase {
   uint64_t next_ticket_ = 0;
 };
 
+// Bodies may take the stage's DeviceContext as their last argument (device_context.h).
 template <class In, class Out, class F>
 struct MapBody {
   F fn;
   void operator()(Item<In>&& item, std::vector<Item<Out>>& out) {
-    out.push_back(Item<Out>{fn(std::move(item.value)), item.seq});
+    if constexpr (std::is_invocable_v<F&, In&&, DeviceContext&>) {
+      out.push_back(
+          Item<Out>{fn(std::move(item.value), CurrentDeviceContext()), item.seq, nullptr});
+    } else {
+      out.push_back(Item<Out>{fn(std::move(item.value)), item.seq, nullptr});
+    }
   }
 };
 
@@ -173,7 +192,11 @@ struct FlatMapBody {
   F fn;
   void operator()(Item<In>&& item, std::vector<Item<Out>>& out) {
     Emit<Out> emit(&out);
-    fn(std::move(item.value), emit);
+    if constexpr (std::is_invocable_v<F&, In&&, Emit<Out>&, DeviceContext&>) {
+      fn(std::move(item.value), emit, CurrentDeviceContext());
+    } else {
+      fn(std::move(item.value), emit);
+    }
   }
 };
 
@@ -186,13 +209,13 @@ struct BatchBody {
     if (pending.empty()) pending.reserve(size);
     pending.push_back(std::move(item.value));
     if (pending.size() == size) {
-      out.push_back(Item<std::vector<T>>{std::move(pending), 0});
+      out.push_back(Item<std::vector<T>>{std::move(pending), 0, nullptr});
       pending.clear();  // moved-from: valid, now empty (no = {}: T may be move-only)
     }
   }
   void Flush(std::vector<Item<std::vector<T>>>& out) {
     if (keep_partial && !pending.empty())
-      out.push_back(Item<std::vector<T>>{std::move(pending), 0});
+      out.push_back(Item<std::vector<T>>{std::move(pending), 0, nullptr});
     pending.clear();
   }
 };
@@ -200,7 +223,13 @@ struct BatchBody {
 template <class T, class F>
 struct SinkBody {
   F fn;
-  void operator()(Item<T>&& item, std::vector<Item<NoOutput>>&) { fn(std::move(item.value)); }
+  void operator()(Item<T>&& item, std::vector<Item<NoOutput>>&) {
+    if constexpr (std::is_invocable_v<F&, T&&, DeviceContext&>) {
+      fn(std::move(item.value), CurrentDeviceContext());
+    } else {
+      fn(std::move(item.value));
+    }
+  }
 };
 
 template <class T>
@@ -238,6 +267,8 @@ class JoinStage final : public StageBase {
     const size_t n = a.size() + b.size();
     CountIn(n);
     PostHeldTask();
+    WaitReady(a);
+    WaitReady(b);
     std::vector<Item<Out>> out;
     for (auto& x : a) Pair<0>(std::move(x), pending_a_, pending_b_, out);
     for (auto& y : b) Pair<1>(std::move(y), pending_b_, pending_a_, out);
@@ -276,11 +307,21 @@ class JoinStage final : public StageBase {
       return;
     }
     if constexpr (kSide == 0) {
-      out.push_back(Item<Out>{fn_(std::move(x.value), std::move(it->second)), x.seq});
+      out.push_back(Item<Out>{fn_(std::move(x.value), std::move(it->second)), x.seq, nullptr});
     } else {
-      out.push_back(Item<Out>{fn_(std::move(it->second), std::move(x.value)), x.seq});
+      out.push_back(Item<Out>{fn_(std::move(it->second), std::move(x.value)), x.seq, nullptr});
     }
     theirs.erase(it);
+  }
+
+  // The pair's function reads both values: device work still in flight on either is awaited.
+  template <class X>
+  static void WaitReady(std::vector<Item<X>>& items) {
+    for (auto& x : items) {
+      if (!x.ready) continue;
+      CurrentDeviceContext().WaitFor(*x.ready);
+      x.ready.reset();
+    }
   }
 
   F fn_;

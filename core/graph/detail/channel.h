@@ -14,17 +14,21 @@
 #include <utility>
 #include <vector>
 
-#include "core/graph/stage_base.h"
+#include "core/device_stream.h"
+#include "core/graph/detail/stage_base.h"
 
 namespace millrace {
 
 // An item on its way through the graph: the value and its sequence number. A source numbers
 // its items 0, 1, 2, ...; map, filter, fan-out and join keep the number; a flat-map and a
-// batch number their outputs 0, 1, 2, ... in the order they hand them on.
+// batch number their outputs 0, 1, 2, ... in the order they hand them on. `ready`, when set,
+// marks device work that makes the value and is still in flight (DeviceContext::HandOnInFlight):
+// the consumer waits for it before its body sees the value.
 template <class T>
 struct Item {
   T value;
   uint64_t seq = 0;
+  std::shared_ptr<const DeviceEvent> ready;
 };
 
 namespace internal {
@@ -140,7 +144,7 @@ class Outputs {
     for (size_t i = 0; i + 1 < channels_.size(); ++i) {
       std::vector<Item<T>> copies;
       copies.reserve(items.size());
-      for (const auto& item : items) copies.push_back(Item<T>{copy_(item.value), item.seq});
+      for (const auto& item : items) copies.push_back(Item<T>{copy_(item.value), item.seq, item.ready});
       channels_[i]->Push(std::move(copies));
     }
     channels_.back()->Push(std::move(items));
