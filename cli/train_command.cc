@@ -2,7 +2,9 @@
 // line, reports test accuracy at each epoch's end and where the time went.
 #include <unistd.h>
 
+#include <algorithm>
 #include <iomanip>
+#include <sstream>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -16,6 +18,47 @@
 namespace millrace::cli {
 
 namespace {
+
+// Where the training graph stalled, in words, with the flag that helps: the compute device idle
+// (its stages' busy shares add up to less than the wall time) means the data stages did not
+// keep up.
+std::string StallAdvice(const pipelines::TrainResult& result) {
+  const GraphStats& stats = result.graph;
+  const StageStats* first = nullptr;
+  for (const StageStats& s : stats.stages) {
+    if (s.name == result.first_compute_stage) first = &s;
+  }
+  if (first == nullptr) return "";
+  double busy = 0.0;
+  for (const StageStats& s : stats.stages) {
+    if (s.placement == first->placement) busy += s.busy_fraction;
+  }
+  const double idle = std::max(0.0, 1.0 - busy);
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(0);
+  if (idle <= 0.05) {
+    out << "compute was busy " << 100.0 * std::min(1.0, busy)
+        << "% of the time: the data stages kept ahead, compute is the limit\n";
+    return out.str();
+  }
+  // The data stage with the highest busy share is the one to give workers or less work.
+  const StageStats* busiest = nullptr;
+  for (const StageStats& s : stats.stages) {
+    if (s.placement == first->placement || s.name == "evaluate") continue;
+    if (busiest == nullptr || s.busy_fraction > busiest->busy_fraction) busiest = &s;
+  }
+  out << "compute was idle " << 100.0 * idle << "% of the time, waiting for batches from "
+      << (first->inputs_from.empty() ? "its input" : first->inputs_from[0])
+      << ": the data stages did not keep up";
+  if (busiest != nullptr) {
+    out << "; the busiest is " << busiest->name << ", busy " << 100.0 * busiest->busy_fraction
+        << "% at " << busiest->placement
+        << (busiest->name == "augment" ? " (raise --concurrency augment=N)"
+                                       : " (a serial stage: lower its work per item)");
+  }
+  out << "\n";
+  return out.str();
+}
 
 struct TrainArgs {
   pipelines::TrainConfig config;
@@ -62,7 +105,7 @@ int RunTrain(TrainArgs& args) {
   pipelines::TrainResult result = pipeline.Run(hooks);
   line.Finish();
 
-  std::cout << "\n" << result.stage_report;
+  std::cout << "\n" << result.stage_report << StallAdvice(result);
   std::cout << std::fixed << std::setprecision(1) << "trained " << result.steps << " steps ("
             << result.samples << " samples) in " << result.seconds << " s: " << std::setprecision(0)
             << result.samples_per_s << " samples/s\n";

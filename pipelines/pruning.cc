@@ -56,11 +56,12 @@ class PruneStage final : public ComputeStage {
       : ComputeStage("prune-mask"), schedule_(std::move(schedule)), stats_(std::move(stats)) {
     if (!stats_) stats_ = std::make_shared<PruneStats>();
   }
-  ~PruneStage() override {
-    if (pending_ && pending_->masks.valid()) pending_->masks.wait();
+  // At lag > 0 the ranking runs on the graph's "prune-rank" cpu stage.
+  std::string side_stage() const override {
+    return schedule_.config().lag > 0 ? "prune-rank" : "";
   }
 
-  void Run(StepItem&, TrainState& state) override {
+  void Run(StepItem& item, TrainState& state) override {
     if (weights_.empty()) weights_ = PrunableWeights(*state.model);
     const int64_t t = state.steps_done;
     const int64_t lag = schedule_.config().lag;
@@ -72,8 +73,8 @@ class PruneStage final : public ComputeStage {
         Applied(t);
       }
     } else {
-      if (pending_ && pending_->apply_at == t) Apply(t);
-      if (schedule_.IsUpdateStep(t)) Submit(t, t + lag);
+      if (pending_ && pending_->apply_at == t) Apply(t, state);
+      if (schedule_.IsUpdateStep(t)) item.side = Submit(t, t + lag);
     }
     // Masked gradients (the optimizer masks them again; stages inserted before the step see
     // them masked).
@@ -96,7 +97,9 @@ class PruneStage final : public ComputeStage {
     std::future<Ranked> masks;
   };
 
-  void Submit(int64_t t, int64_t apply_at) {
+  // Copies the weights and masks now and returns the ranking of the copies, for the
+  // prune-rank stage to run while training goes on; Apply() takes its masks `lag` steps later.
+  SideWork Submit(int64_t t, int64_t apply_at) {
     MILLRACE_CHECK(!pending_, ErrorKind::kInternal,
                    "prune-mask: a ranking is still pending at step " << t);
     std::vector<ops::Parameter> copies;
@@ -109,18 +112,29 @@ class PruneStage final : public ComputeStage {
     }
     const double sparsity = schedule_.SparsityAt(t);
     const bool global = schedule_.config().global;
-    auto rank = [copies = std::move(copies), sparsity, global]() mutable {
-      const Clock::time_point t0 = Clock::now();
-      Ranked r{RankCopies(std::move(copies), sparsity, global), 0.0};
-      r.seconds = SecondsSince(t0);
-      return r;
+    auto promise = std::make_shared<std::promise<Ranked>>();
+    pending_ = Pending{apply_at, promise->get_future()};
+    auto shared = std::make_shared<std::vector<ops::Parameter>>(std::move(copies));
+    return [promise, shared, sparsity, global] {
+      try {
+        const Clock::time_point t0 = Clock::now();
+        Ranked r{RankCopies(std::move(*shared), sparsity, global), 0.0};
+        r.seconds = SecondsSince(t0);
+        promise->set_value(std::move(r));
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
     };
-    pending_ = Pending{apply_at, std::async(std::launch::async, std::move(rank))};
   }
 
-  void Apply(int64_t t) {
+  void Apply(int64_t t, const TrainState& state) {
     const Clock::time_point t0 = Clock::now();
-    Ranked ranked = pending_->masks.get();  // usually ready: ranked `lag` steps ago
+    // Usually ready: ranked `lag` steps ago. Waits while the graph runs, not past a cancel.
+    while (pending_->masks.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+      MILLRACE_CHECK(!(state.cancelled && state.cancelled()), ErrorKind::kCancelled,
+                     "prune-mask: cancelled while waiting for the ranking of step " << t);
+    }
+    Ranked ranked = pending_->masks.get();
     stats_->wait_seconds += SecondsSince(t0);
     stats_->rank_seconds += ranked.seconds;
     std::vector<Tensor>& masks = ranked.masks;

@@ -8,7 +8,7 @@ set(MILLRACE_PIPELINES_SOURCES
   training.cc
   training_checkpoint.cc
   training_graph.cc
+  epoch_progress.cc
   evaluation.cc
-  compute_trace.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

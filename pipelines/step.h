@@ -1,10 +1,12 @@
 // One training step, cut into named compute stages: forward -> loss -> backward -> prune-mask
-// -> step. The training graph runs each as its own graph stage on the compute thread (so each
-// has its own statistics); the reference loop (pipelines/reference_loop.h) does not use them.
+// -> step. The training graph places each on Compute() as a graph stage of its own (its own
+// statistics and trace spans); the runtime runs them in sequence order, item k through all of
+// them before item k+1 enters forward. The reference loop (pipelines/reference_loop.h) does not
+// use them.
 //
 // A batch travels through the stages as a StepItem; the model, the optimizer and the schedule
-// live in a TrainState that only the compute thread touches. Stages are an open list:
-// pruning and distillation insert or replace stages (TrainingPipeline::InsertBefore/Replace).
+// live in a TrainState that only the compute thread touches. A user's stage joins the graph
+// through TrainingPipeline::InsertBefore/Replace (pruning and distillation do the same):
 //
 //   class Clip : public ComputeStage {      // a user's stage between backward and step
 //    public:
@@ -38,6 +40,10 @@ struct Batch {
   std::vector<int64_t> indices;
 };
 
+// Work a compute stage hands to a cpu stage beside compute (ComputeStage::side_stage()), so
+// that it runs off the critical path: a mask ranking at lag > 0.
+using SideWork = std::function<void()>;
+
 // A batch on its way through the compute stages.
 struct StepItem {
   Batch batch;
@@ -46,6 +52,7 @@ struct StepItem {
   double loss = 0.0;      // loss: the batch's mean loss
   Tensor dlogits;         // loss: d loss / d logits
   double lr = 0.0;        // step: the learning rate used
+  SideWork side;          // run by the side stage once this item has left compute
 };
 
 // What the compute stages share. Touched only by the compute thread.
@@ -56,6 +63,9 @@ struct TrainState {
   double base_lr = 0.0;
   int64_t steps_done = 0;        // optimizer steps applied (== seq of the next batch)
   double label_smoothing = 0.0;  // of the loss (ops::SoftmaxCrossEntropy)
+  // True once the running graph is cancelled (set while it runs): a stage that waits on
+  // something (side work) gives up when it turns true.
+  std::function<bool()> cancelled;
 };
 
 class ComputeStage {
@@ -65,6 +75,9 @@ class ComputeStage {
   const std::string& name() const { return name_; }
   // Works on one batch. Runs on the compute thread, in sequence order.
   virtual void Run(StepItem& item, TrainState& state) = 0;
+  // The name of a cpu stage that this stage hands work to (StepItem::side), or empty: the
+  // training graph then adds that stage after compute.
+  virtual std::string side_stage() const { return {}; }
 
  private:
   std::string name_;

@@ -1,22 +1,26 @@
 // TrainingPipeline: classification training as a dataflow graph.
 //
-//   read (io) -> augment (cpu, N) -> collate (cpu) -> [to-device] -> forward -> loss
-//     -> backward -> prune-mask -> step          (compute stages, one compute thread)
+//   read (io) -> augment (cpu, N) -> collate (cpu) -> forward -> loss -> backward
+//     -> prune-mask -> step -> progress (compute: graph stages on Compute()) -> evaluate (cpu)
 //
 //   TrainConfig config;                       // mlp on Fashion-MNIST, 5 epochs
 //   TrainingPipeline pipeline(config);
 //   TrainResult result = pipeline.Run({.on_epoch = [](const EpochSummary& e) { ... }});
 //   std::cout << result.stage_report;         // per-stage busy/starved/blocked, bottleneck
 //
-// Exact synchronous SGD: batch k's forward runs only after step k-1 (the compute stages run
-// on one thread in sequence order, and forward checks it), so the weights after N steps are
-// bit for bit those of ReferenceTrain (pipelines/reference_loop.h) over the same batches, on
-// the CPU in deterministic mode. What overlaps: reading, augmenting and collating ahead of
-// compute; the evaluation of a weight snapshot at each epoch's end while the next epoch trains.
+// Exact synchronous SGD: the compute stages are placed on one ordered device, so the runtime
+// runs batch k through every one of them before batch k+1 enters forward (and forward checks
+// it); the weights after N steps are bit for bit those of ReferenceTrain
+// (pipelines/reference_loop.h) over the same batches, on the CPU in deterministic mode. What
+// overlaps: reading, augmenting and collating ahead of compute; a teacher's forward (on a cpu
+// worker) beside the student's step; the evaluation of a weight snapshot at each epoch's end
+// while the next epoch trains; a mask ranking at lag > 0. Compute runs on the CPU (oneDNN);
+// the CUDA backend does not exist yet.
 //
-// Open for extension: the compute stages are a list (InsertBefore / Replace) and a teacher
-// (SetTeacher) adds a stage whose logits reach the compute stages with the same batch.
-// A pipeline runs once; Run() is called from one thread; Cancel() from any thread.
+// Open for extension: the compute stages are a list (InsertBefore / Replace), each one a graph
+// stage, and a teacher (SetTeacher) adds a fan-out and join whose logits reach the compute
+// stages with the same batch. A pipeline runs once; Run() is called from one thread; Cancel()
+// from any thread.
 #pragma once
 
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "core/graph/stats.h"
 #include "core/threads.h"
 #include "ops/sequential.h"
 #include "pipelines/metrics.h"
@@ -62,7 +67,9 @@ struct TrainResult {
   std::optional<ClassificationMetrics> final_test;        // the last evaluation
   std::optional<ClassificationMetrics> final_validation;  // ... on the validation split
   std::vector<StageFigures> stages;
-  std::string stage_report;  // the table, the bottleneck and the stall in words
+  std::string stage_report;  // the table, the bottleneck, and the compute stages' split
+  GraphStats graph;          // the training graph's statistics at its end
+  std::string first_compute_stage;  // "forward": the stage that waits when data is late
   ThreadBudget budget;
   double sparsity = 0.0;
 };
@@ -89,8 +96,10 @@ class TrainingPipeline {
   // Replaces the stage named `name` (e.g. "loss" with a distillation loss).
   void Replace(const std::string& name, ComputeStagePtr stage);
 
-  // A teacher: computes item.teacher_logits from a collated batch, in a stage named "teacher"
-  // between collate and forward (placement "compute", or "cpu" to run it beside the student).
+  // A teacher: computes item.teacher_logits from a collated batch (its images, indices and
+  // seq), in a stage named "teacher" on a branch beside the student's that a fan-out after
+  // collate feeds and a join by sequence number ends before forward (placement "compute", or
+  // "cpu" to run it beside the student).
   using TeacherFn = std::function<Tensor(const Batch&)>;
   void SetTeacher(TeacherFn teacher, const std::string& placement = "compute");
 
@@ -101,6 +110,7 @@ class TrainingPipeline {
 
  private:
   struct Impl;
+  friend class TrainingRun;  // builds and runs the graph (training_graph.cc)
   std::unique_ptr<Impl> impl_;
 };
 

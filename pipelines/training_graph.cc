@@ -1,22 +1,29 @@
 // The training graph:
 //
-//   read (io) -> augment (cpu, N) -> collate (cpu, N -> 1) -> [teacher] -> train
-//     (compute: forward -> loss -> backward -> prune-mask -> step) -> evaluate (cpu)
+//   read (io) -> augment (cpu, N) -> collate (cpu) -> forward -> loss -> backward -> prune-mask
+//     -> step -> progress -> [prune-rank (cpu)] -> evaluate (cpu)
+//                  (forward .. progress: the compute stages, placed on Compute())
 //
-// Why the compute stages share one graph stage: they all run on the one compute thread, and
-// step(k) must finish before forward(k+1) reads the weights. The runtime's compute thread runs
-// tasks in the order they are posted and a task takes whatever input is waiting, so separate
-// forward/backward/step graph stages would let forward(k+1) slip in before step(k) (pipelined
-// SGD, a different algorithm). "train" therefore runs the compute-stage list in order for each
-// batch, times each compute stage, and the report lists them as rows of their own. Exactness
-// holds by construction, and ForwardStage checks it (steps_done == batch.seq).
+// With a teacher (distillation), collate feeds a fan-out: the teacher's forward (on Compute() or
+// a cpu worker) and the student's batch meet again in a join by sequence number before forward:
+//
+//   collate -> teacher-fan -> teacher -> teacher-join -> forward -> distill-loss -> ...
+//                         \-------------------^
+//
+// The compute stages are graph stages on one ordered device: the runtime runs item k through
+// forward .. progress before item k+1 enters forward (core/graph/placement.h), so the weights
+// after N steps are those of a plain loop (ForwardStage also checks steps_done == batch.seq).
+// `progress` keeps the epoch's figures, writes the checkpoint at each epoch's end and hands a
+// snapshot of the weights on to `evaluate`, which runs on a cpu worker while the next epoch
+// trains. A prune-mask stage ranking at lag > 0 hands its ranking to `prune-rank`, a cpu stage
+// beside compute (ComputeStage::side_stage()).
 #include <algorithm>
 #include <cstdlib>
 #include <iomanip>
 #include <sstream>
 
 #include "ops/cpu/dnnl_context.h"
-#include "pipelines/compute_trace.h"
+#include "pipelines/epoch_progress.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
 #include "pipelines/training_impl.h"
@@ -24,12 +31,6 @@
 namespace millrace::pipelines {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
 
 // One sample on its way to a batch.
 struct SampleItem {
@@ -44,61 +45,289 @@ struct EvalItem {
   EpochSummary summary;
 };
 
-// The text below the graph's table: the compute stages' split and the stall in words.
-std::string ComputeBreakdown(const ComputeStageTimes& times, double elapsed_s,
-                             const GraphStats& stats) {
+// What leaves the compute device: an epoch's snapshot to evaluate, or work for the side stage.
+struct AfterCompute {
+  std::optional<EvalItem> eval;
+  SideWork side;
+};
+
+// The text below the graph's table: where the compute device's time went.
+std::string ComputeSplit(const GraphStats& stats, const std::string& placement) {
   std::ostringstream out;
-  int64_t total = 0;
-  for (int64_t ns : times.busy_ns) total += ns;
-  out << "compute stages (inside 'train', on the compute thread, in this order per batch):\n";
-  for (size_t i = 0; i < times.names.size(); ++i) {
-    const double s = times.busy_ns[i] * 1e-9;
-    out << "  " << std::left << std::setw(12) << times.names[i] << std::right << std::fixed
-        << std::setprecision(2) << std::setw(8) << s << " s  " << std::setprecision(1)
-        << std::setw(5) << (elapsed_s > 0 ? 100.0 * s / elapsed_s : 0.0) << "% of wall  "
-        << std::setw(5) << (total > 0 ? 100.0 * times.busy_ns[i] / total : 0.0) << "% of compute\n";
-  }
-  const StageStats* train = nullptr;
+  double total = 0.0;
   for (const StageStats& s : stats.stages) {
-    if (s.name == "train") train = &s;
+    if (s.placement == placement) total += s.busy_s;
   }
-  if (train != nullptr) {
-    out << std::setprecision(0);
-    if (train->starved_fraction > 0.05) {
-      std::string from = train->inputs_from.empty() ? "its input" : train->inputs_from[0];
-      // The data stage with the highest busy share is the one to give workers or less work.
-      const StageStats* busiest = nullptr;
-      for (const StageStats& s : stats.stages) {
-        if (s.name == "train" || s.name == "evaluate") continue;
-        if (busiest == nullptr || s.busy_fraction > busiest->busy_fraction) busiest = &s;
-      }
-      out << "train (compute) waited " << 100.0 * train->starved_fraction
-          << "% of the time on an empty queue from " << from << ": the data stages did not keep up";
-      if (busiest != nullptr) {
-        out << "; the busiest is " << busiest->name << ", busy " << 100.0 * busiest->busy_fraction
-            << "% at " << busiest->placement
-            << (busiest->name == "augment" ? " (raise --concurrency augment=N)"
-                                           : " (a serial stage: lower its work per item)");
-      }
-      out << "\n";
-    } else {
-      out << "train (compute) was busy " << 100.0 * train->busy_fraction
-          << "% of the time and waited on its input " << 100.0 * train->starved_fraction
-          << "%: the data stages kept ahead, compute is the limit\n";
-    }
+  out << "compute stages (graph stages on " << placement << ", in this order per batch):\n";
+  for (const StageStats& s : stats.stages) {
+    if (s.placement != placement) continue;
+    out << "  " << std::left << std::setw(13) << s.name << std::right << std::fixed
+        << std::setprecision(2) << std::setw(8) << s.busy_s << " s  " << std::setprecision(1)
+        << std::setw(5) << (stats.elapsed_s > 0 ? 100.0 * s.busy_s / stats.elapsed_s : 0.0)
+        << "% of wall  " << std::setw(5) << (total > 0 ? 100.0 * s.busy_s / total : 0.0)
+        << "% of compute\n";
   }
   return out.str();
 }
 
 }  // namespace
 
+// One run of the training graph: builds it from the pipeline's state, runs it, and gathers
+// the result.
+class TrainingRun {
+ public:
+  TrainingRun(TrainingPipeline::Impl& m, const TrainHooks& hooks, Graph& g)
+      : m_(m),
+        c_(m.config),
+        hooks_(hooks),
+        g_(g),
+        progress_(c_.epochs, m.train->batches_per_epoch(), c_.batch_size, m.total_steps) {}
+
+  void Build() {
+    auto collate = AddDataStages();
+    if (m_.teacher) {
+      AddComputeStages(AddTeacherBranch(collate));
+    } else {
+      AddComputeStages(collate);
+    }
+  }
+
+  TrainResult Result() {
+    const GraphStats stats = g_.Stats();
+    result_.seconds = stats.elapsed_s;
+    result_.steps = progress_.steps_this_run();
+    result_.samples = result_.steps * c_.batch_size;
+    result_.samples_per_s = result_.samples / std::max(1e-9, result_.seconds);
+    result_.sparsity = Sparsity(*m_.model);
+    for (const StageStats& s : stats.stages) {
+      result_.stages.push_back({s.name, s.placement, s.concurrency,
+                                static_cast<int64_t>(s.items_in), s.busy_s, s.starved_s,
+                                s.blocked_s});
+    }
+    result_.graph = stats;
+    result_.first_compute_stage = m_.stages.front()->name();
+    result_.stage_report =
+        stats.ToTable() +
+        ComputeSplit(stats, c_.device.is_cpu() ? "compute" : Gpu(c_.device.index).ToString());
+    return std::move(result_);
+  }
+
+ private:
+  // read -> augment -> collate: the epoch's order, sample by sample, from first_epoch until
+  // total_steps batches.
+  Stage<SampleItem, StepItem> AddDataStages() {
+    struct ReadState {
+      int epoch;
+      int64_t pos = 0;
+      std::vector<int64_t> order;
+      int64_t remaining;
+    };
+    const int64_t spe = m_.train->batches_per_epoch();
+    const int64_t batch_size = c_.batch_size;
+    auto rs = std::make_shared<ReadState>(ReadState{m_.first_epoch, 0, {}, 0});
+    rs->remaining = (m_.total_steps - m_.state.steps_done) * batch_size;
+    DataSource* train = m_.train.get();
+    auto read = g_.Source<SampleItem>("read", Io(1), [train, rs]() -> std::optional<SampleItem> {
+      if (rs->remaining == 0) return std::nullopt;
+      if (rs->pos == static_cast<int64_t>(rs->order.size())) {
+        if (!rs->order.empty()) ++rs->epoch;
+        rs->order.clear();
+        for (const auto& b : train->EpochBatches(rs->epoch)) {
+          rs->order.insert(rs->order.end(), b.begin(), b.end());
+        }
+        rs->pos = 0;
+        MILLRACE_CHECK(!rs->order.empty(), ErrorKind::kInternal,
+                       "epoch " << rs->epoch << " has no samples");
+      }
+      SampleItem item{rs->epoch, rs->pos, train->Read(rs->order[rs->pos])};
+      ++rs->pos;
+      --rs->remaining;
+      return item;
+    });
+    auto augment = g_.Map<SampleItem>("augment", Cpu(augment_workers()), [train](SampleItem&& s) {
+      s.sample = train->Prepare(std::move(s.sample), s.epoch);
+      return std::move(s);
+    });
+    // collate: groups batch_size samples (in sequence order: one worker) and stacks them.
+    auto pending = std::make_shared<std::vector<io::Sample>>();
+    auto collate = g_.FlatMap<SampleItem, StepItem>(
+        "collate", Cpu(1),
+        [train, spe, batch_size, pending](SampleItem&& s, Emit<StepItem>& emit) {
+          pending->push_back(std::move(s.sample));
+          if (static_cast<int64_t>(pending->size()) < batch_size) return;
+          StepItem item;
+          item.batch = train->Collate(*pending);
+          pending->clear();
+          item.batch.epoch = s.epoch;
+          item.batch.index_in_epoch = s.pos / batch_size;
+          item.batch.seq = (item.batch.epoch - 1) * spe + item.batch.index_in_epoch;
+          item.batch.last_in_epoch = item.batch.index_in_epoch == spe - 1;
+          emit(std::move(item));
+        });
+    g_.Connect(read, augment, c_.CapacityOf("augment", 4 * static_cast<int>(batch_size)))
+        .Connect(augment, collate, c_.CapacityOf("collate", 2 * static_cast<int>(batch_size)));
+    return collate;
+  }
+
+  // collate -> teacher-fan -> teacher -> teacher-join (left: the batch; right: the teacher's).
+  // The teacher reads a view of the batch (its images and indices), not a copy.
+  JoinHandle<StepItem, StepItem, StepItem> AddTeacherBranch(Stage<SampleItem, StepItem> collate) {
+    auto fan = g_.FanOut<StepItem>("teacher-fan", [](const StepItem& s) {
+      StepItem view;
+      view.batch.seq = s.batch.seq;
+      view.batch.epoch = s.batch.epoch;
+      view.batch.index_in_epoch = s.batch.index_in_epoch;
+      view.batch.images = s.batch.images.View();
+      view.batch.indices = s.batch.indices;
+      return view;
+    });
+    const bool on_cpu = m_.teacher_placement == "cpu";
+    TrainingPipeline::TeacherFn& teacher = m_.teacher;
+    auto teach = g_.Map<StepItem>("teacher", on_cpu ? Cpu(1) : Compute(),
+                                  [&teacher, on_cpu](StepItem&& view) {
+                                    // A cpu worker's own OpenMP team: one thread.
+                                    if (on_cpu) ops::cpu::SetComputeThreads(1);
+                                    view.teacher_logits = teacher(view.batch);
+                                    return std::move(view);
+                                  });
+    auto join = g_.Join<StepItem, StepItem>(
+        "teacher-join", Cpu(1), [](StepItem&& student, StepItem&& view) {
+          student.teacher_logits = std::move(view.teacher_logits);
+          return std::move(student);
+        });
+    g_.Connect(collate, fan, c_.CapacityOf("teacher-fan", 4))
+        .Connect(fan, teach, c_.CapacityOf("teacher", 4))
+        .Connect(teach, join.right(), 4)
+        .Connect(fan, join.left(), 8);
+    return join;
+  }
+
+  // The compute stages, one graph stage each on Compute(), then progress, the side stage and
+  // evaluate.
+  template <class Upstream>
+  void AddComputeStages(Upstream upstream) {
+    TrainState& state = m_.state;
+    std::string side_name;
+    for (const ComputeStagePtr& s : m_.stages) {
+      if (!s->side_stage().empty()) side_name = s->side_stage();
+    }
+    const int capacity = c_.CapacityOf(m_.stages.front()->name(), 4);
+    // The compute device: the CPU's compute thread, or a GPU's submitting thread (the pipeline
+    // refuses CUDA until ops has that backend; the graph's shape is ready for it).
+    const Placement device = c_.device.is_cpu() ? Compute() : Gpu(c_.device.index);
+    std::vector<Stage<StepItem, StepItem>> chain;
+    if (!c_.device.is_cpu()) {
+      // to-device: the batch into device memory on the device's stream; forward's stream
+      // waits for the copy, the host does not.
+      chain.push_back(
+          g_.Map<StepItem>("to-device", device, [](StepItem&& item, DeviceContext& ctx) {
+            item.batch.images = item.batch.images.To(ctx.device());
+            item.batch.labels = item.batch.labels.To(ctx.device());
+            ctx.HandOnInFlight();
+            return std::move(item);
+          }));
+    }
+    for (size_t i = 0; i < m_.stages.size(); ++i) {
+      ComputeStage* stage = m_.stages[i].get();
+      const bool first = i == 0;
+      chain.push_back(g_.Map<StepItem>(
+          stage->name(), device, [this, stage, &state, first](StepItem&& item) {
+            if (first && hooks_.interrupt != nullptr && hooks_.interrupt->load()) g_.Cancel();
+            stage->Run(item, state);
+            return std::move(item);
+          }));
+    }
+    g_.Connect(upstream, chain.front(), capacity);
+    for (size_t i = 1; i < chain.size(); ++i) g_.Connect(chain[i - 1], chain[i], 1);
+
+    auto done = g_.FlatMap<StepItem, AfterCompute>(
+        "progress", device,
+        [this](StepItem&& item, Emit<AfterCompute>& emit) { Progress(std::move(item), emit); });
+    g_.Connect(chain.back(), done, 1);
+    auto evaluate = g_.Sink<AfterCompute>("evaluate", Cpu(1), [this](AfterCompute&& after) {
+      if (after.eval) Evaluate(std::move(*after.eval));
+    });
+    if (side_name.empty()) {
+      g_.Connect(done, evaluate, 1);
+      return;
+    }
+    // Side work (a mask ranking) runs here while compute goes on; evaluation after it.
+    auto side = g_.Map<AfterCompute>(side_name, Cpu(1), [](AfterCompute&& after) {
+      if (after.side) std::exchange(after.side, nullptr)();
+      return std::move(after);
+    });
+    g_.Connect(done, side, 4).Connect(side, evaluate, 4);
+  }
+
+  // After step: the epoch's figures, the progress line, and at an epoch's end the checkpoint
+  // and the snapshot for evaluate.
+  void Progress(StepItem&& item, Emit<AfterCompute>& emit) {
+    progress_.Add(item, m_.state.steps_done);
+    if (hooks_.on_step && progress_.ProgressDue()) {
+      if (progress_.elapsed_s() > 0.5) cached_stats_ = g_.Stats();
+      StepProgress p = progress_.Progress(cached_stats_);
+      std::lock_guard<std::mutex> lock(hooks_mu_);
+      hooks_.on_step(p);
+    }
+    AfterCompute after;
+    after.side = std::move(item.side);
+    if (std::optional<EpochSummary> e = progress_.EndOfEpoch()) {
+      e->sparsity = Sparsity(*m_.model);
+      if (!c_.checkpoint_dir.empty()) m_.SaveCheckpoint(e->epoch);
+      if (m_.test != nullptr || m_.validation != nullptr) {
+        after.eval = EvalItem{TakeSnapshot(*m_.model), *e};
+        after.eval->weights.epoch = e->epoch;
+        after.eval->weights.step = m_.state.steps_done;
+      } else {
+        std::lock_guard<std::mutex> lock(hooks_mu_);
+        result_.epochs.push_back(*e);
+        if (hooks_.on_epoch) hooks_.on_epoch(*e);
+      }
+    }
+    if (after.eval || after.side) emit(std::move(after));
+  }
+
+  // On a cpu worker: the snapshot's accuracy and loss on the test and validation splits.
+  void Evaluate(EvalItem&& item) {
+    ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
+    LoadSnapshot(item.weights, *m_.eval_model);
+    auto evaluate_on = [&](const DataSource* split, EvalFigures& figures) {
+      std::optional<ClassificationMetrics> metrics;
+      if (split == nullptr) return metrics;
+      metrics = EvaluatePlain(*m_.eval_model, *split);
+      figures = {.done = true,
+                 .accuracy = metrics->Accuracy(),
+                 .loss = metrics->MeanLoss(),
+                 .samples = metrics->samples()};
+      return metrics;
+    };
+    std::optional<ClassificationMetrics> on_test = evaluate_on(m_.test.get(), item.summary.test);
+    std::optional<ClassificationMetrics> on_validation =
+        evaluate_on(m_.validation.get(), item.summary.validation);
+    std::lock_guard<std::mutex> lock(hooks_mu_);
+    if (on_test) result_.final_test = std::move(on_test);
+    if (on_validation) result_.final_validation = std::move(on_validation);
+    result_.epochs.push_back(item.summary);
+    if (hooks_.on_epoch) hooks_.on_epoch(item.summary);
+  }
+
+  int augment_workers() const { return c_.ConcurrencyOf("augment", m_.budget.cpu_stages); }
+
+  TrainingPipeline::Impl& m_;
+  const TrainConfig& c_;
+  const TrainHooks& hooks_;
+  Graph& g_;
+  EpochProgress progress_;
+  GraphStats cached_stats_;
+  std::mutex hooks_mu_;  // hooks are called from the compute and the evaluate threads
+  TrainResult result_;
+};
+
 TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   const TrainConfig& c = config;
-  const int64_t spe = train->batches_per_epoch();
-  const int64_t batch_size = c.batch_size;
-  const int64_t first_step = state.steps_done;
-  MILLRACE_CHECK_ARG(first_step < total_steps, "nothing to train: the checkpoint is at step "
-                                                   << first_step << " of " << total_steps);
+  MILLRACE_CHECK_ARG(state.steps_done < total_steps, "nothing to train: the checkpoint is at step "
+                                                         << state.steps_done << " of "
+                                                         << total_steps);
   const int augment_workers = c.ConcurrencyOf("augment", budget.cpu_stages);
   for (const auto& [name, n] : c.concurrency) {
     MILLRACE_CHECK_ARG(name == "augment" || name == "evaluate",
@@ -107,24 +336,18 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
                                            "evaluate (read, batch, collate and the compute "
                                            "stages are serial)");
   }
-
-  TrainResult result;
-  result.budget = budget;
-  result.budget.cpu_stages = augment_workers;
-  std::mutex hooks_mu;  // hooks are called from the compute and the evaluate threads
-  auto note = [&](const std::string& text) {
-    if (!hooks.on_note) return;
-    std::lock_guard<std::mutex> lock(hooks_mu);
-    hooks.on_note(text);
-  };
-  note(
-      "thread budget (" + std::to_string(AvailableCores()) + " cores): " + budget.ToString() +
-      "; augment workers " + std::to_string(augment_workers) + ", oneDNN threads " +
-      std::to_string(budget.compute) + ", OpenMP wait policy " +
-      (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "spin (libgomp default)"));
-  if (first_step > 0) {
-    note("resumed from " + c.checkpoint_dir + "/last.safetensors at step " +
-         std::to_string(first_step) + " (epoch " + std::to_string(first_epoch) + ")");
+  if (hooks.on_note) {
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    hooks.on_note("thread budget (" + std::to_string(AvailableCores()) +
+                  " cores): " + budget.ToString() + "; augment workers " +
+                  std::to_string(augment_workers) + ", oneDNN threads " +
+                  std::to_string(budget.compute) + ", OpenMP wait policy " +
+                  (wait != nullptr ? wait : "spin (libgomp default)"));
+    if (state.steps_done > 0) {
+      hooks.on_note("resumed from " + c.checkpoint_dir + "/last.safetensors at step " +
+                    std::to_string(state.steps_done) + " (epoch " + std::to_string(first_epoch) +
+                    ")");
+    }
   }
 
   GraphOptions options;
@@ -135,190 +358,9 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   };
   options.trace = !c.trace_path.empty();
   Graph g(options);
-
-  // read: the epoch's order, sample by sample, from first_epoch until total_steps batches.
-  struct ReadState {
-    int epoch;
-    int64_t pos = 0;
-    std::vector<int64_t> order;
-    int64_t remaining;
-  };
-  auto rs = std::make_shared<ReadState>(ReadState{first_epoch, 0, {}, 0});
-  rs->remaining = (total_steps - first_step) * batch_size;
-  auto read = g.Source<SampleItem>("read", Io(1), [this, rs]() -> std::optional<SampleItem> {
-    if (rs->remaining == 0) return std::nullopt;
-    if (rs->pos == static_cast<int64_t>(rs->order.size())) {
-      if (!rs->order.empty()) ++rs->epoch;
-      rs->order.clear();
-      for (const auto& b : train->EpochBatches(rs->epoch)) {
-        rs->order.insert(rs->order.end(), b.begin(), b.end());
-      }
-      rs->pos = 0;
-      MILLRACE_CHECK(!rs->order.empty(), ErrorKind::kInternal,
-                     "epoch " << rs->epoch << " has no samples");
-    }
-    SampleItem item{rs->epoch, rs->pos, train->Read(rs->order[rs->pos])};
-    ++rs->pos;
-    --rs->remaining;
-    return item;
-  });
-  auto augment = g.Map<SampleItem>("augment", Cpu(augment_workers), [this](SampleItem&& s) {
-    s.sample = train->Prepare(std::move(s.sample), s.epoch);
-    return std::move(s);
-  });
-  // collate: groups batch_size samples (in sequence order: one worker) and stacks them.
-  auto pending = std::make_shared<std::vector<io::Sample>>();
-  auto collate = g.FlatMap<SampleItem, StepItem>(
-      "collate", Cpu(1), [this, spe, batch_size, pending](SampleItem&& s, Emit<StepItem>& emit) {
-        pending->push_back(std::move(s.sample));
-        if (static_cast<int64_t>(pending->size()) < batch_size) return;
-        StepItem item;
-        item.batch = train->Collate(*pending);
-        pending->clear();
-        item.batch.epoch = s.epoch;
-        item.batch.index_in_epoch = s.pos / batch_size;
-        item.batch.seq = (item.batch.epoch - 1) * spe + item.batch.index_in_epoch;
-        item.batch.last_in_epoch = item.batch.index_in_epoch == spe - 1;
-        emit(std::move(item));
-      });
-  g.Connect(read, augment, c.CapacityOf("augment", 4 * batch_size))
-      .Connect(augment, collate, c.CapacityOf("collate", 2 * batch_size));
-
-  // train: the compute stages, in order, per batch.
-  ComputeStageTimes times;
-  for (const auto& s : stages) times.names.push_back(s->name());
-  times.busy_ns.assign(stages.size(), 0);
-  const Clock::time_point start = Clock::now();
-  Clock::time_point epoch_start = start, last_progress = start;
-  int64_t samples_at_last = 0, steps_this_run = 0;
-  double epoch_loss_sum = 0.0;
-  int64_t epoch_steps = 0;
-  GraphStats cached_stats;
-  const bool evaluate = test != nullptr || validation != nullptr;
-  const bool tracing = !c.trace_path.empty();
-  ComputeTrace compute_trace;
-
-  auto run_step = [&](StepItem&& item, Emit<EvalItem>* emit) {
-    if (hooks.interrupt != nullptr && hooks.interrupt->load()) {
-      g.Cancel();
-      return;
-    }
-    for (size_t i = 0; i < stages.size(); ++i) {
-      const Clock::time_point t0 = Clock::now();
-      stages[i]->Run(item, state);
-      const Clock::time_point t1 = Clock::now();
-      times.busy_ns[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
-      if (tracing) compute_trace.Add(static_cast<int>(i), t0, t1, item.batch.seq);
-    }
-    ++steps_this_run;
-    epoch_loss_sum += item.loss;
-    ++epoch_steps;
-    const Clock::time_point now = Clock::now();
-    const bool epoch_end = item.batch.last_in_epoch || state.steps_done == total_steps;
-    if (hooks.on_step && (Seconds(last_progress, now) >= 0.1 || epoch_end)) {
-      StepProgress p;
-      p.epoch = item.batch.epoch;
-      p.epochs = c.epochs;
-      p.step = state.steps_done;
-      p.step_in_epoch = item.batch.index_in_epoch + 1;
-      p.steps_per_epoch = spe;
-      p.samples = steps_this_run * batch_size;
-      p.samples_per_s = (p.samples - samples_at_last) / std::max(1e-9, Seconds(last_progress, now));
-      p.loss = epoch_loss_sum / epoch_steps;
-      p.lr = item.lr;
-      p.elapsed_s = Seconds(start, now);
-      if (Seconds(start, now) > 0.5) cached_stats = g.Stats();
-      for (const StageStats& s : cached_stats.stages) {
-        if (s.name != "train") {
-          if (s.busy_fraction >= 0.005) p.busy.emplace_back(s.name, s.busy_fraction);
-          continue;
-        }
-        for (size_t i = 0; i < times.names.size(); ++i) {
-          const double share = times.busy_ns[i] * 1e-9 / std::max(1e-9, p.elapsed_s);
-          if (share >= 0.005) p.busy.emplace_back(times.names[i], share);
-        }
-      }
-      samples_at_last = p.samples;
-      last_progress = now;
-      std::lock_guard<std::mutex> lock(hooks_mu);
-      hooks.on_step(p);
-    }
-    if (!epoch_end) return;
-    EpochSummary e;
-    e.epoch = item.batch.epoch;
-    e.epochs = c.epochs;
-    e.steps = state.steps_done;
-    e.train_loss = epoch_loss_sum / std::max<int64_t>(1, epoch_steps);
-    e.seconds = Seconds(epoch_start, now);
-    e.train_samples_per_s = epoch_steps * batch_size / std::max(1e-9, e.seconds);
-    e.sparsity = Sparsity(*model);
-    epoch_loss_sum = 0.0;
-    epoch_steps = 0;
-    epoch_start = now;
-    if (!c.checkpoint_dir.empty()) SaveCheckpoint(e.epoch);
-    if (emit != nullptr) {
-      EvalItem eval{TakeSnapshot(*model), e};
-      eval.weights.epoch = e.epoch;
-      eval.weights.step = state.steps_done;
-      (*emit)(std::move(eval));
-      return;
-    }
-    std::lock_guard<std::mutex> lock(hooks_mu);
-    result.epochs.push_back(e);
-    if (hooks.on_epoch) hooks.on_epoch(e);
-  };
-
-  // train (and evaluate) after `upstream`: collate, or the teacher when there is one.
-  auto build_tail = [&](auto upstream) {
-    if (evaluate) {
-      auto train_stage = g.FlatMap<StepItem, EvalItem>(
-          "train", Compute(),
-          [&](StepItem&& item, Emit<EvalItem>& emit) { run_step(std::move(item), &emit); });
-      auto eval_stage = g.Sink<EvalItem>("evaluate", Cpu(1), [&, this](EvalItem&& item) {
-        ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
-        LoadSnapshot(item.weights, *eval_model);
-        auto evaluate_on = [&](const DataSource* split, EvalFigures& figures) {
-          std::optional<ClassificationMetrics> m;
-          if (split == nullptr) return m;
-          m = EvaluatePlain(*eval_model, *split);
-          figures = {.done = true,
-                     .accuracy = m->Accuracy(),
-                     .loss = m->MeanLoss(),
-                     .samples = m->samples()};
-          return m;
-        };
-        std::optional<ClassificationMetrics> on_test = evaluate_on(test.get(), item.summary.test);
-        std::optional<ClassificationMetrics> on_validation =
-            evaluate_on(validation.get(), item.summary.validation);
-        std::lock_guard<std::mutex> lock(hooks_mu);
-        if (on_test) result.final_test = std::move(on_test);
-        if (on_validation) result.final_validation = std::move(on_validation);
-        result.epochs.push_back(item.summary);
-        if (hooks.on_epoch) hooks.on_epoch(item.summary);
-      });
-      g.Connect(upstream, train_stage, c.CapacityOf("train", 4))
-          .Connect(train_stage, eval_stage, 1);
-    } else {
-      auto train_stage = g.Sink<StepItem>(
-          "train", Compute(), [&](StepItem&& item) { run_step(std::move(item), nullptr); });
-      g.Connect(upstream, train_stage, c.CapacityOf("train", 4));
-    }
-  };
-  if (teacher) {
-    // The teacher's forward of batch k+1 may run (on a cpu worker) while the student trains
-    // on batch k: its weights are frozen, so this overlap changes nothing.
-    auto t = g.Map<StepItem>("teacher", teacher_placement == "cpu" ? Cpu(1) : Compute(),
-                             [this](StepItem&& item) {
-                               if (teacher_placement == "cpu") ops::cpu::SetComputeThreads(1);
-                               item.teacher_logits = teacher(item.batch);
-                               return std::move(item);
-                             });
-    g.Connect(collate, t, c.CapacityOf("teacher", 4));
-    build_tail(t);
-  } else {
-    build_tail(collate);
-  }
-
+  state.cancelled = [&g] { return g.cancelled(); };
+  TrainingRun run(*this, hooks, g);
+  run.Build();
   {
     std::lock_guard<std::mutex> lock(graph_mu);
     graph = &g;
@@ -329,29 +371,15 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     ~Unpublish() {
       std::lock_guard<std::mutex> lock(impl->graph_mu);
       impl->graph = nullptr;
+      impl->state.cancelled = nullptr;
     }
   } unpublish{this};
   g.Run();
 
-  result.seconds = Seconds(start, Clock::now());
-  result.steps = steps_this_run;
-  result.samples = steps_this_run * batch_size;
-  result.samples_per_s = result.samples / std::max(1e-9, result.seconds);
-  result.sparsity = Sparsity(*model);
-  const GraphStats stats = g.Stats();
-  for (const StageStats& s : stats.stages) {
-    result.stages.push_back({s.name, s.placement, s.concurrency, static_cast<int64_t>(s.items_in),
-                             s.busy_s, s.starved_s, s.blocked_s});
-  }
-  for (size_t i = 0; i < times.names.size(); ++i) {
-    result.stages.push_back(
-        {times.names[i], "compute", 1, result.steps, times.busy_ns[i] * 1e-9, 0.0, 0.0});
-  }
-  result.stage_report = stats.ToTable() + ComputeBreakdown(times, stats.elapsed_s, stats);
-  if (tracing) {
-    g.WriteTrace(c.trace_path);
-    compute_trace.MergeInto(c.trace_path, times.names);
-  }
+  TrainResult result = run.Result();
+  result.budget = budget;
+  result.budget.cpu_stages = augment_workers;
+  if (!c.trace_path.empty()) g.WriteTrace(c.trace_path);
   return result;
 }
 

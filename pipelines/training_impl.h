@@ -1,5 +1,5 @@
-// Internal: the state of a TrainingPipeline, shared by training.cc (set-up, the stage list,
-// checkpoints) and training_graph.cc (the graph and its run).
+// Internal: the state of a TrainingPipeline, shared by training.cc (set-up, the stage list),
+// training_checkpoint.cc (checkpoints) and training_graph.cc (the graph and its run).
 #pragma once
 
 #include <atomic>
@@ -17,13 +17,6 @@
 #include "pipelines/training.h"
 
 namespace millrace::pipelines {
-
-// Busy time of each compute stage (they run inside the graph's "train" stage, on the compute
-// thread, one after the other: see training_graph.cc for why).
-struct ComputeStageTimes {
-  std::vector<std::string> names;
-  std::vector<int64_t> busy_ns;
-};
 
 struct TrainingPipeline::Impl {
   TrainConfig config;

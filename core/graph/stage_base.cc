@@ -245,11 +245,14 @@ void StageBase::Work() {
 
 void StageBase::Exit(int64_t now_ns) {
   // Why the stage may go idle: recorded before the count drops, read by Stats().
+  // A stage inside an ordered device waits for the device's other stages, not for data: only
+  // the device's entries can be starved (and their producers blocked).
   const bool has_input = HasInput();
-  idle_reason_.store(!has_input ? kStarved
+  idle_reason_.store((device_ != nullptr && !device_entry_) || (has_input && !DeviceTurn())
+                         ? kDeviceBusy
+                     : !has_input ? kStarved
                      : !HasRoom() ? kBlocked
-                     : DeviceTurn() ? kStarved
-                                    : kDeviceBusy);
+                                  : kStarved);
   idle_since_ns_.store(now_ns);
   const int before = active_.fetch_sub(1);
   if (!runtime_->cancelled()) {

@@ -1,5 +1,6 @@
 #include "core/graph/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -20,26 +21,70 @@ const StageStats* GraphStats::Bottleneck() const {
   return best;
 }
 
+namespace {
+// Stages on a device (Compute(), Gpu(d)) share its one thread: the device is one unit.
+bool OnDevice(const StageStats& s) {
+  return s.placement == "compute" || s.placement.rfind("gpu:", 0) == 0;
+}
+}  // namespace
+
 std::string GraphStats::BottleneckSentence() const {
   const StageStats* b = Bottleneck();
   if (b == nullptr) return "the graph has no stages";
+  // The busiest device, its stages' busy shares summed.
+  std::string device;
+  double device_busy = 0.0;
+  for (const auto& s : stages) {
+    if (!OnDevice(s)) continue;
+    double busy = 0.0;
+    for (const auto& t : stages) {
+      if (t.placement == s.placement) busy += t.busy_fraction;
+    }
+    if (busy > device_busy) {
+      device = s.placement;
+      device_busy = busy;
+    }
+  }
   std::ostringstream out;
-  out << b->name << " is the bottleneck: busy " << Percent(b->busy_fraction) << " at concurrency "
-      << b->concurrency;
+  auto in_unit = [&](const std::string& name) {
+    for (const auto& s : stages) {
+      if (s.name == name) return device_busy >= b->busy_fraction ? s.placement == device
+                                                                 : s.name == b->name;
+    }
+    return false;
+  };
+  if (!device.empty() && device_busy >= b->busy_fraction) {
+    out << "the " << device << " device is the bottleneck: busy "
+        << Percent(std::min(1.0, device_busy)) << " (";
+    const char* sep = "";
+    for (const auto& s : stages) {
+      if (s.placement != device || s.busy_fraction < 0.005) continue;
+      out << sep << s.name << " " << Percent(s.busy_fraction);
+      sep = ", ";
+    }
+    out << ")";
+  } else {
+    out << b->name << " is the bottleneck: busy " << Percent(b->busy_fraction)
+        << " at concurrency " << b->concurrency;
+  }
   // Who waits on it: its consumers starve, its producers block.
   for (const auto& s : stages) {
+    if (in_unit(s.name)) continue;
     for (const auto& from : s.inputs_from) {
-      if (from == b->name && s.starved_fraction >= 0.005) {
+      if (in_unit(from) && s.starved_fraction >= 0.005) {
         out << "; " << s.name << " waited " << Percent(s.starved_fraction)
-            << " on an empty input from " << b->name;
+            << " on an empty input from " << from;
       }
     }
   }
-  for (const auto& from : b->inputs_from) {
-    for (const auto& s : stages) {
-      if (s.name == from && s.blocked_fraction >= 0.005) {
-        out << "; " << s.name << " was blocked " << Percent(s.blocked_fraction)
-            << " on a full output to " << b->name;
+  for (const auto& s : stages) {
+    if (!in_unit(s.name)) continue;
+    for (const auto& from : s.inputs_from) {
+      for (const auto& p : stages) {
+        if (p.name == from && !in_unit(p.name) && p.blocked_fraction >= 0.005) {
+          out << "; " << p.name << " was blocked " << Percent(p.blocked_fraction)
+              << " on a full output to " << s.name;
+        }
       }
     }
   }

@@ -169,6 +169,35 @@ TEST(OrderedDevice, TwoEntriesShareTheDeviceOneItemAtATime) {
   EXPECT_EQ(next_forward, n);
 }
 
+// The report treats a device as one unit: its stages' busy shares add up, and the stage that
+// feeds it is blocked on it.
+TEST(OrderedDevice, ReportNamesTheDeviceAsTheBottleneck) {
+  Graph g;
+  auto source = g.Source<int>("source", Cpu(1), [next = 0]() mutable {
+    return next < 400 / static_cast<int>(kScale) ? std::optional<int>(next++) : std::nullopt;
+  });
+  auto forward = g.Map<int>("forward", Compute(), [](int x) {
+    Spin(300);
+    return x;
+  });
+  auto backward = g.Map<int>("backward", Compute(), [](int x) {
+    Spin(600);
+    return x;
+  });
+  auto sink = g.Sink<int>("sink", Cpu(1), [](int) {});
+  g.Connect(source, forward, 2).Connect(forward, backward, 1).Connect(backward, sink, 2);
+  g.Run();
+  const GraphStats s = g.Stats();
+  const std::string sentence = s.BottleneckSentence();
+  EXPECT_NE(sentence.find("the compute device is the bottleneck"), std::string::npos) << sentence;
+  EXPECT_NE(sentence.find("backward"), std::string::npos) << sentence;
+  EXPECT_NE(sentence.find("source was blocked"), std::string::npos) << sentence;
+  // Inside the device a stage waits for the other stages, not for data: not counted starved.
+  for (const StageStats& st : s.stages) {
+    if (st.name == "backward") EXPECT_LT(st.starved_fraction, 0.05) << g.Report();
+  }
+}
+
 // A body placed on Compute() gets the CPU's context: no stream, nothing in flight.
 TEST(DeviceContext, ComputeBodiesGetTheCpuContext) {
   Graph g;
