@@ -11,7 +11,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "ops/cpu/dnnl_context.h"
+#include "ops/loss/loss.h"
 #include "ops/models.h"
+#include "pipelines/data.h"
 #include "pipelines/training.h"
 
 namespace millrace::pipelines {
@@ -73,6 +76,48 @@ TEST(DistillationInGraph, JoinPairsTeacherAndStudentLogitsOfTheSameSamples) {
   EXPECT_EQ(checked, 24);
   ASSERT_EQ(losses.size(), expected->size());
   for (size_t i = 0; i < losses.size(); ++i) EXPECT_EQ(losses[i], (*expected)[i]) << "step " << i;
+}
+
+// The student's weights after distillation in the graph equal those of a plain loop (teacher
+// forward, student forward, distillation loss, backward, step) bit for bit, with the teacher on
+// the student's compute device and on a cpu worker beside it.
+TEST(DistillationInGraph, EqualsThePlainLoopBitForBit) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  const ops::DistillationOptions options{.alpha = 0.7, .temperature = 3.0};
+  const TrainConfig config = SmallConfig();
+
+  ops::cpu::SetComputeThreads(1);
+  TrainingPipeline plain(config);  // never run: its model, optimizer and schedule, fresh
+  TrainState& state = plain.state();
+  ops::Sequential teacher = ops::MakeModel("mlp", 11);
+  const DataSource train = DataSource::Open(config, Split::kTrain);
+  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+    for (const auto& indices : train.EpochBatches(epoch)) {
+      const Batch batch = train.MakeBatch(epoch, indices);
+      Tensor teacher_logits = teacher.Forward(batch.images, ops::Mode::kEval);
+      state.optimizer->ZeroGrad();
+      Tensor logits = state.model->Forward(batch.images, ops::Mode::kTrain);
+      state.model->Backward(
+          ops::DistillationLoss(logits, teacher_logits, batch.labels, options).grad);
+      state.optimizer->set_lr(state.base_lr * state.schedule->Factor(state.steps_done));
+      state.optimizer->Step();
+      ++state.steps_done;
+    }
+  }
+
+  for (const char* placement : {"compute", "cpu"}) {
+    TrainingPipeline student(config);
+    AttachDistillation(student, MakeFixedTeacher(false),
+                       {.loss = options, .teacher_placement = placement});
+    student.Run();
+    for (const char* name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
+      const ops::Parameter* a = student.model().FindParameter(name);
+      const ops::Parameter* b = state.model->FindParameter(name);
+      ASSERT_NE(a, nullptr) << name;
+      EXPECT_EQ(std::memcmp(a->value.data<float>(), b->value.data<float>(), a->value.nbytes()), 0)
+          << name << " (teacher on " << placement << "): the graph's weights differ";
+    }
+  }
 }
 
 TEST(DistillationInGraph, LogitsOfOtherSamplesAreRefused) {

@@ -197,6 +197,81 @@ TEST(PruningInGraph, LagZeroEqualsSequentialLoopBitForBit) {
   EXPECT_GT(ops::PrunedCount(*graph.model().FindParameter("fc1.weight")), 0);
 }
 
+// At lag > 0 the graph ranks on the prune-rank cpu stage while training goes on; the plain loop
+// ranks copies of the weights at each update step t and applies the masks at step t + lag. The
+// weights and masks must be the same bit for bit.
+TEST(PruningInGraph, LaggedRankingEqualsSequentialLoopBitForBit) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  const TrainConfig config = SmallConfig();
+  const PruneConfig prune = Gradual(/*lag=*/2, /*global=*/true);
+
+  TrainingPipeline graph(config);
+  AttachPruning(graph, prune);
+  TrainResult r = graph.Run();
+  bool ranked_in_graph = false;
+  for (const StageFigures& s : r.stages) ranked_in_graph |= s.name == "prune-rank" && s.items > 0;
+  EXPECT_TRUE(ranked_in_graph) << r.stage_report;
+
+  ops::cpu::SetComputeThreads(1);  // as the graph's compute thread (config.compute_threads)
+  TrainingPipeline plain(config);  // never run: its model, optimizer and schedule, fresh
+  TrainState& state = plain.state();
+  const DataSource train = DataSource::Open(config, Split::kTrain);
+  const PruneSchedule schedule(prune, 32);
+  std::vector<ops::Parameter*> weights = PrunableWeights(*state.model);
+  std::map<int64_t, std::vector<Tensor>> ranked;  // apply-at step -> masks
+  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+    for (const auto& indices : train.EpochBatches(epoch)) {
+      const int64_t t = state.steps_done;
+      const Batch batch = train.MakeBatch(epoch, indices);
+      state.optimizer->ZeroGrad();
+      Tensor logits = state.model->Forward(batch.images, ops::Mode::kTrain);
+      state.model->Backward(
+          ops::SoftmaxCrossEntropy(logits, batch.labels, state.label_smoothing).grad);
+      if (auto it = ranked.find(t); it != ranked.end()) {
+        for (size_t i = 0; i < weights.size(); ++i) {
+          weights[i]->mask = std::move(it->second[i]);
+          ops::ApplyMask(*weights[i]);
+        }
+        ranked.erase(it);
+      }
+      if (schedule.IsUpdateStep(t)) {
+        std::vector<ops::Parameter> copies(weights.size());
+        std::vector<ops::Parameter*> pointers;
+        for (size_t i = 0; i < weights.size(); ++i) {
+          copies[i].name = weights[i]->name;
+          copies[i].value = weights[i]->value.Clone();
+          if (weights[i]->mask.defined()) copies[i].mask = weights[i]->mask.Clone();
+          pointers.push_back(&copies[i]);
+        }
+        PruneTo(pointers, schedule.SparsityAt(t), prune.global);
+        std::vector<Tensor>& masks = ranked[t + prune.lag];
+        for (ops::Parameter& c : copies) masks.push_back(std::move(c.mask));
+      }
+      for (ops::Parameter* p : state.optimizer->parameters()) {
+        if (!p->mask.defined()) continue;
+        float* g = p->grad.data<float>();
+        const float* m = p->mask.data<float>();
+        for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= m[i];
+      }
+      state.optimizer->set_lr(state.base_lr * state.schedule->Factor(t));
+      state.optimizer->Step();
+      ++state.steps_done;
+    }
+  }
+  for (const char* name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
+    const ops::Parameter* a = graph.model().FindParameter(name);
+    const ops::Parameter* b = state.model->FindParameter(name);
+    EXPECT_EQ(std::memcmp(a->value.data<float>(), b->value.data<float>(), a->value.nbytes()), 0)
+        << name << ": the graph's weights differ from the plain loop's";
+    ASSERT_EQ(a->mask.defined(), b->mask.defined()) << name;
+    if (a->mask.defined()) {
+      EXPECT_EQ(std::memcmp(a->mask.data<float>(), b->mask.data<float>(), a->mask.nbytes()), 0)
+          << name << ": masks differ";
+    }
+  }
+  EXPECT_GT(ops::PrunedCount(*graph.model().FindParameter("fc1.weight")), 0);
+}
+
 TEST(PruningInGraph, OneShotPrunesAtItsStepAndKeepsTheMask) {
   if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
   PruneConfig p;
