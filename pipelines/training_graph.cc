@@ -15,7 +15,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "pipelines/compute_trace.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
@@ -130,8 +130,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   GraphOptions options;
   options.io_threads = std::max(1, budget.io);
   const int compute_threads = budget.compute;
-  options.device_thread_init = [compute_threads](Device) {
-    ops::cpu::SetComputeThreads(compute_threads);
+  options.device_thread_init = [compute_threads](Device device) {
+    ops::InitComputeThread(device, compute_threads);
   };
   options.trace = !c.trace_path.empty();
   Graph g(options);
@@ -275,7 +275,7 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
           "train", Compute(),
           [&](StepItem&& item, Emit<EvalItem>& emit) { run_step(std::move(item), &emit); });
       auto eval_stage = g.Sink<EvalItem>("evaluate", Cpu(1), [&, this](EvalItem&& item) {
-        ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
+        ops::InitComputeThread(Device::Cpu(), 1);  // this TBB worker's own OpenMP team: one thread
         LoadSnapshot(item.weights, *eval_model);
         auto evaluate_on = [&](const DataSource* split, EvalFigures& figures) {
           std::optional<ClassificationMetrics> m;
@@ -309,7 +309,7 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     // on batch k: its weights are frozen, so this overlap changes nothing.
     auto t = g.Map<StepItem>("teacher", teacher_placement == "cpu" ? Cpu(1) : Compute(),
                              [this](StepItem&& item) {
-                               if (teacher_placement == "cpu") ops::cpu::SetComputeThreads(1);
+                               if (teacher_placement == "cpu") ops::InitComputeThread(Device::Cpu(), 1);
                                item.teacher_logits = teacher(item.batch);
                                return std::move(item);
                              });

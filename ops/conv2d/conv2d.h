@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -52,7 +54,15 @@ class Conv2d : public Layer {
   // (for benchmarks and reports); empty before the first Forward.
   std::string BackendInfo() const;
 
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (Conv2d::*forward)(const Tensor& x, Mode mode);
+    Tensor (Conv2d::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

@@ -54,10 +54,6 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, void* data);
 void Execute(std::string_view what, const dnnl::primitive& primitive,
              const std::unordered_map<int, dnnl::memory>& args);
 
-// Throws Error(kCuda) "<layer> has no CUDA backend in this build yet" for a CUDA tensor and
-// Error(kInvalidArgument) for a non-f32 one.
-void CheckCpuF32(const Tensor& x, std::string_view layer);
-
 // The implementation oneDNN picked ("brg:avx2", "gemm:jit", "ref:any"), for benchmarks.
 std::string ImplName(const dnnl::primitive_desc_base& pd);
 

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -35,7 +37,16 @@ class Pool2d : public Layer {
   // kernel 0: global (the window is the whole input, stride 1, no padding).
   Pool2d(Kind kind, int64_t kernel, int64_t stride, int64_t padding);
 
+ public:
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (Pool2d::*forward)(const Tensor& x, Mode mode);
+    Tensor (Pool2d::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;
