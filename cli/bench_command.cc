@@ -135,7 +135,8 @@ int RunBench(BenchArgs& a) {
   c.epochs = std::max<int>(c.epochs, 1);
   const int threads = c.compute_threads > 0 ? c.compute_threads : DefaultThreadBudget().compute;
   c.compute_threads = threads;
-  ops::InitComputeThread(Device::Cpu(), threads);  // this thread runs the ceiling and compute-only loops
+  // This thread runs the ceiling and compute-only loops.
+  ops::InitComputeThread(Device::Cpu(), threads);
 
   pipelines::DataSource train = pipelines::DataSource::Open(c, pipelines::Split::kTrain);
   std::vector<pipelines::Batch> batches;

@@ -8,7 +8,8 @@
 namespace millrace::ops {
 
 void ThrowNoKernel(std::string_view op, Device device) {
-  MILLRACE_THROW(ErrorKind::kInvalidArgument, "no kernel for " << op << " on " << device.ToString());
+  MILLRACE_THROW(ErrorKind::kInvalidArgument,
+                 "no kernel for " << op << " on " << device.ToString());
 }
 
 void RegisterBackends() {

@@ -309,7 +309,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     // on batch k: its weights are frozen, so this overlap changes nothing.
     auto t = g.Map<StepItem>("teacher", teacher_placement == "cpu" ? Cpu(1) : Compute(),
                              [this](StepItem&& item) {
-                               if (teacher_placement == "cpu") ops::InitComputeThread(Device::Cpu(), 1);
+                               if (teacher_placement == "cpu")
+                                 ops::InitComputeThread(Device::Cpu(), 1);
                                item.teacher_logits = teacher(item.batch);
                                return std::move(item);
                              });

@@ -32,7 +32,7 @@ class Dropout : public Layer {
   // The random stream (checkpoint its engine() to resume the same masks).
   Rng& rng() { return rng_; }
 
- // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
   // forward: a train-mode Forward (draws the mask into scale_).
   struct BackendKernels {
     Tensor (Dropout::*forward)(const Tensor& x);
@@ -42,7 +42,7 @@ class Dropout : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
-  Tensor ForwardCpu(const Tensor& x);   // dropout_cpu.cc
+  Tensor ForwardCpu(const Tensor& x);  // dropout_cpu.cc
   Tensor BackwardCpu(const Tensor& dy);
 
   double p_;

@@ -1,7 +1,7 @@
 // ReLU: y = max(x, 0), any shape. Backward: dx = dy where x > 0, else 0.
 // Device-neutral: the kernels come from ReLU::Kernels() by the input's device (the CPU backend,
-// oneDNN eltwise, is in relu_cpu.cc; no other backend exists yet). Keeps a view of the last train-mode
-// input for Backward.
+// oneDNN eltwise, is in relu_cpu.cc; no other backend exists yet). Keeps a view of the last
+// train-mode input for Backward.
 #pragma once
 
 #include <memory>

@@ -7,7 +7,8 @@
 //           m = N H W (the unbiased variance, as torch does).
 //   kEval:  the same with running_mean and running_var.
 // Backward (after a kTrain Forward) differentiates through the batch statistics.
-// The CPU backend (oneDNN batch_normalization primitives) is in batchnorm_cpu.cc.
+// Device-neutral: the kernels come from BatchNorm2d::Kernels() by the input's device (the CPU
+// backend, oneDNN batch_normalization primitives, is in batchnorm_cpu.cc; no other backend yet).
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,8 @@
 // dilation and groups; depthwise is groups == in_channels == out_channels / k.
 //   x: [N, C_in, H, W]   weight: [C_out, C_in/groups, kh, kw]   bias: [C_out]
 //   y: [N, C_out, Ho, Wo], Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1
-// Device-neutral: the CPU backend (oneDNN convolution primitives) is in conv2d_cpu.cc.
+// Device-neutral: the kernels come from Conv2d::Kernels() by the input's device (the CPU
+// backend, oneDNN convolution primitives, is in conv2d_cpu.cc; no other backend exists yet).
 // Keeps a view of the last train-mode input for Backward.
 #pragma once
 

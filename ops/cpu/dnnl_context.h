@@ -4,7 +4,8 @@
 // Threads: Debian's oneDNN runs on OpenMP. libgomp gives each thread that opens a parallel
 // region its own team, sized by that thread's nthreads ICV. millrace therefore calls oneDNN
 // from ONE compute thread (the compute stage's thread, see DESIGN.md "Threads and cores"),
-// which calls SetComputeThreads(n) once: its OpenMP team then has n threads, and those n
+// which calls SetComputeThreads(n) once (through ops::InitComputeThread, ops/compute_thread.h):
+// its OpenMP team then has n threads, and those n
 // threads are counted in the ThreadBudget beside the TBB arenas of the cpu stages. TBB
 // workers never call oneDNN, so the OpenMP teams and the TBB arenas don't multiply. (Two
 // threads that both call oneDNN get two teams: that is the oversubscription to avoid.)

@@ -2,8 +2,9 @@
 //   x: [N, in_features]   W: [out_features, in_features]   b: [out_features]   y: [N, out]
 // Device-neutral: Forward and Backward check their arguments, then call the kernels registered
 // for x's device in Linear::Kernels() (the CPU backend, oneDNN matmul, is in linear_cpu.cc; no
-// other backend exists yet). Another device throws "no kernel for Linear on cuda:0". Backward needs the last train-mode Forward's input, which the layer keeps as a
-// view: the caller must not overwrite x between Forward and Backward.
+// other backend exists yet). Another device throws "no kernel for Linear on cuda:0". Backward needs
+// the last train-mode Forward's input, which the layer keeps as a view: the caller must not
+// overwrite x between Forward and Backward.
 #pragma once
 
 #include <cstdint>

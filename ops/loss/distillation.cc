@@ -23,10 +23,10 @@ LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const 
                      "DistillationLoss: temperature must be > 0, got " << options.temperature);
   internal::CheckLabelSmoothing(options.label_smoothing, "DistillationLoss");
   internal::CheckLabels(labels, student, "DistillationLoss");
-  MILLRACE_CHECK_ARG(teacher.device() == student.device(),
-                     "DistillationLoss: teacher logits on " << teacher.device().ToString()
-                                                            << ", student logits on "
-                                                            << student.device().ToString());
+  MILLRACE_CHECK_ARG(teacher.device() == student.device(), "DistillationLoss: teacher logits on "
+                                                               << teacher.device().ToString()
+                                                               << ", student logits on "
+                                                               << student.device().ToString());
   const DistillationKernel kernel = DistillationKernels().Get(student.device());
   LossResult result;
   result.grad = Tensor::Empty(student.shape(), DType::kF32, student.device());

@@ -13,9 +13,8 @@ namespace {
 
 void CheckParameter(const Parameter* p, std::string_view optimizer) {
   MILLRACE_CHECK_ARG(p != nullptr, optimizer << ": null parameter");
-  MILLRACE_CHECK_ARG(
-      p->value.defined() && p->value.dtype() == DType::kF32,
-      optimizer << ": parameter '" << p->name << "' must be an f32 tensor");
+  MILLRACE_CHECK_ARG(p->value.defined() && p->value.dtype() == DType::kF32,
+                     optimizer << ": parameter '" << p->name << "' must be an f32 tensor");
 }
 
 }  // namespace

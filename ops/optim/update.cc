@@ -7,10 +7,10 @@ namespace millrace::ops {
 namespace {
 
 void CheckLike(const Tensor& t, const Tensor& w, const char* op, const char* what) {
-  MILLRACE_CHECK_ARG(t.defined() && t.dtype() == DType::kF32 && t.shape() == w.shape() &&
-                         t.device() == w.device(),
-                     op << ": " << what << " must be f32 " << ToString(w.shape()) << " on "
-                        << w.device().ToString() << " like the weights");
+  MILLRACE_CHECK_ARG(
+      t.defined() && t.dtype() == DType::kF32 && t.shape() == w.shape() && t.device() == w.device(),
+      op << ": " << what << " must be f32 " << ToString(w.shape()) << " on "
+         << w.device().ToString() << " like the weights");
 }
 
 }  // namespace

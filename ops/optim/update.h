@@ -32,7 +32,7 @@ void SgdUpdate(Tensor& w, const Tensor& grad, Tensor& momentum_buffer,
 //   m[i] = beta1 m[i] + (1 - beta1) g[i];   v[i] = beta2 v[i] + (1 - beta2) g[i]^2
 //   w[i] -= step_size * m[i] / (sqrt(v[i]) * inv_sqrt_c2 + eps)
 struct AdamWUpdateConfig {
-  float decay = 1;        // 1 - lr * weight_decay (1 without decay)
+  float decay = 1;  // 1 - lr * weight_decay (1 without decay)
   float beta1 = 0.9f, beta2 = 0.999f;
   float step_size = 0;    // lr / (1 - beta1^t)
   float inv_sqrt_c2 = 1;  // 1 / sqrt(1 - beta2^t)

@@ -4,7 +4,8 @@
 //   AvgPool2d      mean over the window; count_include_pad = true (torch's default) divides
 //                  by the window including its zero padding, false by the valid part only
 //   GlobalAvgPool  mean over all of H x W: y is [N, C, 1, 1] (torch's AdaptiveAvgPool2d(1))
-// Device-neutral: the CPU backend (oneDNN pooling primitives) is in pooling_cpu.cc.
+// Device-neutral: the kernels come from Pool2d::Kernels() by the input's device (the CPU
+// backend, oneDNN pooling primitives, is in pooling_cpu.cc; no other backend exists yet).
 #pragma once
 
 #include <cstdint>

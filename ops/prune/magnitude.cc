@@ -14,9 +14,8 @@ namespace millrace::ops {
 namespace {
 
 void CheckPrunable(const Parameter& p, const char* op) {
-  MILLRACE_CHECK_ARG(
-      p.value.defined() && p.value.dtype() == DType::kF32,
-      op << ": parameter '" << p.name << "' must be an f32 tensor");
+  MILLRACE_CHECK_ARG(p.value.defined() && p.value.dtype() == DType::kF32,
+                     op << ": parameter '" << p.name << "' must be an f32 tensor");
   MILLRACE_CHECK_ARG(!p.mask.defined() || p.mask.shape() == p.value.shape(),
                      op << ": mask of '" << p.name << "' is " << ToString(p.mask.shape())
                         << ", value is " << ToString(p.value.shape()));
@@ -73,8 +72,8 @@ void GlobalL1Unstructured(const std::vector<Parameter*>& parameters, PruneAmount
   // The unpruned entries, parameter by parameter in flat order (torch's parameters_to_vector
   // followed by t[mask == 1]).
   std::vector<float> scores;
-  std::vector<int64_t> index;   // flat index in its parameter, per score
-  std::vector<size_t> first;    // first score of each parameter
+  std::vector<int64_t> index;  // flat index in its parameter, per score
+  std::vector<size_t> first;   // first score of each parameter
   for (Parameter* p : parameters) {
     first.push_back(scores.size());
     L1Scores(p->value, p->mask, scores, index);

@@ -9,11 +9,11 @@ namespace {
 void CheckValueAndMask(const Tensor& value, const Tensor& mask, const char* op) {
   MILLRACE_CHECK_ARG(value.defined() && value.dtype() == DType::kF32,
                      op << ": the value must be a defined f32 tensor");
-  MILLRACE_CHECK_ARG(!mask.defined() || (mask.dtype() == DType::kF32 &&
-                                         mask.shape() == value.shape() &&
-                                         mask.device() == value.device()),
-                     op << ": the mask must be f32 " << ToString(value.shape()) << " on "
-                        << value.device().ToString() << " like the value");
+  MILLRACE_CHECK_ARG(
+      !mask.defined() || (mask.dtype() == DType::kF32 && mask.shape() == value.shape() &&
+                          mask.device() == value.device()),
+      op << ": the mask must be f32 " << ToString(value.shape()) << " on "
+         << value.device().ToString() << " like the value");
 }
 
 }  // namespace
@@ -37,8 +37,8 @@ void L1Scores(const Tensor& value, const Tensor& mask, std::vector<float>& score
 void ChannelL2Norms(const Tensor& value, const Tensor& mask, std::vector<int64_t>& alive,
                     std::vector<float>& norms) {
   CheckValueAndMask(value, mask, "ChannelL2Norms");
-  MILLRACE_CHECK_ARG(value.ndim() >= 2, "ChannelL2Norms: value " << ToString(value.shape())
-                                                                 << " needs 2 dimensions");
+  MILLRACE_CHECK_ARG(value.ndim() >= 2,
+                     "ChannelL2Norms: value " << ToString(value.shape()) << " needs 2 dimensions");
   ChannelL2NormsKernels().Get(value.device())(value, mask, alive, norms);
 }
 

@@ -23,8 +23,8 @@ void L1Scores(const Tensor& value, const Tensor& mask, std::vector<float>& score
 void ChannelL2Norms(const Tensor& value, const Tensor& mask, std::vector<int64_t>& alive,
                     std::vector<float>& norms);
 
-using L1ScoresKernel = void (*)(const Tensor& value, const Tensor& mask,
-                                std::vector<float>& scores, std::vector<int64_t>& index);
+using L1ScoresKernel = void (*)(const Tensor& value, const Tensor& mask, std::vector<float>& scores,
+                                std::vector<int64_t>& index);
 using ChannelL2NormsKernel = void (*)(const Tensor& value, const Tensor& mask,
                                       std::vector<int64_t>& alive, std::vector<float>& norms);
 KernelTable<L1ScoresKernel>& L1ScoresKernels();

@@ -39,10 +39,10 @@ inline std::string DeviceMissingReason(Device::Kind kind) {
   return "backend cuda is compiled but no device answers: " + CudaUnavailableReason();
 }
 
-#define MILLRACE_SKIP_WITHOUT_DEVICE(kind)                                  \
-  do {                                                                      \
-    const std::string millrace_reason_ = ::millrace::ops::testing::DeviceMissingReason(kind);        \
-    if (!millrace_reason_.empty()) GTEST_SKIP() << millrace_reason_;        \
+#define MILLRACE_SKIP_WITHOUT_DEVICE(kind)                                                    \
+  do {                                                                                        \
+    const std::string millrace_reason_ = ::millrace::ops::testing::DeviceMissingReason(kind); \
+    if (!millrace_reason_.empty()) GTEST_SKIP() << millrace_reason_;                          \
   } while (0)
 
 inline Tensor Random(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
@@ -71,8 +71,8 @@ inline void ExpectNear(const Tensor& got, const std::vector<double>& want, doubl
   for (int64_t i = 0; i < h.numel(); ++i) {
     const double g = h.data<float>()[i];
     if (std::fabs(g - want[i]) > tol * (1 + std::fabs(want[i])) && reported++ < 5) {
-      ADD_FAILURE() << what << "[" << i << "] = " << g << ", expected " << want[i]
-                    << " (tolerance " << tol << ")";
+      ADD_FAILURE() << what << "[" << i << "] = " << g << ", expected " << want[i] << " (tolerance "
+                    << tol << ")";
     }
   }
 }

@@ -69,13 +69,20 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
                [&table](Device d) { table.Get(d); }};
   };
   const std::vector<Row> rows = {
-      row(Linear::Kernels()),       row(Conv2d::Kernels()),
-      row(BatchNorm2d::Kernels()),  row(Pool2d::Kernels()),
-      row(ReLU::Kernels()),         row(Dropout::Kernels()),
-      row(SoftmaxCrossEntropyKernels()), row(MseKernels()),
-      row(DistillationKernels()),   row(SgdUpdateKernels()),
-      row(AdamWUpdateKernels()),    row(MaskMultiplyKernels()),
-      row(L1ScoresKernels()),       row(ChannelL2NormsKernels()),
+      row(Linear::Kernels()),
+      row(Conv2d::Kernels()),
+      row(BatchNorm2d::Kernels()),
+      row(Pool2d::Kernels()),
+      row(ReLU::Kernels()),
+      row(Dropout::Kernels()),
+      row(SoftmaxCrossEntropyKernels()),
+      row(MseKernels()),
+      row(DistillationKernels()),
+      row(SgdUpdateKernels()),
+      row(AdamWUpdateKernels()),
+      row(MaskMultiplyKernels()),
+      row(L1ScoresKernels()),
+      row(ChannelL2NormsKernels()),
       row(ClassificationCountsKernels()),
   };
   EXPECT_EQ(rows[0].op, "Linear");

@@ -50,7 +50,8 @@ std::vector<double> LogSoftmax(const std::vector<double>& z, int64_t rows, int64
   for (int64_t b = 0; b < rows; ++b) {
     double sum = 0;
     for (int64_t c = 0; c < classes; ++c) sum += std::exp(z[b * classes + c] / t);
-    for (int64_t c = 0; c < classes; ++c) out[b * classes + c] = z[b * classes + c] / t - std::log(sum);
+    for (int64_t c = 0; c < classes; ++c)
+      out[b * classes + c] = z[b * classes + c] / t - std::log(sum);
   }
   return out;
 }
@@ -133,7 +134,8 @@ TEST_P(KernelParity, DistillationLoss) {
       kl += std::exp(lt_t[i]) * (lt_t[i] - ls_t[i]);
       ce -= q * ls[i];
       grad[i] = (o.alpha * o.temperature * (std::exp(ls_t[i]) - std::exp(lt_t[i])) +
-                 (1 - o.alpha) * (std::exp(ls[i]) - q)) / batch;
+                 (1 - o.alpha) * (std::exp(ls[i]) - q)) /
+                batch;
     }
   }
   const double loss = (o.alpha * o.temperature * o.temperature * kl + (1 - o.alpha) * ce) / batch;
@@ -187,8 +189,12 @@ TEST_P(KernelParity, SgdUpdate) {
 }
 
 TEST_P(KernelParity, AdamWUpdate) {
-  const AdamWUpdateConfig c{.decay = 0.999f, .beta1 = 0.9f, .beta2 = 0.99f, .step_size = 0.01f,
-                            .inv_sqrt_c2 = 3.0f, .eps = 1e-8f};
+  const AdamWUpdateConfig c{.decay = 0.999f,
+                            .beta1 = 0.9f,
+                            .beta2 = 0.99f,
+                            .step_size = 0.01f,
+                            .inv_sqrt_c2 = 3.0f,
+                            .eps = 1e-8f};
   const Tensor w0 = Random({5, 4}, 9), g = Random({5, 4}, 10), m0 = Random({5, 4}, 11),
                v0 = Random({5, 4}, 12, 0.0, 0.1);
   Tensor w_cpu = w0.Clone(), m_cpu = m0.Clone(), v_cpu = v0.Clone();
@@ -203,8 +209,8 @@ TEST_P(KernelParity, AdamWUpdate) {
   for (size_t i = 0; i < wv.size(); ++i) {
     m_want[i] = c.beta1 * mv[i] + (1 - c.beta1) * gv[i];
     v_want[i] = c.beta2 * vv[i] + (1 - c.beta2) * gv[i] * gv[i];
-    w_want[i] = wv[i] * c.decay -
-                c.step_size * m_want[i] / (std::sqrt(v_want[i]) * c.inv_sqrt_c2 + c.eps);
+    w_want[i] =
+        wv[i] * c.decay - c.step_size * m_want[i] / (std::sqrt(v_want[i]) * c.inv_sqrt_c2 + c.eps);
   }
   ExpectNear(w, w_want, 1e-5, "adamw weights vs naive");
   ExpectNear(m, m_want, 1e-6, "adamw m vs naive");
@@ -275,8 +281,7 @@ TEST_P(KernelParity, ClassificationCounts) {
   std::vector<int64_t> confusion(c * c, 0);
   int64_t correct = 0;
   double loss_sum = 0;
-  ClassificationCounts(logits.To(device()), labels.To(device()),
-                       {confusion, &correct, &loss_sum});
+  ClassificationCounts(logits.To(device()), labels.To(device()), {confusion, &correct, &loss_sum});
   std::vector<int64_t> want(c * c, 0);
   int64_t want_correct = 0;
   double want_loss = 0;

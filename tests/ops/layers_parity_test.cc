@@ -140,13 +140,25 @@ NaiveConv Conv(const Conv2dConfig& c, const Shape& xs, const std::vector<double>
 
 TEST_P(LayerParity, Conv2d) {
   std::vector<Conv2dConfig> configs(3);
-  configs[0] = {.in_channels = 3, .out_channels = 4, .kernel_h = 3, .kernel_w = 3,
-                .stride = 2, .padding = 1};
-  configs[1] = {.in_channels = 4, .out_channels = 4, .kernel_h = 3, .kernel_w = 3,
-                .stride = 1, .padding = 1, .groups = 4, .bias = false};  // depthwise
+  configs[0] = {
+      .in_channels = 3, .out_channels = 4, .kernel_h = 3, .kernel_w = 3, .stride = 2, .padding = 1};
+  configs[1] = {.in_channels = 4,
+                .out_channels = 4,
+                .kernel_h = 3,
+                .kernel_w = 3,
+                .stride = 1,
+                .padding = 1,
+                .groups = 4,
+                .bias = false};                                                      // depthwise
   configs[2] = {.in_channels = 4, .out_channels = 6, .kernel_h = 1, .kernel_w = 1};  // pointwise
-  configs.push_back({.in_channels = 2, .out_channels = 4, .kernel_h = 3, .kernel_w = 2,
-                     .stride = 1, .padding = 2, .dilation = 2, .groups = 2});
+  configs.push_back({.in_channels = 2,
+                     .out_channels = 4,
+                     .kernel_h = 3,
+                     .kernel_w = 2,
+                     .stride = 1,
+                     .padding = 2,
+                     .dilation = 2,
+                     .groups = 2});
   for (const Conv2dConfig& c : configs) {
     const Shape xs = {2, c.in_channels, 7, 6};
     auto make = [&] { return std::make_unique<Conv2d>(c, 5); };
@@ -154,9 +166,9 @@ TEST_P(LayerParity, Conv2d) {
     const Shape ys = ref->OutputShape(xs);
     const Tensor x = Random(xs, 6), dy = Random(ys, 7);
     LayerRun got = ExpectMatchesCpu(make, device(), x, dy);
-    NaiveConv want = Conv(c, xs, Values(x), Values(ref->weight().value),
-                          c.bias ? Values(ref->bias()->value) : std::vector<double>{}, ys,
-                          Values(dy));
+    NaiveConv want =
+        Conv(c, xs, Values(x), Values(ref->weight().value),
+             c.bias ? Values(ref->bias()->value) : std::vector<double>{}, ys, Values(dy));
     const std::string what = ref->Describe();
     ExpectNear(got.y, want.y, kTol, what + " y vs naive");
     ExpectNear(got.dx, want.dx, kTol, what + " dx vs naive");
@@ -305,7 +317,8 @@ TEST_P(LayerParity, Pooling) {
   }
   // GlobalAvgPool: the mean of each plane; dx = dy / (H W) everywhere.
   const Tensor dy = Random({2, 3, 1, 1}, 16);
-  LayerRun got = ExpectMatchesCpu([] { return std::make_unique<GlobalAvgPool>(); }, device(), x, dy);
+  LayerRun got =
+      ExpectMatchesCpu([] { return std::make_unique<GlobalAvgPool>(); }, device(), x, dy);
   std::vector<double> xv = Values(x), g = Values(dy), y(6, 0), dx(xv.size());
   for (size_t i = 0; i < xv.size(); ++i) {
     y[i / 42] += xv[i] / 42;
@@ -319,7 +332,8 @@ TEST_P(LayerParity, Pooling) {
 TEST_P(LayerParity, Dropout) {
   const double p = 0.3;
   const Tensor x = Random({4, 50}, 17), dy = Random({4, 50}, 18);
-  LayerRun got = ExpectMatchesCpu([&] { return std::make_unique<Dropout>(p, 19); }, device(), x, dy);
+  LayerRun got =
+      ExpectMatchesCpu([&] { return std::make_unique<Dropout>(p, 19); }, device(), x, dy);
   Rng rng(19);
   std::vector<double> xv = Values(x), g = Values(dy), y(xv.size()), dx(xv.size());
   int dropped = 0;
