@@ -19,6 +19,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "core/threads.h"
+#include "ops/compute_thread.h"
 #include "ops/cpu/dnnl_context.h"
 #include "ops/init.h"
 #include "ops/models.h"
@@ -134,7 +135,8 @@ int RunBench(BenchArgs& a) {
   c.epochs = std::max<int>(c.epochs, 1);
   const int threads = c.compute_threads > 0 ? c.compute_threads : DefaultThreadBudget().compute;
   c.compute_threads = threads;
-  ops::cpu::SetComputeThreads(threads);  // this thread runs the ceiling and compute-only loops
+  // This thread runs the ceiling and compute-only loops.
+  ops::InitComputeThread(Device::Cpu(), threads);
 
   pipelines::DataSource train = pipelines::DataSource::Open(c, pipelines::Split::kTrain);
   std::vector<pipelines::Batch> batches;

@@ -59,7 +59,10 @@ int64_t Tensor::dim(int i) const {
   return shape_[j];
 }
 
-void Tensor::CheckType(DType expected) const {
+void Tensor::CheckHostAccess(DType expected) const {
+  MILLRACE_CHECK_ARG(device_.is_cpu(), "Tensor::data: tensor is on "
+                                           << device_.ToString()
+                                           << "; copy it to the CPU first (To(Device::Cpu()))");
   MILLRACE_CHECK_ARG(dtype_ == expected, "tensor of dtype " << ToString(dtype_) << " read as "
                                                              << ToString(expected));
 }
@@ -91,8 +94,8 @@ void Tensor::Zero() {
 }
 
 void Tensor::Fill(float value) {
-  std::span<float> s = span<float>();
   MILLRACE_CHECK_ARG(device_.is_cpu(), "Fill() on a " << device_.ToString() << " tensor");
+  std::span<float> s = span<float>();
   std::fill(s.begin(), s.end(), value);
 }
 

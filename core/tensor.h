@@ -56,18 +56,22 @@ class Tensor {
   size_t nbytes() const noexcept { return static_cast<size_t>(numel_) * SizeOf(dtype_); }
   bool pinned() const noexcept { return storage_ && storage_->pinned(); }
 
+  // The first element's address on the tensor's device, whatever the device: for backends,
+  // which know where their memory lives.
   void* raw_data() noexcept { return data_; }
   const void* raw_data() const noexcept { return data_; }
-  // Typed access; throws Error(kInvalidArgument) when T does not match dtype().
+  // Typed host access, CPU tensors only: throws Error(kInvalidArgument) when T does not match
+  // dtype() or when the tensor is on another device ("Tensor::data: tensor is on cuda:0; copy
+  // it to the CPU first (To(Device::Cpu()))").
   template <typename T> T* data() {
-    CheckType(kDTypeOf<T>);
+    CheckHostAccess(kDTypeOf<T>);
     return static_cast<T*>(data_);
   }
   template <typename T> const T* data() const {
-    CheckType(kDTypeOf<T>);
+    CheckHostAccess(kDTypeOf<T>);
     return static_cast<const T*>(data_);
   }
-  // The elements as a span (CPU tensors only).
+  // The elements as a span (CPU tensors only, as data()).
   template <typename T> std::span<T> span() { return {data<T>(), static_cast<size_t>(numel_)}; }
   template <typename T> std::span<const T> span() const {
     return {data<T>(), static_cast<size_t>(numel_)};
@@ -90,7 +94,7 @@ class Tensor {
   }
 
  private:
-  void CheckType(DType expected) const;
+  void CheckHostAccess(DType expected) const;  // a CPU tensor of dtype `expected`
 
   std::shared_ptr<Storage> storage_;
   void* data_ = nullptr;  // storage_->data() + view offset

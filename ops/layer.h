@@ -3,7 +3,9 @@
 // A layer is a pair of functions, Forward and Backward, over batches:
 //   Tensor y  = layer.Forward(x, Mode::kTrain);  // saves what Backward needs
 //   Tensor dx = layer.Backward(dy);              // adds into each Parameter's grad, returns dx
-// The backend (oneDNN on the CPU, cuDNN/cuBLAS on CUDA) is chosen by the input's device.
+// Forward and Backward check their arguments once, then call the kernels registered for the
+// input's device in the layer's KernelTable (ops/kernel_table.h): the CPU backend (oneDNN) is
+// the only one so far; another device throws "no kernel for <layer> on <device>".
 // A layer object is used by one thread at a time (the compute stage's thread).
 #pragma once
 

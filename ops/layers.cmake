@@ -3,8 +3,9 @@ list(APPEND MILLRACE_OPS_SOURCES
   cpu/dnnl_context.cc cpu/layout.cc
   init.cc
   sequential.cc
+  kernel_table.cc checks.cc compute_thread.cc cpu/register.cc
   linear/linear.cc linear/linear_cpu.cc
-  activation/relu.cc activation/relu_cpu.cc activation/dropout.cc
+  activation/relu.cc activation/relu_cpu.cc activation/dropout.cc activation/dropout_cpu.cc
   flatten/flatten.cc
   conv2d/conv2d.cc conv2d/conv2d_cpu.cc
   batchnorm/batchnorm.cc batchnorm/batchnorm_cpu.cc

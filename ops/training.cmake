@@ -1,20 +1,26 @@
 # Losses, optimizers, learning-rate schedules, pruning and checkpoints (paths relative to ops/).
 list(APPEND MILLRACE_OPS_SOURCES
-  loss/mse.cc
-  loss/cross_entropy.cc
-  loss/distillation.cc
+  loss/mse.cc loss/mse_cpu.cc
+  loss/cross_entropy.cc loss/cross_entropy_cpu.cc
+  loss/distillation.cc loss/distillation_cpu.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES
   optim/optimizer.cc
   optim/sgd.cc
   optim/adamw.cc
+  optim/update.cc optim/update_cpu.cc
   optim/lr_schedule.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES
   prune/topk.cc
+  prune/mask.cc prune/mask_cpu.cc
+  prune/ranking.cc prune/ranking_cpu.cc
   prune/magnitude.cc
   prune/schedule.cc
   prune/report.cc
+)
+list(APPEND MILLRACE_OPS_SOURCES
+  metrics/classification.cc metrics/classification_cpu.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES
   checkpoint/safetensors.cc

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "core/graph/graph.h"
-#include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 
 namespace millrace::pipelines {
 
@@ -21,7 +21,9 @@ EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
   GraphOptions graph_options;
   graph_options.io_threads = 1;
   const int threads = options.compute_threads;
-  graph_options.device_thread_init = [threads](Device) { ops::cpu::SetComputeThreads(threads); };
+  graph_options.device_thread_init = [threads](Device device) {
+    ops::InitComputeThread(device, threads);
+  };
   graph_options.trace = !options.trace_path.empty();
   Graph g(graph_options);
 

@@ -5,14 +5,9 @@
 #include <iomanip>
 #include <sstream>
 
-namespace millrace::pipelines {
+#include "ops/metrics/classification.h"
 
-namespace {
-int64_t LabelAt(const Tensor& labels, int64_t i) {
-  if (labels.dtype() == DType::kI64) return labels.data<int64_t>()[i];
-  return labels.data<int32_t>()[i];
-}
-}  // namespace
+namespace millrace::pipelines {
 
 ClassificationMetrics::ClassificationMetrics(int num_classes)
     : num_classes_(num_classes), confusion_(static_cast<size_t>(num_classes) * num_classes, 0) {
@@ -20,8 +15,6 @@ ClassificationMetrics::ClassificationMetrics(int num_classes)
 }
 
 void ClassificationMetrics::Add(const Tensor& logits, const Tensor& labels) {
-  MILLRACE_CHECK_ARG(logits.device().is_cpu() && labels.device().is_cpu(),
-                     "metrics: logits and labels must be on the CPU");
   MILLRACE_CHECK_ARG(
       logits.ndim() == 2 && logits.dim(1) == num_classes_,
       "metrics: logits must be [N, " << num_classes_ << "], got " << ToString(logits.shape()));
@@ -30,25 +23,7 @@ void ClassificationMetrics::Add(const Tensor& logits, const Tensor& labels) {
   const int64_t n = logits.dim(0);
   MILLRACE_CHECK_ARG(labels.numel() == n,
                      "metrics: " << n << " rows of logits but " << labels.numel() << " labels");
-  const float* z = logits.data<float>();
-  const int c = num_classes_;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = z + i * c;
-    const int64_t truth = LabelAt(labels, i);
-    MILLRACE_CHECK(truth >= 0 && truth < c, ErrorKind::kData,
-                   "metrics: label " << truth << " out of range [0, " << c << ") at row " << i);
-    int best = 0;
-    for (int j = 1; j < c; ++j) {
-      if (row[j] > row[best]) best = j;
-    }
-    // Cross-entropy: log(sum exp(z - max)) - (z_truth - max).
-    const double max = row[best];
-    double sum = 0.0;
-    for (int j = 0; j < c; ++j) sum += std::exp(static_cast<double>(row[j]) - max);
-    loss_sum_ += std::log(sum) - (static_cast<double>(row[truth]) - max);
-    ++confusion_[static_cast<size_t>(truth) * c + best];
-    correct_ += best == truth;
-  }
+  ops::ClassificationCounts(logits, labels, {confusion_, &correct_, &loss_sum_});
   samples_ += n;
 }
 

@@ -8,7 +8,9 @@
 //
 // The predicted class is the first index of the largest logit (torch.argmax's rule). The loss
 // is the softmax cross-entropy, computed in double with the log-sum-exp shift. Not
-// synchronised: one thread adds at a time; Merge() joins partial results.
+// synchronised: one thread adds at a time; Merge() joins partial results. The counting runs in
+// the ops kernel ops::ClassificationCounts (ops/metrics/classification.h), on the logits'
+// device (the CPU: the only backend so far).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +25,8 @@ class ClassificationMetrics {
  public:
   explicit ClassificationMetrics(int num_classes = 10);
 
-  // logits: [N, C] f32 on the CPU with C == num_classes(); labels: [N] i32 or i64 in [0, C).
+  // logits: [N, C] f32 with C == num_classes(); labels: [N] i32 or i64 in [0, C), on the
+  // logits' device.
   void Add(const Tensor& logits, const Tensor& labels);
   // Adds another accumulator's counts (same number of classes).
   void Merge(const ClassificationMetrics& other);

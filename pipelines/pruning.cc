@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "ops/optim/lr_schedule.h"
 #include "ops/prune/magnitude.h"
+#include "ops/prune/mask.h"
 #include "ops/prune/schedule.h"
 #include "pipelines/training.h"
 
@@ -79,11 +80,7 @@ class PruneStage final : public ComputeStage {
     // Masked gradients (the optimizer masks them again; stages inserted before the step see
     // them masked).
     for (ops::Parameter* p : state.optimizer->parameters()) {
-      if (p->mask.defined() && p->grad.defined()) {
-        float* g = p->grad.data<float>();
-        const float* m = p->mask.data<float>();
-        for (int64_t i = 0, n = p->grad.numel(); i < n; ++i) g[i] *= m[i];
-      }
+      if (p->mask.defined() && p->grad.defined()) ops::MaskMultiply(p->grad, p->mask);
     }
   }
 

@@ -1,6 +1,7 @@
 #include "pipelines/step.h"
 
 #include "ops/loss/loss.h"
+#include "ops/prune/mask.h"
 
 namespace millrace::pipelines {
 
@@ -57,9 +58,7 @@ class PruneMaskStage final : public ComputeStage {
   void Run(StepItem&, TrainState& state) override {
     for (ops::Parameter* p : state.optimizer->parameters()) {
       if (!p->mask.defined() || !p->grad.defined()) continue;
-      float* g = p->grad.data<float>();
-      const float* m = p->mask.data<float>();
-      for (int64_t i = 0, n = p->grad.numel(); i < n; ++i) g[i] *= m[i];
+      ops::MaskMultiply(p->grad, p->mask);
     }
   }
 };

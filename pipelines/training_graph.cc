@@ -22,7 +22,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "pipelines/epoch_progress.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
@@ -186,7 +186,7 @@ class TrainingRun {
     auto teach = g_.Map<StepItem>("teacher", on_cpu ? Cpu(1) : Compute(),
                                   [&teacher, on_cpu](StepItem&& view) {
                                     // A cpu worker's own OpenMP team: one thread.
-                                    if (on_cpu) ops::cpu::SetComputeThreads(1);
+                                    if (on_cpu) ops::InitComputeThread(Device::Cpu(), 1);
                                     view.teacher_logits = teacher(view.batch);
                                     return std::move(view);
                                   });
@@ -289,7 +289,7 @@ class TrainingRun {
 
   // On a cpu worker: the snapshot's accuracy and loss on the test and validation splits.
   void Evaluate(EvalItem&& item) {
-    ops::cpu::SetComputeThreads(1);  // this TBB worker's own OpenMP team: one thread
+    ops::InitComputeThread(Device::Cpu(), 1);  // this TBB worker's own OpenMP team: one thread
     LoadSnapshot(item.weights, *m_.eval_model);
     auto evaluate_on = [&](const DataSource* split, EvalFigures& figures) {
       std::optional<ClassificationMetrics> metrics;
@@ -353,8 +353,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   GraphOptions options;
   options.io_threads = std::max(1, budget.io);
   const int compute_threads = budget.compute;
-  options.device_thread_init = [compute_threads](Device) {
-    ops::cpu::SetComputeThreads(compute_threads);
+  options.device_thread_init = [compute_threads](Device device) {
+    ops::InitComputeThread(device, compute_threads);
   };
   options.trace = !c.trace_path.empty();
   Graph g(options);

@@ -40,6 +40,7 @@
 #include "core/graph/detail/channel.h"
 #include "core/graph/detail/stages.h"
 #include "core/graph/device_context.h"
+#include "core/graph/graph_options.h"
 #include "core/graph/placement.h"
 #include "core/graph/stats.h"
 
@@ -48,24 +49,6 @@ class io_context;
 }
 
 namespace millrace {
-
-struct GraphOptions {
-  int io_threads = 2;  // threads running the io_context (Io() bodies and io/ completions)
-  // Threads of the oneTBB arena that runs the Cpu() stages: the sum of their concurrencies, at
-  // most this many. 0: the cores this process may use (AvailableCores()), so that CPU-bound
-  // bodies don't oversubscribe the machine. Raise it on purpose for bodies that block.
-  int cpu_threads = 0;
-  // Runs first on each dedicated device thread (Compute(): Device::Cpu(); Gpu(d):
-  // Device::Cuda(d)): e.g. set the oneDNN / OpenMP thread budget there. An exception fails Run().
-  std::function<void(Device)> device_thread_init;
-  bool trace = true;                       // record spans for WriteTrace()
-  size_t trace_spans_per_stage = 1 << 14;  // the newest spans are kept (a ring buffer)
-  int sample_period_ms = 5;                // channel occupancy sampling while running
-};
-
-struct BatchOptions {
-  bool keep_partial = true;  // hand on the last, smaller batch at the end of the data
-};
 
 class Graph;
 

@@ -2,12 +2,16 @@
 // and scaled by 1 / (1 - p), so kEval is the identity. The keep/drop draws come from the
 // layer's own Rng(seed): the same seed and the same sequence of calls give the same masks.
 // Backward: dx = dy * scale (the last train-mode Forward's mask).
+// Device-neutral: the kernels come from Dropout::Kernels() by the input's device (the CPU
+// backend is in dropout_cpu.cc; no other backend exists yet).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "ops/cpu/register.h"
 #include "ops/init.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -28,7 +32,19 @@ class Dropout : public Layer {
   // The random stream (checkpoint its engine() to resume the same masks).
   Rng& rng() { return rng_; }
 
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  // forward: a train-mode Forward (draws the mask into scale_).
+  struct BackendKernels {
+    Tensor (Dropout::*forward)(const Tensor& x);
+    Tensor (Dropout::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
+  Tensor ForwardCpu(const Tensor& x);  // dropout_cpu.cc
+  Tensor BackwardCpu(const Tensor& dy);
+
   double p_;
   Rng rng_;
   Tensor scale_;  // 0 or 1/(1-p) per element of the last train-mode Forward

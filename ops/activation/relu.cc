@@ -1,11 +1,16 @@
 #include "ops/activation/relu.h"
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/checks.h"
 
 namespace millrace::ops {
 
 ReLU::ReLU() = default;
 ReLU::~ReLU() = default;
+
+KernelTable<ReLU::BackendKernels>& ReLU::Kernels() {
+  static KernelTable<BackendKernels> table("ReLU");
+  return table;
+}
 
 Shape ReLU::OutputShape(const Shape& input) const {
   MILLRACE_CHECK_ARG(!input.empty(),
@@ -14,20 +19,21 @@ Shape ReLU::OutputShape(const Shape& input) const {
 }
 
 Tensor ReLU::Forward(const Tensor& x, Mode mode) {
-  cpu::CheckCpuF32(x, "ReLU");
+  CheckF32(x, "ReLU");
   OutputShape(x.shape());
-  Tensor y = ForwardCpu(x);
+  Tensor y = (this->*Kernels().Get(x.device()).forward)(x);
   input_ = mode == Mode::kTrain ? x.View() : Tensor();
   return y;
 }
 
 Tensor ReLU::Backward(const Tensor& dy) {
-  cpu::CheckCpuF32(dy, "ReLU");
+  CheckF32(dy, "ReLU");
   MILLRACE_CHECK_ARG(input_.defined(), "ReLU: Backward without a train-mode Forward");
   MILLRACE_CHECK_ARG(dy.shape() == input_.shape(), "ReLU: gradient " << ToString(dy.shape())
                                                                      << " does not match output "
                                                                      << ToString(input_.shape()));
-  return BackwardCpu(dy);
+  CheckSameDevice(dy, input_, "ReLU");
+  return (this->*Kernels().Get(dy.device()).backward)(dy);
 }
 
 }  // namespace millrace::ops

@@ -1,11 +1,14 @@
 // ReLU: y = max(x, 0), any shape. Backward: dx = dy where x > 0, else 0.
-// The CPU backend (oneDNN eltwise) is in relu_cpu.cc. Keeps a view of the last train-mode
-// input for Backward.
+// Device-neutral: the kernels come from ReLU::Kernels() by the input's device (the CPU backend,
+// oneDNN eltwise, is in relu_cpu.cc; no other backend exists yet). Keeps a view of the last
+// train-mode input for Backward.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -21,7 +24,15 @@ class ReLU : public Layer {
   Tensor Backward(const Tensor& dy) override;
   Shape OutputShape(const Shape& input) const override;
 
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (ReLU::*forward)(const Tensor& x);
+    Tensor (ReLU::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/checks.h"
 
 namespace millrace::ops {
 
@@ -43,24 +43,30 @@ Shape BatchNorm2d::OutputShape(const Shape& input) const {
   return input;
 }
 
+KernelTable<BatchNorm2d::BackendKernels>& BatchNorm2d::Kernels() {
+  static KernelTable<BackendKernels> table("BatchNorm2d");
+  return table;
+}
+
 Tensor BatchNorm2d::Forward(const Tensor& x, Mode mode) {
-  cpu::CheckCpuF32(x, "BatchNorm2d");
+  CheckF32(x, "BatchNorm2d");
   OutputShape(x.shape());
   if (mode == Mode::kTrain) {
     MILLRACE_CHECK_ARG(x.numel() / channels_ > 1,
                        Describe() << ": training needs more than one value per channel, input "
                                   << ToString(x.shape()));
   }
-  return ForwardCpu(x, mode);
+  return (this->*Kernels().Get(x.device()).forward)(x, mode);
 }
 
 Tensor BatchNorm2d::Backward(const Tensor& dy) {
-  cpu::CheckCpuF32(dy, "BatchNorm2d");
+  CheckF32(dy, "BatchNorm2d");
   MILLRACE_CHECK_ARG(input_.defined(), Describe() << ": Backward without a train-mode Forward");
   MILLRACE_CHECK_ARG(dy.shape() == input_.shape(),
                      Describe() << ": gradient " << ToString(dy.shape())
                                 << " does not match output " << ToString(input_.shape()));
-  return BackwardCpu(dy);
+  CheckSameDevice(dy, input_, "BatchNorm2d");
+  return (this->*Kernels().Get(dy.device()).backward)(dy);
 }
 
 }  // namespace millrace::ops

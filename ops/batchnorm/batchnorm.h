@@ -7,13 +7,16 @@
 //           m = N H W (the unbiased variance, as torch does).
 //   kEval:  the same with running_mean and running_var.
 // Backward (after a kTrain Forward) differentiates through the batch statistics.
-// The CPU backend (oneDNN batch_normalization primitives) is in batchnorm_cpu.cc.
+// Device-neutral: the kernels come from BatchNorm2d::Kernels() by the input's device (the CPU
+// backend, oneDNN batch_normalization primitives, is in batchnorm_cpu.cc; no other backend yet).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -42,7 +45,15 @@ class BatchNorm2d : public Layer {
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
 
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (BatchNorm2d::*forward)(const Tensor& x, Mode mode);
+    Tensor (BatchNorm2d::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/checks.h"
 #include "ops/init.h"
 
 namespace millrace::ops {
@@ -74,20 +74,26 @@ std::vector<Parameter*> Conv2d::Parameters() {
   return {&weight_};
 }
 
+KernelTable<Conv2d::BackendKernels>& Conv2d::Kernels() {
+  static KernelTable<BackendKernels> table("Conv2d");
+  return table;
+}
+
 Tensor Conv2d::Forward(const Tensor& x, Mode mode) {
-  cpu::CheckCpuF32(x, "Conv2d");
+  CheckF32(x, "Conv2d");
   OutputShape(x.shape());
-  return ForwardCpu(x, mode);
+  return (this->*Kernels().Get(x.device()).forward)(x, mode);
 }
 
 Tensor Conv2d::Backward(const Tensor& dy) {
-  cpu::CheckCpuF32(dy, "Conv2d");
+  CheckF32(dy, "Conv2d");
   MILLRACE_CHECK_ARG(input_.defined(), Describe() << ": Backward without a train-mode Forward");
   const Shape expected = OutputShape(input_.shape());
   MILLRACE_CHECK_ARG(dy.shape() == expected, Describe() << ": gradient " << ToString(dy.shape())
                                                         << " does not match output "
                                                         << ToString(expected));
-  return BackwardCpu(dy);
+  CheckSameDevice(dy, input_, "Conv2d");
+  return (this->*Kernels().Get(dy.device()).backward)(dy);
 }
 
 }  // namespace millrace::ops

@@ -2,7 +2,8 @@
 // dilation and groups; depthwise is groups == in_channels == out_channels / k.
 //   x: [N, C_in, H, W]   weight: [C_out, C_in/groups, kh, kw]   bias: [C_out]
 //   y: [N, C_out, Ho, Wo], Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1
-// Device-neutral: the CPU backend (oneDNN convolution primitives) is in conv2d_cpu.cc.
+// Device-neutral: the kernels come from Conv2d::Kernels() by the input's device (the CPU
+// backend, oneDNN convolution primitives, is in conv2d_cpu.cc; no other backend exists yet).
 // Keeps a view of the last train-mode input for Backward.
 #pragma once
 
@@ -10,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -52,7 +55,15 @@ class Conv2d : public Layer {
   // (for benchmarks and reports); empty before the first Forward.
   std::string BackendInfo() const;
 
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (Conv2d::*forward)(const Tensor& x, Mode mode);
+    Tensor (Conv2d::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

@@ -79,16 +79,6 @@ void Execute(std::string_view what, const dnnl::primitive& primitive,
   }
 }
 
-void CheckCpuF32(const Tensor& x, std::string_view layer) {
-  if (x.device().is_cuda()) {
-    MILLRACE_THROW(ErrorKind::kCuda, layer << " has no CUDA backend in this build yet (input on "
-                                           << x.device().ToString() << ")");
-  }
-  MILLRACE_CHECK_ARG(x.defined(), layer << ": input is an undefined tensor");
-  MILLRACE_CHECK_ARG(x.dtype() == DType::kF32,
-                     layer << ": input has dtype " << ToString(x.dtype()) << ", expected f32");
-}
-
 std::string ImplName(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
 
 void AddInto(float* dst, const float* src, int64_t n) {

@@ -4,7 +4,8 @@
 // Threads: Debian's oneDNN runs on OpenMP. libgomp gives each thread that opens a parallel
 // region its own team, sized by that thread's nthreads ICV. millrace therefore calls oneDNN
 // from ONE compute thread (the compute stage's thread, see DESIGN.md "Threads and cores"),
-// which calls SetComputeThreads(n) once: its OpenMP team then has n threads, and those n
+// which calls SetComputeThreads(n) once (through ops::InitComputeThread, ops/compute_thread.h):
+// its OpenMP team then has n threads, and those n
 // threads are counted in the ThreadBudget beside the TBB arenas of the cpu stages. TBB
 // workers never call oneDNN, so the OpenMP teams and the TBB arenas don't multiply. (Two
 // threads that both call oneDNN get two teams: that is the oversubscription to avoid.)
@@ -53,10 +54,6 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, void* data);
 // Runs a primitive on Stream() and waits. oneDNN errors become Error(kOneDnn) naming `what`.
 void Execute(std::string_view what, const dnnl::primitive& primitive,
              const std::unordered_map<int, dnnl::memory>& args);
-
-// Throws Error(kCuda) "<layer> has no CUDA backend in this build yet" for a CUDA tensor and
-// Error(kInvalidArgument) for a non-f32 one.
-void CheckCpuF32(const Tensor& x, std::string_view layer);
 
 // The implementation oneDNN picked ("brg:avx2", "gemm:jit", "ref:any"), for benchmarks.
 std::string ImplName(const dnnl::primitive_desc_base& pd);

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/checks.h"
 #include "ops/init.h"
 
 namespace millrace::ops {
@@ -49,20 +49,26 @@ std::vector<Parameter*> Linear::Parameters() {
   return {&weight_};
 }
 
+KernelTable<Linear::BackendKernels>& Linear::Kernels() {
+  static KernelTable<BackendKernels> table("Linear");
+  return table;
+}
+
 Tensor Linear::Forward(const Tensor& x, Mode mode) {
-  cpu::CheckCpuF32(x, "Linear");
+  CheckF32(x, "Linear");
   OutputShape(x.shape());
-  return ForwardCpu(x, mode);
+  return (this->*Kernels().Get(x.device()).forward)(x, mode);
 }
 
 Tensor Linear::Backward(const Tensor& dy) {
-  cpu::CheckCpuF32(dy, "Linear");
+  CheckF32(dy, "Linear");
   MILLRACE_CHECK_ARG(input_.defined(), Describe() << ": Backward without a train-mode Forward");
   const Shape expected = {input_.dim(0), out_};
   MILLRACE_CHECK_ARG(dy.shape() == expected, Describe() << ": gradient " << ToString(dy.shape())
                                                         << " does not match output "
                                                         << ToString(expected));
-  return BackwardCpu(dy);
+  CheckSameDevice(dy, input_, "Linear");
+  return (this->*Kernels().Get(dy.device()).backward)(dy);
 }
 
 }  // namespace millrace::ops

@@ -1,14 +1,18 @@
 // Linear: y = x W^T + b.
 //   x: [N, in_features]   W: [out_features, in_features]   b: [out_features]   y: [N, out]
-// Device-neutral: the CPU backend (oneDNN matmul) is in linear_cpu.cc; the backend is chosen
-// by x's device. Backward needs the last train-mode Forward's input, which the layer keeps as a
-// view: the caller must not overwrite x between Forward and Backward.
+// Device-neutral: Forward and Backward check their arguments, then call the kernels registered
+// for x's device in Linear::Kernels() (the CPU backend, oneDNN matmul, is in linear_cpu.cc; no
+// other backend exists yet). Another device throws "no kernel for Linear on cuda:0". Backward needs
+// the last train-mode Forward's input, which the layer keeps as a view: the caller must not
+// overwrite x between Forward and Backward.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -35,7 +39,15 @@ class Linear : public Layer {
   Parameter& weight() { return weight_; }                      // [out, in]
   Parameter* bias() { return has_bias() ? &bias_ : nullptr; }  // [out]
 
+  // One backend's kernels: member functions that run after the checks.
+  struct BackendKernels {
+    Tensor (Linear::*forward)(const Tensor& x, Mode mode);
+    Tensor (Linear::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

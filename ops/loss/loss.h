@@ -5,9 +5,10 @@
 //   model.Backward(r.grad);                              // r.grad: d loss / d logits, [B, C]
 //
 // Every loss is a mean over the batch (reduction "mean" in PyTorch's words), so r.grad already
-// carries the 1/B. Inputs are CPU tensors for now (the CUDA backend joins behind the same
-// functions); a tensor on another device throws Error(kInvalidArgument). Pure functions:
-// thread-safe for distinct outputs.
+// carries the 1/B. Each function checks its arguments, then runs the kernel registered for the
+// inputs' device (loss_kernels.h; only the CPU backend exists so far, and another device throws
+// Error(kInvalidArgument) "no kernel for SoftmaxCrossEntropy on cuda:0"). All inputs must be
+// on one device; r.grad is on it too. Pure functions: thread-safe for distinct outputs.
 #pragma once
 
 #include "core/tensor.h"
@@ -53,11 +54,11 @@ LossResult DistillationLoss(const Tensor& student, const Tensor& teacher, const 
                             const DistillationOptions& options);
 
 namespace internal {
-// Checks shared by the losses: a CPU f32 tensor of rank 2, and labels of matching batch size,
-// each in [0, classes). `op` names the caller in the error.
+// Checks shared by the losses: an f32 tensor of rank 2, and labels (i64 or i32) of matching
+// batch size on the logits' device (the kernels check each label's range). `op` names the
+// caller in the error.
 void CheckLogits(const Tensor& logits, const char* op, const char* what);
-void CheckLabels(const Tensor& labels, int64_t batch, int64_t classes, const char* op);
-int64_t Label(const Tensor& labels, int64_t b);
+void CheckLabels(const Tensor& labels, const Tensor& logits, const char* op);
 void CheckLabelSmoothing(double label_smoothing, const char* op);  // in [0, 1)
 }  // namespace internal
 

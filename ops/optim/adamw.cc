@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/optim/update.h"
 
 namespace millrace::ops {
 
@@ -18,24 +19,16 @@ AdamW::AdamW(std::vector<Parameter*> parameters, const AdamWOptions& options)
 
 void AdamW::Update(Parameter& p, std::vector<Tensor>& state, int64_t step) {
   const double rate = lr();
-  const float decay = p.decay ? static_cast<float>(1 - rate * options_.weight_decay) : 1.0f;
-  const float beta1 = static_cast<float>(options_.beta1);
-  const float beta2 = static_cast<float>(options_.beta2);
   const double correction1 = 1 - std::pow(options_.beta1, static_cast<double>(step));
   const double correction2 = 1 - std::pow(options_.beta2, static_cast<double>(step));
-  const float step_size = static_cast<float>(rate / correction1);
-  const float inv_sqrt_c2 = static_cast<float>(1 / std::sqrt(correction2));
-  const float eps = static_cast<float>(options_.eps);
-  float* w = p.value.data<float>();
-  const float* g = p.grad.data<float>();
-  float* m = state[0].data<float>();
-  float* v = state[1].data<float>();
-  for (int64_t i = 0, n = p.value.numel(); i < n; ++i) {
-    w[i] *= decay;
-    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-    w[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
-  }
+  AdamWUpdateConfig config;
+  config.decay = p.decay ? static_cast<float>(1 - rate * options_.weight_decay) : 1.0f;
+  config.beta1 = static_cast<float>(options_.beta1);
+  config.beta2 = static_cast<float>(options_.beta2);
+  config.step_size = static_cast<float>(rate / correction1);
+  config.inv_sqrt_c2 = static_cast<float>(1 / std::sqrt(correction2));
+  config.eps = static_cast<float>(options_.eps);
+  AdamWUpdate(p.value, p.grad, state[0], state[1], config);
 }
 
 }  // namespace millrace::ops

@@ -6,23 +6,15 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/prune/mask.h"
 
 namespace millrace::ops {
 namespace {
 
 void CheckParameter(const Parameter* p, std::string_view optimizer) {
   MILLRACE_CHECK_ARG(p != nullptr, optimizer << ": null parameter");
-  MILLRACE_CHECK_ARG(
-      p->value.defined() && p->value.dtype() == DType::kF32 && p->value.device().is_cpu(),
-      optimizer << ": parameter '" << p->name
-                << "' must be an f32 CPU tensor (the CPU backend is the only one "
-                   "so far)");
-}
-
-void Multiply(Tensor& t, const Tensor& mask) {
-  float* x = t.data<float>();
-  const float* m = mask.data<float>();
-  for (int64_t i = 0, n = t.numel(); i < n; ++i) x[i] *= m[i];
+  MILLRACE_CHECK_ARG(p->value.defined() && p->value.dtype() == DType::kF32,
+                     optimizer << ": parameter '" << p->name << "' must be an f32 tensor");
 }
 
 }  // namespace
@@ -37,7 +29,7 @@ Optimizer::Optimizer(std::vector<Parameter*> parameters, double lr, std::vector<
                        "optimizer: parameter '" << p->name << "' is listed twice");
     std::vector<Tensor> state;
     for (size_t s = 0; s < slot_names_.size(); ++s)
-      state.push_back(Tensor::Zeros(p->value.shape()));
+      state.push_back(Tensor::Zeros(p->value.shape(), DType::kF32, p->value.device()));
     state_.push_back(std::move(state));
   }
 }
@@ -60,10 +52,10 @@ void Optimizer::Step() {
       MILLRACE_CHECK_ARG(p.mask.shape() == p.value.shape(),
                          kind() << ": mask of '" << p.name << "' is " << ToString(p.mask.shape())
                                 << ", value is " << ToString(p.value.shape()));
-      Multiply(p.grad, p.mask);
+      MaskMultiply(p.grad, p.mask);
     }
     Update(p, state_[i], steps_);
-    if (masked) Multiply(p.value, p.mask);
+    if (masked) MaskMultiply(p.value, p.mask);
   }
 }
 

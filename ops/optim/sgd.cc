@@ -1,6 +1,7 @@
 #include "ops/optim/sgd.h"
 
 #include "core/error.h"
+#include "ops/optim/update.h"
 
 namespace millrace::ops {
 namespace {
@@ -22,25 +23,15 @@ Sgd::Sgd(std::vector<Parameter*> parameters, const SgdOptions& options)
 }
 
 void Sgd::Update(Parameter& p, std::vector<Tensor>& state, int64_t step) {
-  const float rate = static_cast<float>(lr());
-  const float wd = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
-  const float momentum = static_cast<float>(options_.momentum);
-  const float damp = static_cast<float>(1 - options_.dampening);
-  const bool nesterov = options_.nesterov;
-  float* w = p.value.data<float>();
-  const float* grad = p.grad.data<float>();
-  const int64_t n = p.value.numel();
-  if (momentum == 0) {
-    for (int64_t i = 0; i < n; ++i) w[i] -= rate * (grad[i] + wd * w[i]);
-    return;
-  }
-  float* buf = state[0].data<float>();
-  const bool first = step == 1;
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grad[i] + wd * w[i];
-    buf[i] = first ? g : momentum * buf[i] + damp * g;
-    w[i] -= rate * (nesterov ? g + momentum * buf[i] : buf[i]);
-  }
+  SgdUpdateConfig config;
+  config.lr = static_cast<float>(lr());
+  config.weight_decay = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
+  config.momentum = static_cast<float>(options_.momentum);
+  config.damp = static_cast<float>(1 - options_.dampening);
+  config.nesterov = options_.nesterov;
+  config.first_step = step == 1;
+  Tensor no_buffer;
+  SgdUpdate(p.value, p.grad, state.empty() ? no_buffer : state[0], config);
 }
 
 }  // namespace millrace::ops

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "ops/cpu/dnnl_context.h"
+#include "ops/checks.h"
 
 namespace millrace::ops {
 
@@ -53,21 +53,26 @@ int64_t Pool2d::ForwardFlops(const Shape& input) const {
   return NumElements(OutputShape(input)) * kernel_ * kernel_;
 }
 
+KernelTable<Pool2d::BackendKernels>& Pool2d::Kernels() {
+  static KernelTable<BackendKernels> table("Pool2d");
+  return table;
+}
+
 Tensor Pool2d::Forward(const Tensor& x, Mode mode) {
-  cpu::CheckCpuF32(x, kind());
+  CheckF32(x, kind());
   OutputShape(x.shape());
-  return ForwardCpu(x, mode);
+  return (this->*Kernels().Get(x.device(), kind()).forward)(x, mode);
 }
 
 Tensor Pool2d::Backward(const Tensor& dy) {
-  cpu::CheckCpuF32(dy, kind());
+  CheckF32(dy, kind());
   MILLRACE_CHECK_ARG(!input_shape_.empty(), Describe()
                                                 << ": Backward without a train-mode Forward");
   const Shape expected = OutputShape(input_shape_);
   MILLRACE_CHECK_ARG(dy.shape() == expected, Describe() << ": gradient " << ToString(dy.shape())
                                                         << " does not match output "
                                                         << ToString(expected));
-  return BackwardCpu(dy);
+  return (this->*Kernels().Get(dy.device(), kind()).backward)(dy);
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)

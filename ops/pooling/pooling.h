@@ -4,13 +4,16 @@
 //   AvgPool2d      mean over the window; count_include_pad = true (torch's default) divides
 //                  by the window including its zero padding, false by the valid part only
 //   GlobalAvgPool  mean over all of H x W: y is [N, C, 1, 1] (torch's AdaptiveAvgPool2d(1))
-// Device-neutral: the CPU backend (oneDNN pooling primitives) is in pooling_cpu.cc.
+// Device-neutral: the kernels come from Pool2d::Kernels() by the input's device (the CPU
+// backend, oneDNN pooling primitives, is in pooling_cpu.cc; no other backend exists yet).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "ops/cpu/register.h"
+#include "ops/kernel_table.h"
 #include "ops/layer.h"
 
 namespace millrace::ops {
@@ -35,7 +38,16 @@ class Pool2d : public Layer {
   // kernel 0: global (the window is the whole input, stride 1, no padding).
   Pool2d(Kind kind, int64_t kernel, int64_t stride, int64_t padding);
 
+ public:
+  // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
+  struct BackendKernels {
+    Tensor (Pool2d::*forward)(const Tensor& x, Mode mode);
+    Tensor (Pool2d::*backward)(const Tensor& dy);
+  };
+  static KernelTable<BackendKernels>& Kernels();
+
  private:
+  friend void cpu::RegisterCpuKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;

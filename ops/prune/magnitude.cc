@@ -6,15 +6,16 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/prune/mask.h"
+#include "ops/prune/ranking.h"
 #include "ops/prune/topk.h"
 
 namespace millrace::ops {
 namespace {
 
 void CheckPrunable(const Parameter& p, const char* op) {
-  MILLRACE_CHECK_ARG(
-      p.value.defined() && p.value.dtype() == DType::kF32 && p.value.device().is_cpu(),
-      op << ": parameter '" << p.name << "' must be an f32 CPU tensor");
+  MILLRACE_CHECK_ARG(p.value.defined() && p.value.dtype() == DType::kF32,
+                     op << ": parameter '" << p.name << "' must be an f32 tensor");
   MILLRACE_CHECK_ARG(!p.mask.defined() || p.mask.shape() == p.value.shape(),
                      op << ": mask of '" << p.name << "' is " << ToString(p.mask.shape())
                         << ", value is " << ToString(p.value.shape()));
@@ -27,10 +28,6 @@ float* EnsureMask(Parameter& p) {
     p.mask.Fill(1.0f);
   }
   return p.mask.data<float>();
-}
-
-bool Unpruned(const Parameter& p, int64_t i) {
-  return !p.mask.defined() || p.mask.data<float>()[i] != 0.0f;
 }
 
 }  // namespace
@@ -75,19 +72,17 @@ void GlobalL1Unstructured(const std::vector<Parameter*>& parameters, PruneAmount
   // The unpruned entries, parameter by parameter in flat order (torch's parameters_to_vector
   // followed by t[mask == 1]).
   std::vector<float> scores;
-  std::vector<std::pair<Parameter*, int64_t>> where;
+  std::vector<int64_t> index;  // flat index in its parameter, per score
+  std::vector<size_t> first;   // first score of each parameter
   for (Parameter* p : parameters) {
-    const float* w = p->value.data<float>();
-    for (int64_t i = 0, n = p->value.numel(); i < n; ++i) {
-      if (!Unpruned(*p, i)) continue;
-      scores.push_back(std::fabs(w[i]));
-      where.emplace_back(p, i);
-    }
+    first.push_back(scores.size());
+    L1Scores(p->value, p->mask, scores, index);
   }
   const int64_t k = amount.Resolve(static_cast<int64_t>(scores.size()), what);
   for (int64_t j : internal::TorchTopK(scores, k, /*largest=*/false)) {
-    auto [p, i] = where[j];
-    EnsureMask(*p)[i] = 0.0f;
+    const size_t owner =
+        std::upper_bound(first.begin(), first.end(), static_cast<size_t>(j)) - first.begin() - 1;
+    EnsureMask(*parameters[owner])[index[j]] = 0.0f;
   }
   for (Parameter* p : parameters) {
     EnsureMask(*p);  // torch leaves a mask of ones even when nothing was pruned
@@ -103,23 +98,12 @@ void L2Structured(Parameter& parameter, PruneAmount amount) {
                                        << "; structured pruning needs at least 2 dimensions");
   const int64_t channels = parameter.value.dim(0);
   const int64_t per_channel = parameter.value.numel() / channels;
-  const float* w = parameter.value.data<float>();
   float* mask = EnsureMask(parameter);
   // Channels still alive (torch: the mask's sum over the other dimensions is not 0), and the
   // L2 norm of each.
   std::vector<int64_t> alive;
   std::vector<float> norms;
-  for (int64_t c = 0; c < channels; ++c) {
-    bool any = false;
-    double sum = 0;
-    for (int64_t i = c * per_channel; i < (c + 1) * per_channel; ++i) {
-      any = any || mask[i] != 0.0f;
-      sum += static_cast<double>(w[i]) * w[i];
-    }
-    if (!any) continue;
-    alive.push_back(c);
-    norms.push_back(static_cast<float>(std::sqrt(sum)));
-  }
+  ChannelL2Norms(parameter.value, parameter.mask, alive, norms);
   const auto available = static_cast<int64_t>(alive.size());
   const int64_t prune = amount.Resolve(available, "'" + parameter.name + "' (output channels)");
   if (prune > 0) {
@@ -138,14 +122,8 @@ void L2Structured(Parameter& parameter, PruneAmount amount) {
 
 void ApplyMask(Parameter& parameter) {
   if (!parameter.mask.defined()) return;
-  const float* m = parameter.mask.data<float>();
-  float* w = parameter.value.data<float>();
-  const int64_t n = parameter.value.numel();
-  for (int64_t i = 0; i < n; ++i) w[i] *= m[i];
-  if (parameter.grad.defined()) {
-    float* g = parameter.grad.data<float>();
-    for (int64_t i = 0; i < n; ++i) g[i] *= m[i];
-  }
+  MaskMultiply(parameter.value, parameter.mask);
+  if (parameter.grad.defined()) MaskMultiply(parameter.grad, parameter.mask);
 }
 
 void ApplyMasks(const std::vector<Parameter*>& parameters) {

@@ -21,7 +21,9 @@
 //   original values in a channel's norm, millrace counts them as 0).
 // On every call the mask (f32 0/1, the value's shape) is applied to the value and, if defined,
 // the gradient. A pruning call throws Error(kInvalidArgument) on a bad amount, naming the
-// parameter. CPU f32 parameters; one thread at a time per parameter.
+// parameter. f32 parameters: the scores (ranking.h) and MaskMultiply go through the backend
+// seam, the ranking and the mask writes run on the host, so a parameter off the CPU throws
+// (Tensor::data refuses it). One thread at a time per parameter.
 #pragma once
 
 #include <cstdint>

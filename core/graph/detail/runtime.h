@@ -20,8 +20,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/graph/graph.h"
 #include "core/graph/detail/stage_base.h"
+#include "core/graph/graph_options.h"
+#include "core/graph/stats.h"
 
 namespace millrace::internal {
 

@@ -1,0 +1,150 @@
+// The backend seam's contract: one error wording for a device without a kernel, the compute
+// thread's set-up per device, and Tensor::data refusing device memory.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "core/error.h"
+#include "ops/activation/dropout.h"
+#include "ops/activation/relu.h"
+#include "ops/batchnorm/batchnorm.h"
+#include "ops/compute_thread.h"
+#include "ops/conv2d/conv2d.h"
+#include "ops/cpu/dnnl_context.h"
+#include "ops/kernel_table.h"
+#include "ops/linear/linear.h"
+#include "ops/loss/loss_kernels.h"
+#include "ops/metrics/classification.h"
+#include "ops/optim/update.h"
+#include "ops/pooling/pooling.h"
+#include "ops/prune/mask.h"
+#include "ops/prune/ranking.h"
+
+namespace millrace::ops {
+namespace {
+
+// The Error that f throws (fails the test when it throws none).
+Error Thrown(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no millrace::Error thrown";
+  return Error(ErrorKind::kInternal, "none");
+}
+
+bool Compiled(Device::Kind kind) {
+  for (Device::Kind k : CompiledBackends()) {
+    if (k == kind) return true;
+  }
+  return false;
+}
+
+TEST(KernelTable, MissingKernelIsOneErrorNamingOpAndDevice) {
+  using Fn = int (*)();
+  KernelTable<Fn> table("Example");
+  table.Set(Device::Kind::kCpu, [] { return 7; });
+  EXPECT_EQ(table.Get(Device::Cpu())(), 7);
+  EXPECT_TRUE(table.Has(Device::Kind::kCpu));
+  EXPECT_FALSE(table.Has(Device::Kind::kCuda));
+  Error e = Thrown([&] { table.Get(Device::Cuda(0)); });
+  EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(e.message(), "no kernel for Example on cuda:0");
+  EXPECT_EQ(Thrown([&] { table.Get(Device::Cuda(3), "Other"); }).message(),
+            "no kernel for Other on cuda:3");
+}
+
+// Every op's table: a CPU kernel, and (while this build has no CUDA backend) the one error for
+// cuda:0 with the op's name.
+TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
+  struct Row {
+    std::string op;
+    std::function<bool(Device::Kind)> has;
+    std::function<void(Device)> get;
+  };
+  auto row = [](auto& table) {
+    return Row{std::string(table.op()), [&table](Device::Kind k) { return table.Has(k); },
+               [&table](Device d) { table.Get(d); }};
+  };
+  const std::vector<Row> rows = {
+      row(Linear::Kernels()),
+      row(Conv2d::Kernels()),
+      row(BatchNorm2d::Kernels()),
+      row(Pool2d::Kernels()),
+      row(ReLU::Kernels()),
+      row(Dropout::Kernels()),
+      row(SoftmaxCrossEntropyKernels()),
+      row(MseKernels()),
+      row(DistillationKernels()),
+      row(SgdUpdateKernels()),
+      row(AdamWUpdateKernels()),
+      row(MaskMultiplyKernels()),
+      row(L1ScoresKernels()),
+      row(ChannelL2NormsKernels()),
+      row(ClassificationCountsKernels()),
+  };
+  EXPECT_EQ(rows[0].op, "Linear");
+  for (const Row& r : rows) {
+    for (Device::Kind kind : CompiledBackends()) EXPECT_TRUE(r.has(kind)) << r.op;
+    if (Compiled(Device::Kind::kCuda)) continue;
+    Error e = Thrown([&] { r.get(Device::Cuda(0)); });
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << r.op;
+    EXPECT_EQ(e.message(), "no kernel for " + r.op + " on cuda:0");
+  }
+}
+
+TEST(KernelTable, CpuIsAlwaysCompiledFirst) {
+  ASSERT_FALSE(CompiledBackends().empty());
+  EXPECT_EQ(CompiledBackends()[0], Device::Kind::kCpu);
+}
+
+TEST(InitComputeThread, SetsTheCpuTeamAndRefusesDevicesWithoutBackend) {
+  const int before = cpu::ComputeThreads();
+  InitComputeThread(Device::Cpu(), 2);
+  EXPECT_EQ(cpu::ComputeThreads(), 2);
+  InitComputeThread(Device::Cpu(), 1);
+  EXPECT_EQ(cpu::ComputeThreads(), 1);
+  EXPECT_EQ(Thrown([] { InitComputeThread(Device::Cpu(), 0); }).kind(),
+            ErrorKind::kInvalidArgument);
+  if (!Compiled(Device::Kind::kCuda)) {
+    Error e = Thrown([] { InitComputeThread(Device::Cuda(1), 1); });
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_EQ(e.message(), "no compute backend for cuda:1 in this build");
+  }
+  InitComputeThread(Device::Cpu(), before);
+}
+
+// With a GPU: a tensor in device memory is refused by data() and span(), and a layer without a
+// CUDA kernel says so in the seam's words.
+TEST(DeviceTensor, DataRefusesAndLayersNameTheMissingKernel) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+  Tensor x = Tensor::Zeros({2, 3}, DType::kF32, Device::Cuda(0));
+  Error e = Thrown([&] { x.data<float>(); });
+  EXPECT_EQ(e.message(),
+            "Tensor::data: tensor is on cuda:0; copy it to the CPU first (To(Device::Cpu()))");
+  EXPECT_EQ(Thrown([&] { x.span<float>(); }).message(), e.message());
+  EXPECT_NE(x.raw_data(), nullptr);
+  Tensor h = x.To(Device::Cpu());
+  EXPECT_EQ(h.data<float>()[0], 0.0f);
+  if (!Compiled(Device::Kind::kCuda)) {
+    Linear fc(3, 2);
+    EXPECT_EQ(Thrown([&] { fc.Forward(x, Mode::kEval); }).message(),
+              "no kernel for Linear on cuda:0");
+    MaxPool2d pool(2);
+    Tensor image = Tensor::Zeros({1, 1, 2, 2}, DType::kF32, Device::Cuda(0));
+    EXPECT_EQ(Thrown([&] { pool.Forward(image, Mode::kEval); }).message(),
+              "no kernel for MaxPool2d on cuda:0");
+  }
+}
+
+TEST(DeviceTensor, CpuTensorsStillHandOutTheirData) {
+  Tensor t = Tensor::FromVector({3}, {1.0f, 2.0f, 3.0f});
+  EXPECT_EQ(t.data<float>()[2], 3.0f);
+  EXPECT_EQ(t.span<float>().size(), 3u);
+  EXPECT_EQ(Thrown([&] { t.data<int32_t>(); }).kind(), ErrorKind::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace millrace::ops
