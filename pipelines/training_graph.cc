@@ -36,6 +36,7 @@ struct SampleItem {
   int epoch = 0;
   int64_t pos = 0;  // position in the epoch's order
   io::Sample sample;
+  io::EncodedRecord record;  // read -> augment: the bytes read, decoded on the cpu stage
 };
 
 // A snapshot of the weights at an epoch's end, with the epoch's training figures.
@@ -136,34 +137,17 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   options.trace = !c.trace_path.empty();
   Graph g(options);
 
-  // read: the epoch's order, sample by sample, from first_epoch until total_steps batches.
-  struct ReadState {
-    int epoch;
-    int64_t pos = 0;
-    std::vector<int64_t> order;
-    int64_t remaining;
-  };
-  auto rs = std::make_shared<ReadState>(ReadState{first_epoch, 0, {}, 0});
-  rs->remaining = (total_steps - first_step) * batch_size;
-  auto read = g.Source<SampleItem>("read", Io(1), [this, rs]() -> std::optional<SampleItem> {
-    if (rs->remaining == 0) return std::nullopt;
-    if (rs->pos == static_cast<int64_t>(rs->order.size())) {
-      if (!rs->order.empty()) ++rs->epoch;
-      rs->order.clear();
-      for (const auto& b : train->EpochBatches(rs->epoch)) {
-        rs->order.insert(rs->order.end(), b.begin(), b.end());
-      }
-      rs->pos = 0;
-      MILLRACE_CHECK(!rs->order.empty(), ErrorKind::kInternal,
-                     "epoch " << rs->epoch << " has no samples");
-    }
-    SampleItem item{rs->epoch, rs->pos, train->Read(rs->order[rs->pos])};
-    ++rs->pos;
-    --rs->remaining;
-    return item;
+  // read: the epoch's order from first_epoch until total_steps batches, read ahead with at
+  // most c.read_ahead reads in flight (image trees, tar shards); augment decodes and augments.
+  std::shared_ptr<SampleReader> reader = train->OpenReader(
+      first_epoch, (total_steps - first_step) * batch_size, {.prefetch_depth = c.read_ahead});
+  auto read = g.Source<SampleItem>("read", Io(1), [reader]() -> std::optional<SampleItem> {
+    std::optional<RawSample> raw = reader->Next();
+    if (!raw) return std::nullopt;
+    return SampleItem{raw->epoch, raw->pos, {}, std::move(raw->record)};
   });
   auto augment = g.Map<SampleItem>("augment", Cpu(augment_workers), [this](SampleItem&& s) {
-    s.sample = train->Prepare(std::move(s.sample), s.epoch);
+    s.sample = train->Prepare(train->Decode(std::exchange(s.record, {})), s.epoch);
     return std::move(s);
   });
   // collate: groups batch_size samples (in sequence order: one worker) and stacks them.
