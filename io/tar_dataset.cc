@@ -31,7 +31,8 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
   int64_t largest = -1;
   if (!options_.in_memory) {
     ReadIndex();
-    for (const Member& m : members_) largest = std::max<int64_t>(largest, m.label);
+    for (const auto& shard : members_)
+      for (const Member& m : shard) largest = std::max<int64_t>(largest, m.label);
   } else {
     uint64_t bytes = 0;
     for (const std::string& shard : shards_) bytes += std::filesystem::file_size(shard);
@@ -62,29 +63,38 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
 }
 
 void TarDataset::ReadIndex() {
-  MILLRACE_CHECK_ARG(shards_.size() <= std::numeric_limits<uint32_t>::max(), "too many shards");
   TarParseOptions parse;
   parse.num_classes = options_.num_classes;
+  members_.resize(shards_.size());
+  shard_first_.reserve(shards_.size());
   for (size_t s = 0; s < shards_.size(); ++s) {
     const std::string& shard = shards_[s];
+    shard_first_.push_back(size_);
+    std::vector<Member>& members = members_[s];
     IndexTarShard(shard, static_cast<int64_t>(s), parse, [&](TarMember&& m) {
-      // Checked before it is narrowed into the 16-byte index entry.
+      // Checked before it is narrowed into the 12-byte index entry.
       if (m.offset % kTarBlock != 0 || m.offset / kTarBlock > std::numeric_limits<uint32_t>::max() ||
           m.size > std::numeric_limits<uint32_t>::max() ||
           m.label > std::numeric_limits<int32_t>::max()) {
-        throw DataError(shard + " [entry " + m.entry + "]", static_cast<int64_t>(members_.size()),
+        throw DataError(shard + " [entry " + m.entry + "]", size_ + static_cast<int64_t>(members.size()),
                         "tar entry at byte " + std::to_string(m.offset) + " of " +
                             std::to_string(m.size) + " bytes with label " +
                             std::to_string(m.label) + " does not fit the shard index");
       }
-      members_.push_back({.shard = static_cast<uint32_t>(s),
-                          .offset_blocks = static_cast<uint32_t>(m.offset / kTarBlock),
-                          .size = static_cast<uint32_t>(m.size),
-                          .label = static_cast<int32_t>(m.label)});
+      members.push_back({.offset_blocks = static_cast<uint32_t>(m.offset / kTarBlock),
+                         .size = static_cast<uint32_t>(m.size),
+                         .label = static_cast<int32_t>(m.label)});
     });
+    members.shrink_to_fit();
+    size_ += static_cast<int64_t>(members.size());
   }
-  members_.shrink_to_fit();
-  size_ = static_cast<int64_t>(members_.size());
+}
+
+std::pair<size_t, const TarDataset::Member*> TarDataset::Find(int64_t index) const {
+  CheckIndex(index);
+  const auto after = std::upper_bound(shard_first_.begin(), shard_first_.end(), index);
+  const auto shard = static_cast<size_t>(after - shard_first_.begin() - 1);
+  return {shard, &members_[shard][static_cast<size_t>(index - shard_first_[shard])]};
 }
 
 void TarDataset::CheckIndex(int64_t index) const {
@@ -101,18 +111,18 @@ const EncodedRecord& TarDataset::record(int64_t index) const {
 int64_t TarDataset::Label(int64_t index) const {
   CheckIndex(index);
   if (options_.in_memory) return records_[static_cast<size_t>(index)].label;
-  return members_[static_cast<size_t>(index)].label;
+  return Find(index).second->label;
 }
 
 std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
   CheckIndex(index);
   if (options_.in_memory) return std::nullopt;
-  const Member& m = members_[static_cast<size_t>(index)];
-  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlock;
-  return RecordLocation{.range = {shards_[m.shard], offset, m.size},
-                        .label = m.label,
+  const auto [shard, m] = Find(index);
+  const uint64_t offset = uint64_t{m->offset_blocks} * kTarBlock;
+  return RecordLocation{.range = {shards_[shard], offset, m->size},
+                        .label = m->label,
                         .entry = "bytes " + std::to_string(offset) + ".." +
-                                 std::to_string(offset + m.size)};
+                                 std::to_string(offset + m->size)};
 }
 
 Sample TarDataset::Decode(const EncodedRecord& record) const {

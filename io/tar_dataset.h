@@ -9,7 +9,7 @@
 // kept encoded in memory: the memory is about the shards' size (the JPEG or PNG bytes), not the
 // decoded images'. Read decodes one record on the calling thread.
 // On disk (in_memory = false): construction reads only the tar headers and labels
-// (IndexTarShard) and keeps an index of 16 bytes per record (shard, offset, size, label); Read
+// (IndexTarShard) and keeps an index of 12 bytes per record (offset, size, label); Read
 // reads the record's bytes from its shard, and Locate tells a RecordReader where they lie, so
 // that the shards may be larger than memory.
 #pragma once
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/dataset.h"
@@ -60,21 +61,23 @@ class TarDataset final : public IndexedDataset {
   const EncodedRecord& record(int64_t index) const;
 
  private:
-  // A record on disk: bytes [offset_blocks * 512, + size) of shards_[shard] (tar data starts on
-  // a 512-byte block).
+  // A record on disk: bytes [offset_blocks * 512, + size) of its shard (tar data starts on a
+  // 512-byte block). 12 bytes a record; the shard is found from shard_first_.
   struct Member {
-    uint32_t shard = 0;
     uint32_t offset_blocks = 0;
     uint32_t size = 0;
     int32_t label = 0;
   };
   void ReadIndex();
   void CheckIndex(int64_t index) const;
+  // The shard of record `index` and the member.
+  std::pair<size_t, const Member*> Find(int64_t index) const;
 
   TarDatasetOptions options_;
   std::vector<std::string> shards_;
-  std::vector<EncodedRecord> records_;  // in memory
-  std::vector<Member> members_;         // on disk
+  std::vector<EncodedRecord> records_;         // in memory
+  std::vector<std::vector<Member>> members_;  // on disk, per shard (no reallocation of the lot)
+  std::vector<int64_t> shard_first_;           // on disk: the first record of each shard
   int64_t size_ = 0;
   int64_t num_classes_ = 0;
 };

@@ -116,6 +116,8 @@ std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
   return sampler_.Batches(epoch - 1);
 }
 
+std::vector<int64_t> DataSource::EpochOrder(int epoch) const { return sampler_.Indices(epoch - 1); }
+
 io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(first_ + index); }
 
 io::Sample DataSource::Prepare(io::Sample sample, int epoch) const {
@@ -155,8 +157,8 @@ std::optional<int64_t> SampleReader::NextIndex() {
   if (remaining_ == 0) return std::nullopt;
   if (pos_ == static_cast<int64_t>(order_.size())) {
     if (!order_.empty()) ++epoch_;
-    order_.clear();
-    for (const auto& b : source_.EpochBatches(epoch_)) order_.insert(order_.end(), b.begin(), b.end());
+    order_ = {};  // freed before the next epoch's order is made
+    order_ = source_.EpochOrder(epoch_);
     pos_ = 0;
     MILLRACE_CHECK(!order_.empty(), ErrorKind::kInternal, "epoch " << epoch_ << " has no samples");
   }

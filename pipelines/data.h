@@ -111,6 +111,8 @@ class DataSource {
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
   std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
+  // The same indices in one vector: EpochBatches(epoch) joined (what the read stage walks).
+  std::vector<int64_t> EpochOrder(int epoch) const;
 
   // The three preprocessing steps, as the graph's stages call them.
   io::Sample Read(int64_t index) const;  // the split's index-th record
