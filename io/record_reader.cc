@@ -8,8 +8,8 @@
 
 namespace millrace::io {
 
-RecordReader::RecordReader(const IndexedDataset& dataset, NextIndex next_index,
-                           AsyncReader& reader, RecordReaderOptions options)
+RecordReader::RecordReader(const IndexedDataset& dataset, NextIndex next_index, AsyncReader& reader,
+                           RecordReaderOptions options)
     : dataset_(dataset), next_index_(std::move(next_index)), reader_(reader), options_(options) {
   MILLRACE_CHECK_ARG(options.prefetch_depth >= 1,
                      "prefetch depth must be >= 1, got " << options.prefetch_depth);

@@ -73,13 +73,14 @@ void TarDataset::ReadIndex() {
     std::vector<Member>& members = members_[s];
     IndexTarShard(shard, static_cast<int64_t>(s), parse, [&](TarMember&& m) {
       // Checked before it is narrowed into the 12-byte index entry.
-      if (m.offset % kTarBlock != 0 || m.offset / kTarBlock > std::numeric_limits<uint32_t>::max() ||
+      if (m.offset % kTarBlock != 0 ||
+          m.offset / kTarBlock > std::numeric_limits<uint32_t>::max() ||
           m.size > std::numeric_limits<uint32_t>::max() ||
           m.label > std::numeric_limits<int32_t>::max()) {
-        throw DataError(shard + " [entry " + m.entry + "]", size_ + static_cast<int64_t>(members.size()),
-                        "tar entry at byte " + std::to_string(m.offset) + " of " +
-                            std::to_string(m.size) + " bytes with label " +
-                            std::to_string(m.label) + " does not fit the shard index");
+        throw DataError(
+            shard + " [entry " + m.entry + "]", size_ + static_cast<int64_t>(members.size()),
+            "tar entry at byte " + std::to_string(m.offset) + " of " + std::to_string(m.size) +
+                " bytes with label " + std::to_string(m.label) + " does not fit the shard index");
       }
       members.push_back({.offset_blocks = static_cast<uint32_t>(m.offset / kTarBlock),
                          .size = static_cast<uint32_t>(m.size),
@@ -119,10 +120,10 @@ std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
   if (options_.in_memory) return std::nullopt;
   const auto [shard, m] = Find(index);
   const uint64_t offset = uint64_t{m->offset_blocks} * kTarBlock;
-  return RecordLocation{.range = {shards_[shard], offset, m->size},
-                        .label = m->label,
-                        .entry = "bytes " + std::to_string(offset) + ".." +
-                                 std::to_string(offset + m->size)};
+  return RecordLocation{
+      .range = {shards_[shard], offset, m->size},
+      .label = m->label,
+      .entry = "bytes " + std::to_string(offset) + ".." + std::to_string(offset + m->size)};
 }
 
 Sample TarDataset::Decode(const EncodedRecord& record) const {

@@ -75,9 +75,9 @@ class TarDataset final : public IndexedDataset {
 
   TarDatasetOptions options_;
   std::vector<std::string> shards_;
-  std::vector<EncodedRecord> records_;         // in memory
+  std::vector<EncodedRecord> records_;        // in memory
   std::vector<std::vector<Member>> members_;  // on disk, per shard (no reallocation of the lot)
-  std::vector<int64_t> shard_first_;           // on disk: the first record of each shard
+  std::vector<int64_t> shard_first_;          // on disk: the first record of each shard
   int64_t size_ = 0;
   int64_t num_classes_ = 0;
 };

@@ -100,16 +100,15 @@ TEST_F(RecordReaderTest, ImageTreeRecordsComeInOrderWithinTheDepthAndDecodeLikeA
   const std::vector<int64_t> order = Shuffled(tree.size(), 2, 5);
   for (ReadBackend backend : Backends()) {
     for (int depth : {1, 3, 16, 64}) {
-      SCOPED_TRACE(::testing::Message() << "depth " << depth << " io_uring "
-                                      << (backend == ReadBackend::kIoUring));
+      SCOPED_TRACE(::testing::Message()
+                   << "depth " << depth << " io_uring " << (backend == ReadBackend::kIoUring));
       ExpectReadsInOrder(tree, order, backend, depth);
     }
   }
 }
 
 TEST_F(RecordReaderTest, TarShardsOnDiskKeepAnIndexAndReadLikeTheInMemoryDataset) {
-  WriteTarShards(source_, dir_ / "shards",
-                 {.format = ImageFormat::kJpeg, .samples_per_shard = 64});
+  WriteTarShards(source_, dir_ / "shards", {.format = ImageFormat::kJpeg, .samples_per_shard = 64});
   const TarDataset in_memory(dir_ / "shards");
   const TarDataset on_disk(dir_ / "shards", {.in_memory = false});
   ASSERT_EQ(on_disk.size(), 300);
@@ -150,8 +149,7 @@ TEST_F(RecordReaderTest, IndexTarShardFindsEveryMemberThatTheParseFinds) {
     EXPECT_EQ(members[i].index, parsed[i].index);
     EXPECT_EQ(members[i].label, parsed[i].label);
     EXPECT_EQ(members[i].entry, parsed[i].entry);
-    EXPECT_EQ(ReadRangeSync({dir_ / "s.tar", members[i].offset, members[i].size}),
-              parsed[i].bytes);
+    EXPECT_EQ(ReadRangeSync({dir_ / "s.tar", members[i].offset, members[i].size}), parsed[i].bytes);
   }
   // A bad label is the parse's error, naming the shard and the entry.
   WriteTar(dir_ / "bad.tar", {{"k.png", Bytes(3, 1)}, {"k.cls", Bytes{'x'}}});

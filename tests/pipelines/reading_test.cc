@@ -152,7 +152,8 @@ TEST_F(ReadingTest, SampleReaderFollowsTheEpochOrderWithinItsDepth) {
         const int64_t pos = k % per_epoch;
         if (pos == 0) {
           order.clear();
-          for (const auto& b : train.EpochBatches(epoch)) order.insert(order.end(), b.begin(), b.end());
+          for (const auto& b : train.EpochBatches(epoch))
+            order.insert(order.end(), b.begin(), b.end());
         }
         ASSERT_EQ(raw->epoch, epoch);
         ASSERT_EQ(raw->pos, pos);
