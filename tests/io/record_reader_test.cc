@@ -210,6 +210,21 @@ TEST_F(RecordReaderTest, MissingAndShortFilesFailNamingTheFileAndTheRecord) {
   }
 }
 
+// The converter's repeat (for scaling runs): copy r of record i is record r * n + i.
+TEST_F(RecordReaderTest, RepeatedShardsHoldTheRecordsOverAndOver) {
+  WriteTarShards(source_, dir_ / "x3",
+                 {.format = ImageFormat::kPng, .samples_per_shard = 128, .limit = 50, .repeat = 3});
+  const TarDataset x3(dir_ / "x3", {.in_memory = false});
+  ASSERT_EQ(x3.size(), 150);
+  for (int64_t k = 0; k < x3.size(); ++k) {
+    const Sample s = x3.Read(k);
+    Sample expected = source_.Read(k % 50);
+    expected.index = k;
+    ASSERT_TRUE(SameSample(s, expected)) << k;
+  }
+  EXPECT_THROW(WriteTarShards(source_, dir_ / "x0", {.repeat = 0}), Error);
+}
+
 TEST_F(RecordReaderTest, RecordsHeldInMemoryAreNotReadAndDecodeToTheirSample) {
   const std::vector<int64_t> order = Shuffled(source_.size(), 1, 3);
   AsyncReader reader({.backend = ReadBackend::kPread});
