@@ -20,6 +20,7 @@ struct DataArgs {
   bool png = false;
   int quality = 95;
   int64_t shard_size = 10000;
+  int64_t repeat = 1;
 };
 
 int RunConvert(const DataArgs& a, bool tar) {
@@ -35,6 +36,7 @@ int RunConvert(const DataArgs& a, bool tar) {
     o.jpeg_quality = a.quality;
     o.samples_per_shard = a.shard_size;
     o.limit = a.limit;
+    o.repeat = a.repeat;
     const std::string dir = (std::filesystem::path(a.out) / split).string();
     if (tar) {
       std::filesystem::create_directories(dir);
@@ -59,6 +61,10 @@ void AddConvertOptions(CLI::App& cmd, DataArgs& a, bool tar) {
       ->check(CLI::IsMember({"train", "test", "both"}))
       ->capture_default_str();
   cmd.add_option("--limit", a.limit, "write only the first N records of each split");
+  cmd.add_option("--repeat", a.repeat,
+                 "write the records N times over (copies numbered on): a larger dataset")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd.add_flag("--png", a.png, "PNG instead of JPEG");
   cmd.add_option("--quality", a.quality, "JPEG quality")->check(CLI::Range(1, 100));
   if (tar) {

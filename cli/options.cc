@@ -23,7 +23,8 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw), folder "
                  "(DIR/train and DIR/test class-per-folder image trees, as `millrace data "
                  "to-folder` writes them) or tar (DIR/train/*.tar and DIR/test/*.tar WebDataset "
-                 "shards, as `millrace data to-tar` writes them; held encoded in memory)")
+                 "shards, as `millrace data to-tar` writes them; an index is kept, the records are "
+                 "read from disk)")
       ->check(CLI::IsMember({"idx", "folder", "tar"}))
       ->capture_default_str();
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0 = all)")
@@ -53,6 +54,11 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--max-steps", c.max_steps, "stop after N optimizer steps (0 = no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip");
+  cmd.add_option("--read-ahead", c.read_ahead,
+                 "folder and tar: records read ahead of the augment stage (asynchronous reads "
+                 "in flight; MILLRACE_IO_URING=0 reads with a pread pool)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   auto& o = c.optimizer;
   cmd.add_option("--optimizer", o.name, "sgd or adamw")
       ->check(CLI::IsMember({"sgd", "adamw"}))

@@ -405,5 +405,6 @@ Bytes RangeResult::Take() {
 }
 
 Bytes ReadFileSync(const std::string& path) { return PreadRange(FileRange{path}); }
+Bytes ReadRangeSync(const FileRange& range) { return PreadRange(range); }
 
 }  // namespace millrace::io

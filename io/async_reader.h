@@ -97,5 +97,8 @@ class AsyncReader {
 // Reads a whole file on the calling thread with plain read(2) calls (for small files, tests and
 // baselines). Throws Error(kIo) naming the file.
 Bytes ReadFileSync(const std::string& path);
+// Reads `range` the same way (the plain sequential read that the asynchronous one is tested
+// against). Throws Error(kIo) naming the file for a missing, short or unreadable file.
+Bytes ReadRangeSync(const FileRange& range);
 
 }  // namespace millrace::io

@@ -60,8 +60,26 @@ void WriteWholeFile(const std::string& path, const Bytes& bytes) {
         .WithFile(path);
 }
 
+// Records of `dataset` written once (the limit applied).
 int64_t Count(const IndexedDataset& dataset, const ConvertOptions& options) {
   return options.limit < 0 ? dataset.size() : std::min(options.limit, dataset.size());
+}
+
+// Records written in all (every repeat), checked.
+int64_t Total(const IndexedDataset& dataset, const ConvertOptions& options) {
+  MILLRACE_CHECK_ARG(options.repeat >= 1, "repeat must be >= 1, got " << options.repeat);
+  const int64_t n = Count(dataset, options);
+  int64_t total = 0;
+  MILLRACE_CHECK_ARG(!__builtin_mul_overflow(n, options.repeat, &total),
+                     "repeat " << options.repeat << " of " << n << " records overflows");
+  return total;
+}
+
+// Record k of the output: record k % n of the dataset, numbered k.
+Sample ReadRepeated(const IndexedDataset& dataset, int64_t n, int64_t k) {
+  Sample s = dataset.Read(k % n);
+  s.index = k;
+  return s;
 }
 
 void Progress(const ConvertOptions& options, int64_t done, int64_t total) {
@@ -73,8 +91,10 @@ void Progress(const ConvertOptions& options, int64_t done, int64_t total) {
 int64_t WriteImageTree(const IndexedDataset& dataset, const std::string& root,
                        const ConvertOptions& options) {
   const int64_t n = Count(dataset, options);
+  const int64_t total = Total(dataset, options);
   const int class_width = Digits(std::max<int64_t>(0, dataset.num_classes() - 1));
-  const int record_width = std::max(6, Digits(std::max<int64_t>(0, dataset.size() - 1)));
+  const int record_width = std::max(
+      6, Digits(std::max<int64_t>(0, options.repeat > 1 ? total - 1 : dataset.size() - 1)));
   std::vector<std::string> class_dirs;
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     class_dirs.push_back((fs::path(root) / Padded(c, class_width)).string());
@@ -83,35 +103,37 @@ int64_t WriteImageTree(const IndexedDataset& dataset, const std::string& root,
     if (ec)
       throw Error(ErrorKind::kIo, "cannot create: " + ec.message()).WithFile(class_dirs.back());
   }
-  for (int64_t i = 0; i < n; ++i) {
-    Sample s = dataset.Read(i);
+  for (int64_t i = 0; i < total; ++i) {
+    Sample s = ReadRepeated(dataset, n, i);
     WriteWholeFile(class_dirs[static_cast<size_t>(s.label)] + "/" + Padded(s.index, record_width) +
                        Extension(options),
                    Encode(s.image, options));
-    Progress(options, i + 1, n);
+    Progress(options, i + 1, total);
   }
-  return n;
+  return total;
 }
 
 std::vector<std::string> WriteTarShards(const IndexedDataset& dataset, const std::string& dir,
                                         const ConvertOptions& options) {
   MILLRACE_CHECK_ARG(options.samples_per_shard > 0, "samples_per_shard must be > 0");
   const int64_t n = Count(dataset, options);
-  const int record_width = std::max(6, Digits(std::max<int64_t>(0, dataset.size() - 1)));
+  const int64_t total = Total(dataset, options);
+  const int record_width = std::max(
+      6, Digits(std::max<int64_t>(0, options.repeat > 1 ? total - 1 : dataset.size() - 1)));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(ErrorKind::kIo, "cannot create: " + ec.message()).WithFile(dir);
   std::vector<std::string> shards;
-  for (int64_t begin = 0; begin < n; begin += options.samples_per_shard) {
-    const int64_t end = std::min(n, begin + options.samples_per_shard);
+  for (int64_t begin = 0; begin < total; begin += options.samples_per_shard) {
+    const int64_t end = std::min(total, begin + options.samples_per_shard);
     std::vector<std::pair<std::string, Bytes>> entries;
     for (int64_t i = begin; i < end; ++i) {
-      Sample s = dataset.Read(i);
+      Sample s = ReadRepeated(dataset, n, i);
       const std::string key = Padded(s.index, record_width);
       entries.emplace_back(key + Extension(options), Encode(s.image, options));
       const std::string label = std::to_string(s.label);
       entries.emplace_back(key + ".cls", Bytes(label.begin(), label.end()));
-      Progress(options, i + 1, n);
+      Progress(options, i + 1, total);
     }
     shards.push_back(
         (fs::path(dir) / ("shard-" + Padded(static_cast<int64_t>(shards.size()), 6) + ".tar"))

@@ -18,6 +18,9 @@ struct ConvertOptions {
   int jpeg_quality = 95;
   int64_t samples_per_shard = 10000;  // tar shards
   int64_t limit = -1;                 // write only the first `limit` records (-1: all)
+  // Write the (limited) records this many times over (>= 1), copy r of record i as record
+  // r * count + i: a larger dataset of the same images, for scaling runs.
+  int64_t repeat = 1;
   // Called now and then with (records written, records to write); may be empty.
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -30,7 +33,7 @@ int64_t WriteImageTree(const IndexedDataset& dataset, const std::string& root,
                        const ConvertOptions& options = {});
 
 // Writes dir/shard-000000.tar, ... with options.samples_per_shard records each, in record
-// order. Returns the shard paths.
+// order (repeated options.repeat times). Returns the shard paths.
 std::vector<std::string> WriteTarShards(const IndexedDataset& dataset, const std::string& dir,
                                         const ConvertOptions& options = {});
 

@@ -1,12 +1,25 @@
 // IndexedDataset: a dataset whose records can be read by index in any order (IDX files, image
-// folders). Streams that can only be read in order (tar shards) are TarShardStream.
+// folders, tar shards through their index). Streams that can only be read in order are
+// TarShardStream.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
+#include "io/async_reader.h"
 #include "io/record.h"
 
 namespace millrace::io {
+
+// Where a record's encoded bytes lie on disk: a byte range of a file, and the record's label.
+// `entry` names the record inside the file for error messages (a tar entry), empty for a file
+// that is one record.
+struct RecordLocation {
+  FileRange range;
+  int64_t label = -1;
+  std::string entry;
+};
 
 class IndexedDataset {
  public:
@@ -23,6 +36,16 @@ class IndexedDataset {
   // The label of record `index` alone. The default decodes the record; datasets that hold
   // their labels apart answer without reading the image.
   virtual int64_t Label(int64_t index) const { return Read(index).label; }
+
+  // Where record `index` is stored, for datasets read from disk record by record (image trees,
+  // tar shards on disk): a RecordReader (io/record_reader.h) reads that range asynchronously and
+  // Decode turns the bytes into the Sample that Read returns. nullopt (the default) for datasets
+  // held in memory (IDX): their records are copied out by Decode. Thread-safe.
+  virtual std::optional<RecordLocation> Locate(int64_t /*index*/) const { return std::nullopt; }
+  // The Sample of a record that a RecordReader handed over: bit for bit Read(record.index).
+  // `record` holds the bytes of Locate(record.index)'s range, or no bytes where Locate gives
+  // nullopt (the default then reads the record from memory). Throws as Read does. Thread-safe.
+  virtual Sample Decode(const EncodedRecord& record) const { return Read(record.index); }
 };
 
 }  // namespace millrace::io

@@ -62,6 +62,15 @@ const ImageFolderDataset::File& ImageFolderDataset::file(int64_t index) const {
   return files_[static_cast<size_t>(index)];
 }
 
+std::optional<RecordLocation> ImageFolderDataset::Locate(int64_t index) const {
+  const File& f = file(index);
+  return RecordLocation{.range = {f.path, 0, f.bytes}, .label = f.label, .entry = {}};
+}
+
+Sample ImageFolderDataset::Decode(const EncodedRecord& record) const {
+  return *DecodeRecord(record, options_.decode, BadInputPolicy::kFail);
+}
+
 Sample ImageFolderDataset::Read(int64_t index) const {
   const File& f = file(index);
   EncodedRecord record;
@@ -73,7 +82,7 @@ Sample ImageFolderDataset::Read(int64_t index) const {
   record.label = f.label;
   record.index = index;
   record.source = f.path;
-  return *DecodeRecord(record, options_.decode, BadInputPolicy::kFail);
+  return Decode(record);
 }
 
 ImageFolderStream::ImageFolderStream(const ImageFolderDataset& dataset, std::vector<int64_t> order,

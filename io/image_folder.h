@@ -51,6 +51,10 @@ class ImageFolderDataset final : public IndexedDataset {
   // Reads the file on the calling thread and decodes it. Thread-safe.
   Sample Read(int64_t index) const override;
   int64_t Label(int64_t index) const override { return file(index).label; }
+  // The whole file (its size as scanned) and its label.
+  std::optional<RecordLocation> Locate(int64_t index) const override;
+  // Decodes the file's bytes (record.bytes); errors name the file and the record.
+  Sample Decode(const EncodedRecord& record) const override;
 
   const std::vector<std::string>& classes() const noexcept { return classes_; }
   const File& file(int64_t index) const;

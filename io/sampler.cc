@@ -50,6 +50,10 @@ std::vector<int64_t> EpochSampler::Indices(int64_t epoch) const {
     order.resize(static_cast<size_t>(size_));
     std::iota(order.begin(), order.end(), int64_t{0});
   }
+  if (options_.world == 1) {  // the order's first used_ entries: no copy (memory per epoch)
+    order.resize(static_cast<size_t>(used_));
+    return order;
+  }
   std::vector<int64_t> mine;
   mine.reserve(static_cast<size_t>(num_samples_));
   for (int64_t p = options_.rank; p < used_; p += options_.world)

@@ -11,6 +11,7 @@ set(MILLRACE_IO_SOURCES
   collate.cc
   image_codec.cc
   image_folder.cc
+  record_reader.cc
   tar_format.cc
   tar_shards.cc
   tar_dataset.cc

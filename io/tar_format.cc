@@ -45,6 +45,8 @@ struct Group {
   std::string key;
   std::string image_entry;
   Bytes image;
+  uint64_t image_offset = 0;  // where the image's bytes start in the shard (index mode)
+  uint64_t image_size = 0;
   bool has_image = false;
   std::string label_entry;
   std::string label_text;
@@ -54,6 +56,8 @@ struct Group {
     key.clear();
     image_entry.clear();
     image = Bytes();
+    image_offset = 0;
+    image_size = 0;
     has_image = false;
     label_entry.clear();
     label_text.clear();
@@ -85,6 +89,25 @@ class ShardParser {
   ShardParser(const std::string& name, int64_t shard_id, const TarParseOptions& options,
               const std::function<void(EncodedRecord&&)>& emit)
       : name_(name), shard_id_(shard_id), options_(options), emit_(emit) {}
+  // Index mode: members (where the images lie) instead of records; images are not read.
+  ShardParser(const std::string& name, int64_t shard_id, const TarParseOptions& options,
+              const std::function<void(TarMember&&)>& emit_member)
+      : name_(name),
+        shard_id_(shard_id),
+        options_(options),
+        emit_(no_records_),
+        emit_member_(&emit_member) {}
+
+  void ParseFile() {
+    std::unique_ptr<archive, ArchiveReadDeleter> a(NewReader());
+    // libarchive reads the file itself and seeks past the entries that are not read.
+    if (archive_read_open_filename(a.get(), name_.c_str(), 64 * 1024) != ARCHIVE_OK) {
+      const char* why = archive_error_string(a.get());
+      throw Error(ErrorKind::kIo, std::string("cannot open tar shard: ") + (why ? why : "?"))
+          .WithFile(name_);
+    }
+    Parse(a.get(), nullptr);
+  }
 
   void ParseMemory(std::span<const uint8_t> bytes) {
     std::unique_ptr<archive, ArchiveReadDeleter> a(NewReader());
@@ -152,6 +175,15 @@ class ShardParser {
         Bad(Next(), std::string(path), "entry of " + std::to_string(size) + " bytes refused");
         group_.Clear();
         continue;
+      }
+      if (image && emit_member_ != nullptr) {
+        // Index mode: the data starts where libarchive stands after the header (the tar reader
+        // consumes headers, pax extensions included, before handing over an entry's data).
+        group_.image_entry.assign(path);
+        group_.image_offset = static_cast<uint64_t>(archive_filter_bytes(a, 0));
+        group_.image_size = static_cast<uint64_t>(size);
+        group_.has_image = true;
+        continue;  // the next header seeks past the image
       }
       // The entry's bytes go straight into the record's buffer (the image) or the label text.
       Bytes data;
@@ -242,6 +274,14 @@ class ShardParser {
               (options_.num_classes > 0 ? std::to_string(options_.num_classes) : "inf") + ")");
       return;
     }
+    if (emit_member_ != nullptr) {
+      (*emit_member_)(TarMember{.index = record,
+                                .offset = g.image_offset,
+                                .size = g.image_size,
+                                .label = label,
+                                .entry = g.image_entry});
+      return;
+    }
     EncodedRecord r;
     r.bytes = std::move(g.image);
     r.label = label;
@@ -254,7 +294,9 @@ class ShardParser {
   const std::string& name_;
   int64_t shard_id_;
   const TarParseOptions& options_;
+  const std::function<void(EncodedRecord&&)> no_records_;
   const std::function<void(EncodedRecord&&)>& emit_;
+  const std::function<void(TarMember&&)>* emit_member_ = nullptr;
   Group group_;
   int64_t ordinal_ = 0;
   int64_t entries_ = 0;
@@ -276,6 +318,11 @@ void ParseTarShard(const std::function<std::span<const uint8_t>()>& read, const 
                    int64_t shard_id, const TarParseOptions& options,
                    const std::function<void(EncodedRecord&&)>& emit) {
   ShardParser(name, shard_id, options, emit).ParseStream(read);
+}
+
+void IndexTarShard(const std::string& path, int64_t shard_id, const TarParseOptions& options,
+                   const std::function<void(TarMember&&)>& emit) {
+  ShardParser(path, shard_id, options, emit).ParseFile();
 }
 
 std::vector<std::string> ListTarShards(const std::string& dir) {

@@ -42,6 +42,23 @@ void ParseTarShard(const std::function<std::span<const uint8_t>()>& read, const 
                    int64_t shard_id, const TarParseOptions& options,
                    const std::function<void(EncodedRecord&&)>& emit);
 
+// Where one sample's image lies in its (uncompressed) shard: bytes [offset, offset + size) of
+// the shard file, as IndexTarShard finds them without reading the images.
+struct TarMember {
+  int64_t index = -1;  // (shard_id << 32) | ordinal, as ParseTarShard numbers records
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  int64_t label = -1;
+  std::string entry;  // "KEY.jpg"
+};
+
+// Indexes the shard file `path`: reads its tar headers and label entries (libarchive, seeking
+// past the images) and hands each complete sample to `emit`, in shard order. Samples, labels,
+// numbering and bad-input handling are those of ParseTarShard. Throws Error(kIo) naming the
+// shard when it can't be opened, Error(kData) naming the shard and entry (kFail) for bad input.
+void IndexTarShard(const std::string& path, int64_t shard_id, const TarParseOptions& options,
+                   const std::function<void(TarMember&&)>& emit);
+
 // The shard files of a directory (*.tar), sorted.
 std::vector<std::string> ListTarShards(const std::string& dir);
 

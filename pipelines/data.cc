@@ -52,9 +52,11 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
         (std::filesystem::path(config.data_dir) / name).string());
   }
   if (config.data_format == "tar") {
-    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`), held encoded in memory.
+    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): an index of the records
+    // (shard, offset, size, label) is kept, the records stay on disk.
     return std::make_shared<io::TarDataset>(
-        (std::filesystem::path(config.data_dir) / name).string());
+        (std::filesystem::path(config.data_dir) / name).string(),
+        io::TarDatasetOptions{.in_memory = false});
   }
   MILLRACE_THROW(ErrorKind::kInvalidArgument,
                  "--format " << config.data_format << ": expected idx, folder or tar");
@@ -114,6 +116,8 @@ std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
   return sampler_.Batches(epoch - 1);
 }
 
+std::vector<int64_t> DataSource::EpochOrder(int epoch) const { return sampler_.Indices(epoch - 1); }
+
 io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(first_ + index); }
 
 io::Sample DataSource::Prepare(io::Sample sample, int epoch) const {
@@ -129,6 +133,46 @@ Batch DataSource::Collate(std::span<const io::Sample> samples) const {
   b.indices.reserve(samples.size());
   for (const io::Sample& s : samples) b.indices.push_back(s.index);
   return b;
+}
+
+std::unique_ptr<SampleReader> DataSource::OpenReader(int first_epoch, int64_t count,
+                                                     SampleReaderOptions options) const {
+  return std::make_unique<SampleReader>(*this, first_epoch, count, options);
+}
+
+SampleReader::SampleReader(const DataSource& source, int first_epoch, int64_t count,
+                           SampleReaderOptions options)
+    : source_(source),
+      remaining_(count),
+      epoch_(first_epoch),
+      reader_(io::AsyncReaderOptions{.backend = options.backend,
+                                     .pread_threads = options.pread_threads}) {
+  MILLRACE_CHECK_ARG(count >= 0, "negative sample count " << count);
+  records_ = std::make_unique<io::RecordReader>(
+      source.dataset(), [this] { return NextIndex(); }, reader_,
+      io::RecordReaderOptions{.prefetch_depth = options.prefetch_depth});
+}
+
+std::optional<int64_t> SampleReader::NextIndex() {
+  if (remaining_ == 0) return std::nullopt;
+  if (pos_ == static_cast<int64_t>(order_.size())) {
+    if (!order_.empty()) ++epoch_;
+    order_ = {};  // freed before the next epoch's order is made
+    order_ = source_.EpochOrder(epoch_);
+    pos_ = 0;
+    MILLRACE_CHECK(!order_.empty(), ErrorKind::kInternal, "epoch " << epoch_ << " has no samples");
+  }
+  tags_.emplace_back(epoch_, pos_);
+  --remaining_;
+  return source_.first() + order_[static_cast<size_t>(pos_++)];
+}
+
+std::optional<RawSample> SampleReader::Next() {
+  std::optional<io::EncodedRecord> record = records_->Next();
+  if (!record) return std::nullopt;
+  const auto [epoch, pos] = tags_.front();
+  tags_.pop_front();
+  return RawSample{epoch, pos, std::move(*record)};
 }
 
 Batch DataSource::MakeBatch(int epoch, std::span<const int64_t> indices) const {

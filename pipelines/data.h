@@ -5,20 +5,27 @@
 //   for (auto& indices : train.EpochBatches(epoch))      // epoch counts from 1
 //     Batch b = train.MakeBatch(epoch, indices);         // what the graph's stages compute
 //
-// The graph runs the same three steps as separate stages: Read (io), Prepare (cpu: random crop
-// and flip when augmenting), Collate (cpu: u8 -> f32, normalize, stack; io::Collate). Everything is
-// a pure function of (seed, epoch, index), so the graph and the plain loop see bit-identical
-// batches. Thread-safe: const methods may be called from any number of threads.
+// The graph runs the same steps as separate stages: a SampleReader (io: the records' bytes, read
+// ahead asynchronously), Decode + Prepare (cpu: decode, random crop and flip when augmenting),
+// Collate (cpu: u8 -> f32, normalize, stack; io::Collate). Decode(reader's record) is bit for bit
+// Read(index). Everything is a pure function of (seed, epoch, index), so the graph and the plain
+// loop see bit-identical batches. Thread-safe: const methods may be called from any number of
+// threads.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
+#include "io/async_reader.h"
 #include "io/augment.h"
 #include "io/collate.h"
 #include "io/dataset.h"
+#include "io/record_reader.h"
 #include "io/sampler.h"
 #include "pipelines/step.h"
 #include "pipelines/train_config.h"
@@ -28,6 +35,55 @@ namespace millrace::pipelines {
 // kValidation: the last TrainConfig::validation records of the training files, held out of
 // kTrain (which then uses the records before them).
 enum class Split { kTrain, kValidation, kTest };
+
+// One record of the training order as the read stage hands it on: its encoded bytes (none for a
+// dataset held in memory), label and dataset index, and its place in the run.
+struct RawSample {
+  int epoch = 0;
+  int64_t pos = 0;  // position in the epoch's order
+  io::EncodedRecord record;
+};
+
+struct SampleReaderOptions {
+  // Records read ahead of the consumer: reads in flight (>= 1).
+  int prefetch_depth = 256;
+  io::ReadBackend backend = io::ReadBackend::kAuto;  // io_uring, or the pread pool
+  int pread_threads = 4;  // of the pread pool (reads that wait on the disk, not the CPU)
+};
+
+class DataSource;
+
+// The training order of a DataSource (its epochs' batches, one after the other) read ahead
+// through an io::AsyncReader: image trees and tar shards on disk are read with at most
+// prefetch_depth reads in flight; a dataset in memory (IDX) is not read (DataSource::Decode
+// copies its records). The DataSource must outlive the reader. One consumer thread.
+//
+//   auto reader = train.OpenReader(/*first_epoch=*/1, /*count=*/steps * batch_size);
+//   while (auto raw = reader->Next())                              // io stage
+//     Use(train.Prepare(train.Decode(raw->record), raw->epoch));   // cpu stage
+class SampleReader {
+ public:
+  SampleReader(const DataSource& source, int first_epoch, int64_t count,
+               SampleReaderOptions options);
+  // The next record (from epoch first_epoch, position 0 on; `count` in all), or nullopt after
+  // the last. Throws Error(kIo) naming the file and the record when its read failed.
+  std::optional<RawSample> Next();
+  // The reads in flight now and at most so far, and whether they go through io_uring.
+  const io::RecordReader& records() const { return *records_; }
+  bool uses_io_uring() const { return reader_.uses_io_uring(); }
+
+ private:
+  std::optional<int64_t> NextIndex();  // the generator the RecordReader pulls from
+
+  const DataSource& source_;
+  int64_t remaining_;                         // indices still to issue
+  int epoch_;                                 // of the next index to issue
+  int64_t pos_ = 0;                           // its position in epoch_'s order
+  std::vector<int64_t> order_;                // epoch_'s order
+  std::deque<std::pair<int, int64_t>> tags_;  // (epoch, pos) of the records issued, in order
+  io::AsyncReader reader_;
+  std::unique_ptr<io::RecordReader> records_;
+};
 
 class DataSource {
  public:
@@ -55,6 +111,8 @@ class DataSource {
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
   std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
+  // The same indices in one vector: EpochBatches(epoch) joined (what the read stage walks).
+  std::vector<int64_t> EpochOrder(int epoch) const;
 
   // The three preprocessing steps, as the graph's stages call them.
   io::Sample Read(int64_t index) const;  // the split's index-th record
@@ -62,6 +120,12 @@ class DataSource {
   // Normalizes and stacks samples into images f32 [B, C, H, W] and labels i64 [B] (the
   // batch's seq, epoch and position are left for the caller).
   Batch Collate(std::span<const io::Sample> samples) const;
+
+  // The training order from `first_epoch`, `count` samples, read ahead (SampleReader), and the
+  // decode of one of its records on the cpu stage: the Sample that Read returns, bit for bit.
+  std::unique_ptr<SampleReader> OpenReader(int first_epoch, int64_t count,
+                                           SampleReaderOptions options = {}) const;
+  io::Sample Decode(const io::EncodedRecord& record) const { return dataset_->Decode(record); }
 
   // Read + Prepare + Collate in a plain loop.
   Batch MakeBatch(int epoch, std::span<const int64_t> indices) const;

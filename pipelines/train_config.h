@@ -64,6 +64,9 @@ struct TrainConfig {
                            // (validation accuracy) at each epoch's end beside the test set;
                            // refused when the tail lacks classes (records sorted by class)
   bool augment = false;    // random crop (pad 2) and horizontal flip on training images
+  int read_ahead = 256;    // image trees and tar shards: records read ahead of the augment
+                           // stage (asynchronous reads in flight: io_uring, or the pread pool
+                           // where it is refused or MILLRACE_IO_URING=0)
 
   // Schedule.
   int epochs = 5;

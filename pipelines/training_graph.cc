@@ -37,6 +37,7 @@ struct SampleItem {
   int epoch = 0;
   int64_t pos = 0;  // position in the epoch's order
   io::Sample sample;
+  io::EncodedRecord record;  // read -> augment: the bytes read, decoded on the cpu stage
 };
 
 // A snapshot of the weights at an epoch's end, with the epoch's training figures.
@@ -113,39 +114,23 @@ class TrainingRun {
   }
 
  private:
-  // read -> augment -> collate: the epoch's order, sample by sample, from first_epoch until
-  // total_steps batches.
+  // read -> augment -> collate: the epoch's order from first_epoch until total_steps batches,
+  // read ahead with at most read_ahead reads in flight (image trees, tar shards); augment
+  // decodes and augments.
   Stage<SampleItem, StepItem> AddDataStages() {
-    struct ReadState {
-      int epoch;
-      int64_t pos = 0;
-      std::vector<int64_t> order;
-      int64_t remaining;
-    };
     const int64_t spe = m_.train->batches_per_epoch();
     const int64_t batch_size = c_.batch_size;
-    auto rs = std::make_shared<ReadState>(ReadState{m_.first_epoch, 0, {}, 0});
-    rs->remaining = (m_.total_steps - m_.state.steps_done) * batch_size;
     DataSource* train = m_.train.get();
-    auto read = g_.Source<SampleItem>("read", Io(1), [train, rs]() -> std::optional<SampleItem> {
-      if (rs->remaining == 0) return std::nullopt;
-      if (rs->pos == static_cast<int64_t>(rs->order.size())) {
-        if (!rs->order.empty()) ++rs->epoch;
-        rs->order.clear();
-        for (const auto& b : train->EpochBatches(rs->epoch)) {
-          rs->order.insert(rs->order.end(), b.begin(), b.end());
-        }
-        rs->pos = 0;
-        MILLRACE_CHECK(!rs->order.empty(), ErrorKind::kInternal,
-                       "epoch " << rs->epoch << " has no samples");
-      }
-      SampleItem item{rs->epoch, rs->pos, train->Read(rs->order[rs->pos])};
-      ++rs->pos;
-      --rs->remaining;
-      return item;
+    std::shared_ptr<SampleReader> reader =
+        train->OpenReader(m_.first_epoch, (m_.total_steps - m_.state.steps_done) * batch_size,
+                          {.prefetch_depth = c_.read_ahead});
+    auto read = g_.Source<SampleItem>("read", Io(1), [reader]() -> std::optional<SampleItem> {
+      std::optional<RawSample> raw = reader->Next();
+      if (!raw) return std::nullopt;
+      return SampleItem{raw->epoch, raw->pos, {}, std::move(raw->record)};
     });
     auto augment = g_.Map<SampleItem>("augment", Cpu(augment_workers()), [train](SampleItem&& s) {
-      s.sample = train->Prepare(std::move(s.sample), s.epoch);
+      s.sample = train->Prepare(train->Decode(std::exchange(s.record, {})), s.epoch);
       return std::move(s);
     });
     // collate: groups batch_size samples (in sequence order: one worker) and stacks them.
