@@ -6,6 +6,7 @@
 #include "ops/models.h"
 #include "ops/optim/adamw.h"
 #include "ops/optim/sgd.h"
+#include "ops/prune/mask.h"
 #include "pipelines/training_impl.h"
 
 namespace millrace::pipelines {
@@ -70,8 +71,7 @@ double Sparsity(ops::Sequential& model) {
   int64_t pruned = 0, total = 0;
   for (ops::Parameter* p : model.Parameters()) {
     if (!p->mask.defined()) continue;
-    const float* m = p->mask.data<float>();
-    for (int64_t i = 0, n = p->mask.numel(); i < n; ++i) pruned += m[i] == 0.0f;
+    pruned += ops::CountZeros(p->mask);
     total += p->mask.numel();
   }
   return total == 0 ? 0.0 : static_cast<double>(pruned) / total;

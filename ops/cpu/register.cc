@@ -32,6 +32,7 @@ void RegisterCpuKernels() {
   SgdUpdateKernels().Set(kCpu, &cpu::SgdUpdate);
   AdamWUpdateKernels().Set(kCpu, &cpu::AdamWUpdate);
   MaskMultiplyKernels().Set(kCpu, &cpu::MaskMultiply);
+  CountZerosKernels().Set(kCpu, &cpu::CountZeros);
   L1ScoresKernels().Set(kCpu, &cpu::L1Scores);
   ChannelL2NormsKernels().Set(kCpu, &cpu::ChannelL2Norms);
   ClassificationCountsKernels().Set(kCpu, &cpu::ClassificationCounts);

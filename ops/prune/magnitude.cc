@@ -139,9 +139,7 @@ void RemoveMask(Parameter& parameter) {
 
 int64_t PrunedCount(const Parameter& parameter) {
   if (!parameter.mask.defined()) return 0;
-  int64_t zeros = 0;
-  for (float m : parameter.mask.span<float>()) zeros += m == 0.0f;
-  return zeros;
+  return CountZeros(parameter.mask);
 }
 
 }  // namespace millrace::ops

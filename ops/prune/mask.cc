@@ -1,4 +1,4 @@
-// MaskMultiply: checks and backend dispatch.
+// MaskMultiply and CountZeros: checks and backend dispatch.
 #include "ops/prune/mask.h"
 
 #include "core/error.h"
@@ -8,6 +8,17 @@ namespace millrace::ops {
 KernelTable<MaskMultiplyKernel>& MaskMultiplyKernels() {
   static KernelTable<MaskMultiplyKernel> table("MaskMultiply");
   return table;
+}
+
+KernelTable<CountZerosKernel>& CountZerosKernels() {
+  static KernelTable<CountZerosKernel> table("CountZeros");
+  return table;
+}
+
+int64_t CountZeros(const Tensor& x) {
+  MILLRACE_CHECK_ARG(x.defined() && x.dtype() == DType::kF32,
+                     "CountZeros: the tensor must be a defined f32 tensor");
+  return CountZerosKernels().Get(x.device())(x);
 }
 
 void MaskMultiply(Tensor& x, const Tensor& mask) {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ops/prune/magnitude.h"
+#include "ops/prune/mask.h"
 
 namespace millrace::ops {
 
@@ -15,7 +16,7 @@ SparsityReport::SparsityReport(const std::vector<Parameter*>& parameters) {
     row.name = p->name;
     row.shape = p->value.shape();
     row.numel = p->value.numel();
-    for (float v : p->value.span<float>()) row.zeros += v == 0.0f;
+    row.zeros = CountZeros(p->value);
     row.masked = PrunedCount(*p);
     total_.numel += row.numel;
     total_.zeros += row.zeros;

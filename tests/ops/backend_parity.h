@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@
 #include "ops/init.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
+
+namespace millrace {
+// Test output names a backend row "cpu" / "cuda" (gtest finds this by ADL).
+inline void PrintTo(Device::Kind kind, std::ostream* os) {
+  *os << (kind == Device::Kind::kCpu ? "cpu" : "cuda");
+}
+}  // namespace millrace
 
 namespace millrace::ops::testing {
 

@@ -81,6 +81,7 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
       row(SgdUpdateKernels()),
       row(AdamWUpdateKernels()),
       row(MaskMultiplyKernels()),
+      row(CountZerosKernels()),
       row(L1ScoresKernels()),
       row(ChannelL2NormsKernels()),
       row(ClassificationCountsKernels()),

@@ -234,6 +234,15 @@ TEST_P(KernelParity, MaskMultiply) {
   ExpectNear(x, want, 0, "MaskMultiply vs naive");
 }
 
+TEST_P(KernelParity, CountZeros) {
+  const Tensor mask = Mask({9, 7}, 25, 0.4);
+  int64_t want = 0;
+  for (double v : Values(mask)) want += v == 0.0;
+  EXPECT_GT(want, 0);
+  EXPECT_EQ(CountZeros(mask.To(device())), want);
+  EXPECT_EQ(CountZeros(mask.To(device())), CountZeros(mask));
+}
+
 TEST_P(KernelParity, PruningScores) {
   const Tensor w = Random({4, 2, 3}, 15), mask = Mask({4, 2, 3}, 16, 0.3);
   Tensor channel_mask = Tensor::Empty({4, 2, 3});
