@@ -3,7 +3,7 @@
 //   Graph g;
 //   auto read  = g.Source<Sample>("read", Io(), ReadNext);           // std::optional<Sample>()
 //   auto aug   = g.Map<Sample>("augment", Cpu(2), Augment);          // Sample -> Example
-//   auto batch = g.Batch<Example>("collate", Cpu(1), 128);           // -> std::vector<Example>
+//   auto batch = g.Group<Example>("collate", Cpu(1), 128);           // -> std::vector<Example>
 //   auto train = g.Sink<std::vector<Example>>("train", Compute(), Step);
 //   g.Connect(read, aug, 64).Connect(aug, batch, 256).Connect(batch, train, 4);
 //   g.Run();                  // blocks; rethrows the first error as millrace::Error, naming its
@@ -130,7 +130,7 @@ class Graph {
     using O = internal::OutputOf<Out, F, In&&>;
     using Body = internal::MapBody<In, O, F>;
     return Add<In, O>(std::make_unique<internal::TransformStage<In, O, Body>>(
-        rt(), std::move(name), placement, internal::Shape::kMap, Body{std::move(fn)}));
+        rt(), std::move(name), placement, internal::StageShape::kMap, Body{std::move(fn)}));
   }
 
   // pred(const T&) -> bool: false drops the item (its sequence number leaves a gap).
@@ -138,7 +138,7 @@ class Graph {
   Stage<T, T> Filter(std::string name, Placement placement, F pred) {
     using Body = internal::FilterBody<T, F>;
     return Add<T, T>(std::make_unique<internal::TransformStage<T, T, Body>>(
-        rt(), std::move(name), placement, internal::Shape::kFilter, Body{std::move(pred)}));
+        rt(), std::move(name), placement, internal::StageShape::kFilter, Body{std::move(pred)}));
   }
 
   // fn(In&&, Emit<Out>& emit): calls emit(value) zero or more times per input item.
@@ -146,18 +146,19 @@ class Graph {
   Stage<In, Out> FlatMap(std::string name, Placement placement, F fn) {
     using Body = internal::FlatMapBody<In, Out, F>;
     return Add<In, Out>(std::make_unique<internal::TransformStage<In, Out, Body>>(
-        rt(), std::move(name), placement, internal::Shape::kFlatMap, Body{std::move(fn)}));
+        rt(), std::move(name), placement, internal::StageShape::kFlatMap, Body{std::move(fn)}));
   }
 
-  // Groups `size` consecutive items into a std::vector<T> (serial: concurrency 1).
+  // Groups `size` consecutive items into a std::vector<T> (serial: concurrency 1). (A training
+  // batch is the collated tensor that a stage makes from such a group: pipelines::Batch.)
   template <class T>
-  Stage<T, std::vector<T>> Batch(std::string name, Placement placement, size_t size,
-                                 BatchOptions options = {}) {
-    MILLRACE_CHECK_ARG(size > 0, "stage '" << name << "': batch size must be > 0");
-    using Body = internal::BatchBody<T>;
+  Stage<T, std::vector<T>> Group(std::string name, Placement placement, size_t size,
+                                 GroupOptions options = {}) {
+    MILLRACE_CHECK_ARG(size > 0, "stage '" << name << "': group size must be > 0");
+    using Body = internal::GroupBody<T>;
     return Add<T, std::vector<T>>(
         std::make_unique<internal::TransformStage<T, std::vector<T>, Body>>(
-            rt(), std::move(name), placement, internal::Shape::kBatch,
+            rt(), std::move(name), placement, internal::StageShape::kGroup,
             Body{size, options.keep_partial, {}}, /*serial=*/true));
   }
 
@@ -166,7 +167,7 @@ class Graph {
   Stage<T, void> Sink(std::string name, Placement placement, F fn) {
     using Body = internal::SinkBody<T, F>;
     return Add<T, void>(std::make_unique<internal::TransformStage<T, internal::NoOutput, Body>>(
-        rt(), std::move(name), placement, internal::Shape::kSink, Body{std::move(fn)}));
+        rt(), std::move(name), placement, internal::StageShape::kSink, Body{std::move(fn)}));
   }
 
   // Delivers every item to each consumer connected to it (Connect it several times). The last
@@ -176,7 +177,7 @@ class Graph {
   Stage<T, T> FanOut(std::string name, Copy copy) {
     using Body = internal::PassBody<T>;
     auto stage = std::make_unique<internal::TransformStage<T, T, Body>>(
-        rt(), std::move(name), Cpu(1), internal::Shape::kFanOut, Body{}, /*serial=*/true);
+        rt(), std::move(name), Cpu(1), internal::StageShape::kFanOut, Body{}, /*serial=*/true);
     stage->outputs().set_copy(std::move(copy));
     return Add<T, T>(std::move(stage));
   }

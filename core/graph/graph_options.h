@@ -1,4 +1,4 @@
-// How a Graph runs (threads, tracing, sampling) and how a Batch stage ends.
+// How a Graph runs (threads, tracing, sampling) and how a Group stage ends.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +22,8 @@ struct GraphOptions {
   int sample_period_ms = 5;                // channel occupancy sampling while running
 };
 
-struct BatchOptions {
-  bool keep_partial = true;  // hand on the last, smaller batch at the end of the data
+struct GroupOptions {
+  bool keep_partial = true;  // hand on the last, smaller group at the end of the data
 };
 
 }  // namespace millrace

@@ -94,7 +94,7 @@ void Runtime::Validate() const {
       MILLRACE_CHECK_ARG(!s->outputs().empty(), "stage '" << name
                                                           << "' has its output unconnected "
                                                              "(end each branch with a Sink)");
-      MILLRACE_CHECK_ARG(s->outputs().size() == 1 || s->shape() == Shape::kFanOut,
+      MILLRACE_CHECK_ARG(s->outputs().size() == 1 || s->shape() == StageShape::kFanOut,
                          "stage '" << name << "' feeds " << s->outputs().size() << " consumers ('"
                                    << s->outputs()[0]->consumer()->name() << "', '"
                                    << s->outputs()[1]->consumer()->name()
@@ -154,7 +154,7 @@ void Runtime::Run() {
     s->Start(start);
   }
   for (auto& s : stages_) {
-    if (s->shape() == Shape::kSource) s->Schedule();
+    if (s->shape() == StageShape::kSource) s->Schedule();
   }
   {
     std::unique_lock<std::mutex> lock(mu_);

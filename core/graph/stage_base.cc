@@ -87,21 +87,21 @@ bool OrderedDevice::Quiet() const {
 
 // ---- StageBase ----
 
-const char* ToString(Shape shape) {
+const char* ToString(StageShape shape) {
   switch (shape) {
-    case Shape::kSource: return "source";
-    case Shape::kMap: return "map";
-    case Shape::kFilter: return "filter";
-    case Shape::kFlatMap: return "flat-map";
-    case Shape::kBatch: return "batch";
-    case Shape::kSink: return "sink";
-    case Shape::kFanOut: return "fan-out";
-    case Shape::kJoin: return "join";
+    case StageShape::kSource: return "source";
+    case StageShape::kMap: return "map";
+    case StageShape::kFilter: return "filter";
+    case StageShape::kFlatMap: return "flat-map";
+    case StageShape::kGroup: return "group";
+    case StageShape::kSink: return "sink";
+    case StageShape::kFanOut: return "fan-out";
+    case StageShape::kJoin: return "join";
   }
   return "?";
 }
 
-StageBase::StageBase(Runtime* runtime, std::string name, Placement placement, Shape shape)
+StageBase::StageBase(Runtime* runtime, std::string name, Placement placement, StageShape shape)
     : runtime_(runtime),
       name_(std::move(name)),
       placement_(placement),
@@ -114,8 +114,8 @@ StageBase::~StageBase() = default;
 
 int StageBase::num_input_ports() const {
   switch (shape_) {
-    case Shape::kSource: return 0;
-    case Shape::kJoin: return 2;
+    case StageShape::kSource: return 0;
+    case StageShape::kJoin: return 2;
     default: return 1;
   }
 }
@@ -134,7 +134,7 @@ void StageBase::AttachOutput(ChannelBase* channel) { outputs_.push_back(channel)
 void StageBase::Start(int64_t now_ns) {
   concurrency_.store(std::clamp(concurrency_.load(), 1, max_concurrency_));
   idle_since_ns_.store(now_ns);
-  idle_reason_.store(shape_ == Shape::kSource ? kBlocked : kStarved);
+  idle_reason_.store(shape_ == StageShape::kSource ? kBlocked : kStarved);
 }
 
 bool StageBase::HasInput() const {

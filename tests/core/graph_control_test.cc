@@ -215,7 +215,7 @@ TEST(GraphControl, TraceIsChromeJsonWithSpansOfEveryStage) {
   });
   auto augment = g.Map<int64_t>("augment", Cpu(2), [](int64_t x) { return x + 1; });
   auto keep = g.Filter<int64_t>("keep", Cpu(1), [](const int64_t& x) { return x % 2 == 0; });
-  auto batch = g.Batch<int64_t>("collate", Cpu(1), 8);
+  auto batch = g.Group<int64_t>("collate", Cpu(1), 8);
   auto train = g.Sink<std::vector<int64_t>>("train", Compute(), [](std::vector<int64_t>) {});
   g.Connect(source, augment, 1).Connect(augment, keep, 1).Connect(keep, batch, 1);
   g.Connect(batch, train, 1);

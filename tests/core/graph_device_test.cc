@@ -40,26 +40,28 @@ TEST(OrderedDevice, KeepsSequenceOrderAcrossItsStages) {
   std::mt19937 rng(12345);
   std::vector<std::pair<int, int64_t>> log;  // written by the compute thread only
   log.reserve(static_cast<size_t>(5 * n));
-  std::vector<uint32_t> delay_seed(8);
-  for (auto& s : delay_seed) s = static_cast<uint32_t>(rng());
-  // A body that sometimes spins: 1 in 64 items waits up to 40 us.
-  auto delay = [](uint32_t& state) {
-    state = state * 1664525u + 1013904223u;
-    if ((state >> 26) == 0) Spin(static_cast<int64_t>((state >> 8) % 40));
+  // A body that sometimes spins, drawn from the item and the stage (bodies of a cpu stage run
+  // concurrently: no shared state): 1 in 64 items waits up to 40 us.
+  auto delay = [](int64_t x, uint64_t stage) {
+    uint64_t h = static_cast<uint64_t>(x) * 0x9e3779b97f4a7c15ULL + stage * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    if ((h >> 58) == 0) Spin(static_cast<int64_t>((h >> 8) % 40));
   };
 
   Graph g;
   auto source = g.Source<int64_t>("source", Io(), [next = int64_t{0}, n]() mutable {
     return next < n ? std::optional<int64_t>(next++) : std::nullopt;
   });
-  auto prep = g.Map<int64_t>("prep", Cpu(3), [&, s = delay_seed[0]](int64_t x) mutable {
-    delay(s);
+  auto prep = g.Map<int64_t>("prep", Cpu(3), [&](int64_t x) {
+    delay(x, 0);
     return x;
   });
   auto device_stage = [&](int index) {
-    return [&, index, s = delay_seed[index]](int64_t x) mutable {
+    return [&, index](int64_t x) {
       log.emplace_back(index, x);
-      delay(s);
+      delay(x, static_cast<uint64_t>(index));
       return x;
     };
   };
@@ -71,8 +73,8 @@ TEST(OrderedDevice, KeepsSequenceOrderAcrossItsStages) {
   });
   auto d4 = g.Map<int64_t>("d4", Compute(), device_stage(4));
   auto d5 = g.Map<int64_t>("d5", Compute(), device_stage(5));
-  auto post = g.Map<int64_t>("post", Cpu(2), [&, s = delay_seed[6]](int64_t x) mutable {
-    delay(s);
+  auto post = g.Map<int64_t>("post", Cpu(2), [&](int64_t x) {
+    delay(x, 6);
     return x;
   });
   std::atomic<int64_t> received{0};

@@ -265,7 +265,7 @@ TEST(GraphValidation, BadArgumentsAndSecondRun) {
   EXPECT_THROW(Cpu(0), Error);
   EXPECT_THROW(Io(-1), Error);
   Graph g;
-  EXPECT_THROW(g.Batch<int>("collate", Cpu(1), 0), Error);
+  EXPECT_THROW(g.Group<int>("collate", Cpu(1), 0), Error);
   auto s = g.Source<int>("read", Cpu(1), Nothing);
   auto k = g.Sink<int>("train", Cpu(1), [](int) {});
   g.Connect(s, k, 1);

@@ -145,7 +145,7 @@ TEST(GraphFlow, BatchKeepsPartialBatchOrDropsIt) {
   for (bool keep : {true, false}) {
     Graph g;
     auto source = g.Source<int64_t>("source", Cpu(1), Count(1003));
-    auto batch = g.Batch<int64_t>("collate", Cpu(1), 10, BatchOptions{keep});
+    auto batch = g.Group<int64_t>("collate", Cpu(1), 10, GroupOptions{keep});
     std::vector<std::vector<int64_t>> batches;
     auto sink = g.Sink<std::vector<int64_t>>("sink", Cpu(1),
                                              [&](std::vector<int64_t> b) { batches.push_back(b); });
@@ -170,7 +170,7 @@ TEST(GraphFlow, BatchOfMoveOnlyItems) {
         if (next == 25) return std::nullopt;
         return std::make_unique<int>(next++);
       });
-  auto batch = g.Batch<std::unique_ptr<int>>("collate", Cpu(1), 4);
+  auto batch = g.Group<std::unique_ptr<int>>("collate", Cpu(1), 4);
   std::vector<std::vector<int>> batches;
   auto sink = g.Sink<std::vector<std::unique_ptr<int>>>(
       "sink", Cpu(1), [&](std::vector<std::unique_ptr<int>> b) {

@@ -106,30 +106,30 @@ class ChannelBase {
   std::atomic<int64_t> samples_{0};
 };
 
-enum class Shape : unsigned char {
+enum class StageShape : unsigned char {
   kSource,
   kMap,
   kFilter,
   kFlatMap,
-  kBatch,
+  kGroup,
   kSink,
   kFanOut,
   kJoin
 };
-const char* ToString(Shape shape);
+const char* ToString(StageShape shape);
 
 class StageBase {
  public:
-  StageBase(Runtime* runtime, std::string name, Placement placement, Shape shape);
+  StageBase(Runtime* runtime, std::string name, Placement placement, StageShape shape);
   virtual ~StageBase();
   StageBase(const StageBase&) = delete;
   StageBase& operator=(const StageBase&) = delete;
 
   const std::string& name() const { return name_; }
   const Placement& placement() const { return placement_; }
-  Shape shape() const { return shape_; }
+  StageShape shape() const { return shape_; }
   int num_input_ports() const;  // 0 source, 2 join, else 1
-  bool has_output() const { return shape_ != Shape::kSink; }
+  bool has_output() const { return shape_ != StageShape::kSink; }
   bool ordered() const { return ordered_.load(std::memory_order_relaxed); }
   void set_ordered(bool ordered) { ordered_.store(ordered); }
   int concurrency() const { return concurrency_.load(); }
@@ -210,7 +210,7 @@ class StageBase {
   Runtime* runtime_;
   std::string name_;
   Placement placement_;
-  Shape shape_;
+  StageShape shape_;
   std::atomic<bool> ordered_{true};
   std::atomic<int> concurrency_;
   std::atomic<bool> finished_{false};

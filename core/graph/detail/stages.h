@@ -1,4 +1,4 @@
-// Internal: the typed stages behind Graph's Source/Map/Filter/FlatMap/Batch/Sink/FanOut/Join.
+// Internal: the typed stages behind Graph's Source/Map/Filter/FlatMap/Group/Sink/FanOut/Join.
 // A stage's body is kept as its own callable type (no std::function per item).
 #pragma once
 
@@ -36,7 +36,7 @@ template <class T, class Gen>
 class SourceStage final : public StageBase {
  public:
   SourceStage(Runtime* rt, std::string name, Placement p, Gen gen)
-      : StageBase(rt, std::move(name), p, Shape::kSource), gen_(std::move(gen)) {
+      : StageBase(rt, std::move(name), p, StageShape::kSource), gen_(std::move(gen)) {
     max_concurrency_ = 1;  // a generator is called by one thread at a time
   }
   void AttachOutput(ChannelBase* c) override {
@@ -86,11 +86,11 @@ class SourceStage final : public StageBase {
 template <class In, class Out, class Body>
 class TransformStage final : public StageBase {
  public:
-  TransformStage(Runtime* rt, std::string name, Placement p, Shape shape, Body body,
+  TransformStage(Runtime* rt, std::string name, Placement p, StageShape shape, Body body,
                  bool serial = false)
       : StageBase(rt, std::move(name), p, shape), body_(std::move(body)) {
     if (serial) max_concurrency_ = 1;
-    out_.set_renumber(shape == Shape::kFlatMap || shape == Shape::kBatch);
+    out_.set_renumber(shape == StageShape::kFlatMap || shape == StageShape::kGroup);
   }
   void AttachInput(ChannelBase* c) override {
     StageBase::AttachInput(c);
@@ -201,7 +201,7 @@ struct FlatMapBody {
 };
 
 template <class T>
-struct BatchBody {
+struct GroupBody {
   size_t size;
   bool keep_partial;
   std::vector<T> pending;
@@ -243,7 +243,7 @@ template <class A, class B, class Out, class F>
 class JoinStage final : public StageBase {
  public:
   JoinStage(Runtime* rt, std::string name, Placement p, F fn)
-      : StageBase(rt, std::move(name), p, Shape::kJoin), fn_(std::move(fn)) {
+      : StageBase(rt, std::move(name), p, StageShape::kJoin), fn_(std::move(fn)) {
     max_concurrency_ = 1;
   }
   void AttachInput(ChannelBase* c) override {
