@@ -8,13 +8,14 @@
 //                         (cpu::ConvLayouts, for the convolutions of dwsep and cnn)
 //   BM_Forward/model/N    forward only (kEval)
 // Threads: the benchmark's main thread is the one compute thread; its OpenMP team has
-// --threads=N (default: all cores) threads, set with SetComputeThreads.
+// --threads=N (default: all cores) threads, set with ops::InitComputeThread.
 //   build/benchmarks/ops_layers_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
 #include <string>
 
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/cpu/layout.h"
 #include "ops/init.h"
 #include "ops/models.h"
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg.rfind("--threads=", 0) == 0) threads = std::stoi(arg.substr(10));
   }
-  millrace::ops::cpu::SetComputeThreads(threads);
+  millrace::ops::InitComputeThread(millrace::Device::Cpu(), threads);
   benchmark::AddCustomContext("compute_threads", std::to_string(threads));
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/models.h"
 #include "ops/optim/sgd.h"
 #include "ops/prune/magnitude.h"
@@ -338,7 +339,7 @@ int main(int argc, char** argv) {
   // The plain loops here (fine-tuning, step times) run on this thread: one oneDNN (OpenMP)
   // thread, as the training graph's compute thread has on 2 cores. (Two OpenMP threads on a
   // loaded 2-core machine stall at every barrier.)
-  millrace::ops::cpu::SetComputeThreads(1);
+  millrace::ops::InitComputeThread(Device::Cpu(), 1);
   try {
     if (a.experiment == "models") Models(a);
     if (a.experiment == "pruning") Pruning(a);

@@ -17,6 +17,7 @@
 
 #include "core/tensor.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/init.h"
 #include "ops/layer.h"
 
@@ -26,7 +27,7 @@ namespace millrace::ops::testing {
 // of two waits at every barrier for a core that a compiler holds, which makes the thousands of
 // tiny forwards of a gradient check 100x slower. Tests that need two threads set them.
 inline const bool kOneComputeThread = [] {
-  cpu::SetComputeThreads(1);
+  InitComputeThread(Device::Cpu(), 1);
   return true;
 }();
 

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "tests/ops/gradcheck.h"
 
 namespace millrace::ops {
@@ -55,7 +56,7 @@ TEST(Models, UnknownNameListsTheKnownOnes) {
 // Two forward+backward runs from the same seed and inputs give the same bits, for one and two
 // compute threads.
 void ExpectDeterministic(const std::string& name, int threads) {
-  cpu::SetComputeThreads(threads);
+  InitComputeThread(Device::Cpu(), threads);
   std::vector<std::vector<float>> runs;
   for (int run = 0; run < 2; ++run) {
     Sequential m = MakeModel(name, 7);
@@ -76,7 +77,7 @@ void ExpectDeterministic(const std::string& name, int threads) {
     }
     runs.push_back(std::move(bits));
   }
-  cpu::SetComputeThreads(1);
+  InitComputeThread(Device::Cpu(), 1);
   ASSERT_EQ(runs[0].size(), runs[1].size());
   EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)))
       << name << " with " << threads << " threads";

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/loss/loss.h"
 #include "ops/models.h"
 #include "pipelines/data.h"
@@ -86,7 +87,7 @@ TEST(DistillationInGraph, EqualsThePlainLoopBitForBit) {
   const ops::DistillationOptions options{.alpha = 0.7, .temperature = 3.0};
   const TrainConfig config = SmallConfig();
 
-  ops::cpu::SetComputeThreads(1);
+  ops::InitComputeThread(Device::Cpu(), 1);
   TrainingPipeline plain(config);  // never run: its model, optimizer and schedule, fresh
   TrainState& state = plain.state();
   ops::Sequential teacher = ops::MakeModel("mlp", 11);

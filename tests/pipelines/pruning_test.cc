@@ -12,6 +12,7 @@
 #include <map>
 
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/loss/loss.h"
 #include "ops/prune/magnitude.h"
 #include "ops/prune/schedule.h"
@@ -157,7 +158,7 @@ TEST(PruningInGraph, LagZeroEqualsSequentialLoopBitForBit) {
   AttachPruning(graph, prune);
   graph.Run();
 
-  ops::cpu::SetComputeThreads(1);  // as the graph's compute thread (config.compute_threads)
+  ops::InitComputeThread(Device::Cpu(), 1);  // as the graph's compute thread (config.compute_threads)
   TrainingPipeline plain(config);  // never run: its model, optimizer and schedule, fresh
   TrainState& state = plain.state();
   const DataSource train = DataSource::Open(config, Split::kTrain);
@@ -212,7 +213,7 @@ TEST(PruningInGraph, LaggedRankingEqualsSequentialLoopBitForBit) {
   for (const StageFigures& s : r.stages) ranked_in_graph |= s.name == "prune-rank" && s.items > 0;
   EXPECT_TRUE(ranked_in_graph) << r.stage_report;
 
-  ops::cpu::SetComputeThreads(1);  // as the graph's compute thread (config.compute_threads)
+  ops::InitComputeThread(Device::Cpu(), 1);  // as the graph's compute thread (config.compute_threads)
   TrainingPipeline plain(config);  // never run: its model, optimizer and schedule, fresh
   TrainState& state = plain.state();
   const DataSource train = DataSource::Open(config, Split::kTrain);

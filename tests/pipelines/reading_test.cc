@@ -13,6 +13,7 @@
 #include "io/idx.h"
 #include "io/image_folder.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 
@@ -108,7 +109,7 @@ class ReadingTest : public ::testing::Test {
     TrainingPipeline graph(c);
     EXPECT_EQ(graph.Run().steps, 36);
     TrainingPipeline reference(c);
-    ops::cpu::SetComputeThreads(1);
+    ops::InitComputeThread(Device::Cpu(), 1);
     const DataSource train = DataSource::Open(c, Split::kTrain);
     const std::vector<double> losses = ReferenceTrain(train, reference.state(), c.epochs);
     ASSERT_EQ(losses.size(), 36u);

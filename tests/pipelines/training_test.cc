@@ -16,6 +16,7 @@
 #include "io/convert.h"
 #include "io/idx.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/compute_thread.h"
 #include "ops/models.h"
 #include "pipelines/evaluation.h"
 #include "pipelines/reference_loop.h"
@@ -62,7 +63,7 @@ void ExpectSameWeights(TrainingPipeline& a, TrainingPipeline& b) {
 
 // The plain loop over the same batches, on this thread with the same oneDNN thread count.
 std::vector<double> RunReference(const TrainConfig& c, TrainingPipeline& reference) {
-  ops::cpu::SetComputeThreads(1);
+  ops::InitComputeThread(Device::Cpu(), 1);
   DataSource train = DataSource::Open(c, Split::kTrain);
   return ReferenceTrain(train, reference.state(), c.epochs, c.max_steps);
 }
@@ -196,7 +197,7 @@ TEST(TrainingGraph, EpochEndsReportTestAccuracyFromTheSnapshot) {
   EXPECT_EQ(seen[1].test.samples, 1000);
   ASSERT_TRUE(r.final_test.has_value());
   // The last snapshot is the final weights: evaluating them directly gives the same figures.
-  ops::cpu::SetComputeThreads(1);
+  ops::InitComputeThread(Device::Cpu(), 1);
   DataSource test = DataSource::Open(c, Split::kTest);
   ClassificationMetrics direct = EvaluatePlain(graph.model(), test);
   EXPECT_EQ(direct.correct(), r.final_test->correct());
@@ -231,7 +232,7 @@ TEST(TrainingGraph, ValidationSplitIsHeldOutAndEvaluatedEachEpoch) {
   EXPECT_EQ(seen[1].validation.samples, 500);
   ASSERT_TRUE(r.final_validation.has_value());
   EXPECT_FALSE(r.final_test.has_value());
-  ops::cpu::SetComputeThreads(1);
+  ops::InitComputeThread(Device::Cpu(), 1);
   ClassificationMetrics plain = EvaluatePlain(graph.model(), validation);
   EXPECT_EQ(plain.correct(), r.final_validation->correct());
   EXPECT_DOUBLE_EQ(plain.Accuracy(), seen[1].validation.accuracy);
@@ -345,7 +346,7 @@ TEST(EvaluationGraph, EqualsThePlainLoop) {
   DataSource test = DataSource::Open(c, Split::kTest);
   EvalResult g =
       EvaluateGraph(model, test, {.compute_threads = 1, .capacity = 4, .trace_path = ""});
-  ops::cpu::SetComputeThreads(1);
+  ops::InitComputeThread(Device::Cpu(), 1);
   ClassificationMetrics plain = EvaluatePlain(model, test);
   EXPECT_EQ(g.metrics.samples(), 777);
   EXPECT_EQ(g.metrics.correct(), plain.correct());
