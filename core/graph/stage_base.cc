@@ -134,7 +134,9 @@ void StageBase::AttachOutput(ChannelBase* channel) { outputs_.push_back(channel)
 void StageBase::Start(int64_t now_ns) {
   concurrency_.store(std::clamp(concurrency_.load(), 1, max_concurrency_));
   idle_since_ns_.store(now_ns);
-  idle_reason_.store(shape_ == StageShape::kSource ? kBlocked : kStarved);
+  idle_reason_.store(shape_ == StageShape::kSource       ? kBlocked
+                     : device_ != nullptr && !device_entry_ ? kDeviceBusy
+                                                            : kStarved);
 }
 
 bool StageBase::HasInput() const {
