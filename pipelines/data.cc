@@ -116,7 +116,7 @@ std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
   return sampler_.Batches(epoch - 1);
 }
 
-std::vector<int64_t> DataSource::EpochOrder(int epoch) const { return sampler_.Indices(epoch - 1); }
+io::EpochOrder DataSource::EpochOrder(int epoch) const { return sampler_.Order(epoch - 1); }
 
 io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(first_ + index); }
 
@@ -155,7 +155,7 @@ SampleReader::SampleReader(const DataSource& source, int first_epoch, int64_t co
 
 std::optional<int64_t> SampleReader::NextIndex() {
   if (remaining_ == 0) return std::nullopt;
-  if (pos_ == static_cast<int64_t>(order_.size())) {
+  if (pos_ == order_.size()) {
     if (!order_.empty()) ++epoch_;
     order_ = {};  // freed before the next epoch's order is made
     order_ = source_.EpochOrder(epoch_);
@@ -164,7 +164,7 @@ std::optional<int64_t> SampleReader::NextIndex() {
   }
   tags_.emplace_back(epoch_, pos_);
   --remaining_;
-  return source_.first() + order_[static_cast<size_t>(pos_++)];
+  return source_.first() + order_[pos_++];
 }
 
 std::optional<RawSample> SampleReader::Next() {
