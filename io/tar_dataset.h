@@ -51,14 +51,15 @@ class TarDataset final : public IndexedDataset {
   // Reads every *.tar of `dir` (sorted by name). Record i is the i-th sample in shard order.
   // Throws Error(kIo) when dir is missing or holds no shard, Error(kData) naming the shard and
   // the entry of a malformed sample (no label, no image, a bad label) or a corrupt archive,
-  // Error(kInvalidArgument) when the shards are larger than options.max_bytes.
+  // Error(kInvalidArgument) when the shards are larger than options.max_bytes; on disk,
+  // Error(kIo) naming the index file when it can't be written or read.
   explicit TarDataset(const std::string& dir, TarDatasetOptions options = {});
 
   int64_t size() const override { return size_; }
   int64_t num_classes() const override { return num_classes_; }
   // Decodes record `index` (on disk: reads it first); a bad image throws Error(kData) naming
-  // the shard, the entry and the index, an unreadable shard Error(kIo) naming it and the index.
-  // Thread-safe.
+  // the shard, the entry and the index, an unreadable shard or index file Error(kIo) naming it
+  // and the index. Thread-safe.
   Sample Read(int64_t index) const override;
   int64_t Label(int64_t index) const override;
   // On disk: the record's byte range in its shard; in memory: nullopt.

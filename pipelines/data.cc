@@ -52,8 +52,9 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
         (std::filesystem::path(config.data_dir) / name).string());
   }
   if (config.data_format == "tar") {
-    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): an index of the records
-    // (shard, offset, size, label) is kept, the records stay on disk.
+    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): the index of the records
+    // (offset, size, label) is a file beside the shards (io/tar_index.h), read with pread as
+    // records are due; the records stay on disk.
     return std::make_shared<io::TarDataset>(
         (std::filesystem::path(config.data_dir) / name).string(),
         io::TarDatasetOptions{.in_memory = false});
