@@ -23,8 +23,9 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "dataset format: idx (MNIST/Fashion-MNIST files, gzip or raw), folder "
                  "(DIR/train and DIR/test class-per-folder image trees, as `millrace data "
                  "to-folder` writes them) or tar (DIR/train/*.tar and DIR/test/*.tar WebDataset "
-                 "shards, as `millrace data to-tar` writes them; an index is kept, the records are "
-                 "read from disk)")
+                 "shards, as `millrace data to-tar` writes them; their index is a file, "
+                 "millrace.tarindex beside them, written once and reused while they are unchanged; "
+                 "the records are read from disk)")
       ->check(CLI::IsMember({"idx", "folder", "tar"}))
       ->capture_default_str();
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0 = all)")

@@ -8,15 +8,32 @@
 
 namespace millrace::io {
 
-std::vector<int64_t> Permutation(int64_t n, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), int64_t{0});
+namespace {
+
+// Fisher-Yates over [0, n) in T: the draws do not depend on T, so neither does the order.
+template <class T>
+std::vector<T> Shuffled(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<T> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), T{0});
   Rng rng(seed, static_cast<uint64_t>(epoch), 0x5eed5a3b1e5ULL);
   for (int64_t i = n - 1; i > 0; --i) {
     const int64_t j = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(i) + 1));
     std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
   }
   return order;
+}
+
+constexpr int64_t kNarrowLimit = int64_t{1} << 32;
+
+}  // namespace
+
+std::vector<int64_t> Permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  return Shuffled<int64_t>(n, seed, epoch);
+}
+
+std::vector<uint32_t> Permutation32(int64_t n, uint64_t seed, int64_t epoch) {
+  MILLRACE_CHECK_ARG(n <= kNarrowLimit, "Permutation32 of " << n << " records (>= 2^32)");
+  return Shuffled<uint32_t>(n, seed, epoch);
 }
 
 EpochSampler::EpochSampler(int64_t size, EpochSamplerOptions options)
@@ -59,6 +76,26 @@ std::vector<int64_t> EpochSampler::Indices(int64_t epoch) const {
   for (int64_t p = options_.rank; p < used_; p += options_.world)
     mine.push_back(order[static_cast<size_t>(p)]);
   return mine;
+}
+
+EpochOrder EpochSampler::Order(int64_t epoch) const {
+  EpochOrder order;
+  // The permutation's first used_ positions (the rest is cut off by drop_last).
+  if (size_ <= kNarrowLimit) {
+    order.narrow_ = options_.shuffle ? Permutation32(size_, options_.seed, epoch)
+                                     : std::vector<uint32_t>(static_cast<size_t>(size_));
+    if (!options_.shuffle) std::iota(order.narrow_.begin(), order.narrow_.end(), uint32_t{0});
+    order.narrow_.resize(static_cast<size_t>(used_));
+  } else {
+    order.wide_ = options_.shuffle ? Permutation(size_, options_.seed, epoch)
+                                   : std::vector<int64_t>(static_cast<size_t>(size_));
+    if (!options_.shuffle) std::iota(order.wide_.begin(), order.wide_.end(), int64_t{0});
+    order.wide_.resize(static_cast<size_t>(used_));
+  }
+  order.first_ = options_.rank;
+  order.stride_ = options_.world;
+  order.count_ = num_samples_;
+  return order;
 }
 
 std::vector<std::vector<int64_t>> EpochSampler::Batches(int64_t epoch) const {

@@ -13,6 +13,7 @@
 // the records cut off (fewer than world * batch_size) change from epoch to epoch.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -27,6 +28,36 @@ struct EpochSamplerOptions {
   int64_t batch_size = 1;
 };
 
+// One epoch's order for one rank, as the read stage walks it: the same indices as
+// EpochSampler::Indices, held in 4 bytes a record when the dataset has fewer than 2^32 records
+// (8 otherwise), and no copy per rank (rank r's k-th index is the permutation's r + k * world).
+//
+//   const EpochOrder order = sampler.Order(epoch);
+//   for (int64_t k = 0; k < order.size(); ++k) Read(order[k]);
+class EpochOrder {
+ public:
+  EpochOrder() = default;
+  int64_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  // The k-th index, k in [0, size()) (unchecked).
+  int64_t operator[](int64_t k) const noexcept {
+    const auto p = static_cast<size_t>(first_ + k * stride_);
+    return narrow_.empty() ? wide_[p] : int64_t{narrow_[p]};
+  }
+  // Bytes held (the permutation).
+  size_t bytes() const noexcept {
+    return narrow_.size() * sizeof(uint32_t) + wide_.size() * sizeof(int64_t);
+  }
+
+ private:
+  friend class EpochSampler;
+  std::vector<uint32_t> narrow_;  // the whole permutation (or identity), when it fits 32 bits
+  std::vector<int64_t> wide_;     // otherwise
+  int64_t first_ = 0;             // rank
+  int64_t stride_ = 1;            // world
+  int64_t count_ = 0;
+};
+
 // Immutable after construction; all methods are const and thread-safe.
 class EpochSampler {
  public:
@@ -34,6 +65,8 @@ class EpochSampler {
 
   // The indices this rank visits in `epoch`, in order.
   std::vector<int64_t> Indices(int64_t epoch) const;
+  // The same order, compact (EpochOrder): what the read stage walks.
+  EpochOrder Order(int64_t epoch) const;
   // The same, cut into batches of batch_size (the last one short without drop_last).
   std::vector<std::vector<int64_t>> Batches(int64_t epoch) const;
   // Number of indices this rank gets per epoch (the same every epoch).
@@ -53,5 +86,7 @@ class EpochSampler {
 // The seeded permutation of [0, n) for (seed, epoch): Fisher-Yates on a counter-based RNG, so it
 // is the same on every platform and standard library.
 std::vector<int64_t> Permutation(int64_t n, uint64_t seed, int64_t epoch);
+// The same permutation in 32-bit indices (n < 2^32): the same draws, the same order.
+std::vector<uint32_t> Permutation32(int64_t n, uint64_t seed, int64_t epoch);
 
 }  // namespace millrace::io

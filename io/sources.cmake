@@ -14,6 +14,7 @@ set(MILLRACE_IO_SOURCES
   record_reader.cc
   tar_format.cc
   tar_shards.cc
+  tar_index.cc
   tar_dataset.cc
   convert.cc
 )

@@ -3,8 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
-#include <limits>
 
 #include "io/async_reader.h"
 #include "io/tar_shards.h"
@@ -20,6 +21,30 @@ uint64_t PhysicalMemory() {
 }
 
 constexpr uint64_t kTarBlock = 512;
+
+// Beside the shards when their directory is writable, else in the user's cache directory under a
+// name that the directory's absolute path hashes to (FNV-1a: the same name in every build).
+std::string DefaultIndexPath(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (::access(dir.c_str(), W_OK) == 0) return (fs::path(dir) / "millrace.tarindex").string();
+  fs::path cache;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    cache = fs::path(xdg) / "millrace";
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    cache = fs::path(home) / ".cache" / "millrace";
+  } else {
+    cache = fs::temp_directory_path() / "millrace";
+  }
+  std::error_code ec;
+  fs::create_directories(cache, ec);  // when it fails, writing the index names the file
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : fs::absolute(dir).lexically_normal().string()) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
+  char name[32];
+  std::snprintf(name, sizeof(name), "tarindex-%016llx", static_cast<unsigned long long>(hash));
+  return (cache / name).string();
+}
 }  // namespace
 
 TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
@@ -30,9 +55,8 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
   MILLRACE_CHECK(!shards_.empty(), ErrorKind::kIo, "no *.tar shard in " << dir);
   int64_t largest = -1;
   if (!options_.in_memory) {
-    ReadIndex();
-    for (const auto& shard : members_)
-      for (const Member& m : shard) largest = std::max<int64_t>(largest, m.label);
+    OpenIndex(dir);
+    largest = index_->max_label();
   } else {
     uint64_t bytes = 0;
     for (const std::string& shard : shards_) bytes += std::filesystem::file_size(shard);
@@ -62,40 +86,28 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : largest + 1;
 }
 
-void TarDataset::ReadIndex() {
-  TarParseOptions parse;
-  parse.num_classes = options_.num_classes;
-  members_.resize(shards_.size());
-  shard_first_.reserve(shards_.size());
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    const std::string& shard = shards_[s];
-    shard_first_.push_back(size_);
-    std::vector<Member>& members = members_[s];
-    IndexTarShard(shard, static_cast<int64_t>(s), parse, [&](TarMember&& m) {
-      // Checked before it is narrowed into the 12-byte index entry.
-      if (m.offset % kTarBlock != 0 ||
-          m.offset / kTarBlock > std::numeric_limits<uint32_t>::max() ||
-          m.size > std::numeric_limits<uint32_t>::max() ||
-          m.label > std::numeric_limits<int32_t>::max()) {
-        throw DataError(
-            shard + " [entry " + m.entry + "]", size_ + static_cast<int64_t>(members.size()),
-            "tar entry at byte " + std::to_string(m.offset) + " of " + std::to_string(m.size) +
-                " bytes with label " + std::to_string(m.label) + " does not fit the shard index");
-      }
-      members.push_back({.offset_blocks = static_cast<uint32_t>(m.offset / kTarBlock),
-                         .size = static_cast<uint32_t>(m.size),
-                         .label = static_cast<int32_t>(m.label)});
-    });
-    members.shrink_to_fit();
-    size_ += static_cast<int64_t>(members.size());
+void TarDataset::OpenIndex(const std::string& dir) {
+  const std::string path =
+      options_.index_path.empty() ? DefaultIndexPath(dir) : options_.index_path;
+  // An index file that is current is used as it is; one refused (stale, truncated, not an
+  // index) or with labels past num_classes (the parse then names the record) is written anew.
+  if (std::filesystem::exists(path)) {
+    try {
+      index_ = std::make_unique<TarIndexFile>(path, shards_);
+      if (options_.num_classes > 0 && index_->max_label() >= options_.num_classes) index_.reset();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kData) throw;
+      index_.reset();
+    }
   }
-}
-
-std::pair<size_t, const TarDataset::Member*> TarDataset::Find(int64_t index) const {
-  CheckIndex(index);
-  const auto after = std::upper_bound(shard_first_.begin(), shard_first_.end(), index);
-  const auto shard = static_cast<size_t>(after - shard_first_.begin() - 1);
-  return {shard, &members_[shard][static_cast<size_t>(index - shard_first_[shard])]};
+  if (!index_) {
+    TarParseOptions parse;
+    parse.num_classes = options_.num_classes;
+    WriteTarIndex(path, shards_, parse);
+    index_ = std::make_unique<TarIndexFile>(path, shards_);
+    index_written_ = true;
+  }
+  size_ = index_->size();
 }
 
 void TarDataset::CheckIndex(int64_t index) const {
@@ -112,18 +124,21 @@ const EncodedRecord& TarDataset::record(int64_t index) const {
 int64_t TarDataset::Label(int64_t index) const {
   CheckIndex(index);
   if (options_.in_memory) return records_[static_cast<size_t>(index)].label;
-  return Find(index).second->label;
+  return index_->Entry(index).label;
 }
 
 std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
   CheckIndex(index);
   if (options_.in_memory) return std::nullopt;
-  const auto [shard, m] = Find(index);
-  const uint64_t offset = uint64_t{m->offset_blocks} * kTarBlock;
+  const TarIndexEntry m = index_->Entry(index);
+  const std::vector<int64_t>& first = index_->shard_first();
+  const auto shard =
+      static_cast<size_t>(std::upper_bound(first.begin(), first.end(), index) - first.begin() - 1);
+  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlock;
   return RecordLocation{
-      .range = {shards_[shard], offset, m->size},
-      .label = m->label,
-      .entry = "bytes " + std::to_string(offset) + ".." + std::to_string(offset + m->size)};
+      .range = {shards_[shard], offset, m.size},
+      .label = m.label,
+      .entry = "bytes " + std::to_string(offset) + ".." + std::to_string(offset + m.size)};
 }
 
 Sample TarDataset::Decode(const EncodedRecord& record) const {

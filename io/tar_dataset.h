@@ -8,13 +8,16 @@
 // TarShardStream (its io threads read and parse while the next shard loads) and the records
 // kept encoded in memory: the memory is about the shards' size (the JPEG or PNG bytes), not the
 // decoded images'. Read decodes one record on the calling thread.
-// On disk (in_memory = false): construction reads only the tar headers and labels
-// (IndexTarShard) and keeps an index of 12 bytes per record (offset, size, label); Read
-// reads the record's bytes from its shard, and Locate tells a RecordReader where they lie, so
-// that the shards may be larger than memory.
+// On disk (in_memory = false): the index (offset, size and label of each record, 12 bytes a
+// record) is a file (io/tar_index.h), written at the first open from the tar headers and labels
+// (IndexTarShard: the images are skipped) and reused while the shards are unchanged; Locate and
+// Label read a record's entry with one pread, and Read reads the record's bytes from its shard.
+// A few bytes per shard stay in memory, none per record: the shards and their index may be
+// larger than memory.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,6 +26,7 @@
 #include "io/dataset.h"
 #include "io/image_codec.h"
 #include "io/record.h"
+#include "io/tar_index.h"
 
 namespace millrace::io {
 
@@ -35,6 +39,11 @@ struct TarDatasetOptions {
   uint64_t max_bytes = 0;
   // false: keep an index only and read each record from its shard when it is read.
   bool in_memory = true;
+  // On disk: the index file. Empty: millrace.tarindex in the shards' directory, or, when that
+  // directory is not writable, tarindex-<hash of the directory> in $XDG_CACHE_HOME/millrace
+  // (~/.cache/millrace; the system's temp directory without a home). A stale, truncated or
+  // foreign index file there is refused (io/tar_index.h) and written anew.
+  std::string index_path;
 };
 
 class TarDataset final : public IndexedDataset {
@@ -42,14 +51,15 @@ class TarDataset final : public IndexedDataset {
   // Reads every *.tar of `dir` (sorted by name). Record i is the i-th sample in shard order.
   // Throws Error(kIo) when dir is missing or holds no shard, Error(kData) naming the shard and
   // the entry of a malformed sample (no label, no image, a bad label) or a corrupt archive,
-  // Error(kInvalidArgument) when the shards are larger than options.max_bytes.
+  // Error(kInvalidArgument) when the shards are larger than options.max_bytes; on disk,
+  // Error(kIo) naming the index file when it can't be written or read.
   explicit TarDataset(const std::string& dir, TarDatasetOptions options = {});
 
   int64_t size() const override { return size_; }
   int64_t num_classes() const override { return num_classes_; }
   // Decodes record `index` (on disk: reads it first); a bad image throws Error(kData) naming
-  // the shard, the entry and the index, an unreadable shard Error(kIo) naming it and the index.
-  // Thread-safe.
+  // the shard, the entry and the index, an unreadable shard or index file Error(kIo) naming it
+  // and the index. Thread-safe.
   Sample Read(int64_t index) const override;
   int64_t Label(int64_t index) const override;
   // On disk: the record's byte range in its shard; in memory: nullopt.
@@ -57,27 +67,22 @@ class TarDataset final : public IndexedDataset {
   Sample Decode(const EncodedRecord& record) const override;
 
   const std::vector<std::string>& shards() const noexcept { return shards_; }
+  // On disk: the index file in use (empty in memory).
+  std::string index_path() const { return index_ ? index_->path() : std::string(); }
+  // On disk: whether this open wrote the index file (false: a current one was reused).
+  bool index_written() const noexcept { return index_written_; }
   // In memory only: the stored bytes, source and entry.
   const EncodedRecord& record(int64_t index) const;
 
  private:
-  // A record on disk: bytes [offset_blocks * 512, + size) of its shard (tar data starts on a
-  // 512-byte block). 12 bytes a record; the shard is found from shard_first_.
-  struct Member {
-    uint32_t offset_blocks = 0;
-    uint32_t size = 0;
-    int32_t label = 0;
-  };
-  void ReadIndex();
+  void OpenIndex(const std::string& dir);
   void CheckIndex(int64_t index) const;
-  // The shard of record `index` and the member.
-  std::pair<size_t, const Member*> Find(int64_t index) const;
 
   TarDatasetOptions options_;
   std::vector<std::string> shards_;
   std::vector<EncodedRecord> records_;        // in memory
-  std::vector<std::vector<Member>> members_;  // on disk, per shard (no reallocation of the lot)
-  std::vector<int64_t> shard_first_;          // on disk: the first record of each shard
+  std::unique_ptr<TarIndexFile> index_;       // on disk
+  bool index_written_ = false;
   int64_t size_ = 0;
   int64_t num_classes_ = 0;
 };

@@ -52,8 +52,9 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
         (std::filesystem::path(config.data_dir) / name).string());
   }
   if (config.data_format == "tar") {
-    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): an index of the records
-    // (shard, offset, size, label) is kept, the records stay on disk.
+    // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): the index of the records
+    // (offset, size, label) is a file beside the shards (io/tar_index.h), read with pread as
+    // records are due; the records stay on disk.
     return std::make_shared<io::TarDataset>(
         (std::filesystem::path(config.data_dir) / name).string(),
         io::TarDatasetOptions{.in_memory = false});
@@ -116,7 +117,7 @@ std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {
   return sampler_.Batches(epoch - 1);
 }
 
-std::vector<int64_t> DataSource::EpochOrder(int epoch) const { return sampler_.Indices(epoch - 1); }
+io::EpochOrder DataSource::EpochOrder(int epoch) const { return sampler_.Order(epoch - 1); }
 
 io::Sample DataSource::Read(int64_t index) const { return dataset_->Read(first_ + index); }
 
@@ -155,7 +156,7 @@ SampleReader::SampleReader(const DataSource& source, int first_epoch, int64_t co
 
 std::optional<int64_t> SampleReader::NextIndex() {
   if (remaining_ == 0) return std::nullopt;
-  if (pos_ == static_cast<int64_t>(order_.size())) {
+  if (pos_ == order_.size()) {
     if (!order_.empty()) ++epoch_;
     order_ = {};  // freed before the next epoch's order is made
     order_ = source_.EpochOrder(epoch_);
@@ -164,7 +165,7 @@ std::optional<int64_t> SampleReader::NextIndex() {
   }
   tags_.emplace_back(epoch_, pos_);
   --remaining_;
-  return source_.first() + order_[static_cast<size_t>(pos_++)];
+  return source_.first() + order_[pos_++];
 }
 
 std::optional<RawSample> SampleReader::Next() {

@@ -79,7 +79,7 @@ class SampleReader {
   int64_t remaining_;                         // indices still to issue
   int epoch_;                                 // of the next index to issue
   int64_t pos_ = 0;                           // its position in epoch_'s order
-  std::vector<int64_t> order_;                // epoch_'s order
+  io::EpochOrder order_;                      // epoch_'s order
   std::deque<std::pair<int, int64_t>> tags_;  // (epoch, pos) of the records issued, in order
   io::AsyncReader reader_;
   std::unique_ptr<io::RecordReader> records_;
@@ -111,8 +111,9 @@ class DataSource {
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
   std::vector<std::vector<int64_t>> EpochBatches(int epoch) const;
-  // The same indices in one vector: EpochBatches(epoch) joined (what the read stage walks).
-  std::vector<int64_t> EpochOrder(int epoch) const;
+  // The same indices as one compact order: EpochBatches(epoch) joined (what the read stage
+  // walks; 4 bytes a record below 2^32 records).
+  io::EpochOrder EpochOrder(int epoch) const;
 
   // The three preprocessing steps, as the graph's stages call them.
   io::Sample Read(int64_t index) const;  // the split's index-th record

@@ -24,6 +24,37 @@ TEST(SamplerTest, PermutationIsSeededAndComplete) {
   EXPECT_LT(fixed, 20);
 }
 
+// The read stage's compact order (32-bit indices, no copy per rank) is Indices, index for index,
+// and Permutation32 is Permutation.
+TEST(SamplerTest, OrderIsTheIndicesInFourBytesARecord) {
+  for (int64_t n : {0, 1, 7, 101, 1000}) {
+    const std::vector<int64_t> wide = Permutation(n, 11, 2);
+    const std::vector<uint32_t> narrow = Permutation32(n, 11, 2);
+    ASSERT_EQ(narrow.size(), wide.size());
+    for (size_t i = 0; i < wide.size(); ++i) ASSERT_EQ(int64_t{narrow[i]}, wide[i]) << n;
+    for (int world : {1, 2, 3}) {
+      for (int rank = 0; rank < world; ++rank) {
+        for (bool shuffle : {true, false}) {
+          for (bool drop_last : {true, false}) {
+            const EpochSampler s(n, {.seed = 5, .shuffle = shuffle, .drop_last = drop_last,
+                                     .rank = rank, .world = world, .batch_size = 8});
+            for (int64_t epoch : {0, 3}) {
+              const std::vector<int64_t> indices = s.Indices(epoch);
+              const EpochOrder order = s.Order(epoch);
+              ASSERT_EQ(order.size(), static_cast<int64_t>(indices.size()));
+              EXPECT_EQ(order.empty(), indices.empty());
+              for (int64_t k = 0; k < order.size(); ++k)
+                ASSERT_EQ(order[k], indices[static_cast<size_t>(k)])
+                    << n << " " << world << " " << rank << " " << shuffle << " " << drop_last;
+              EXPECT_LE(order.bytes(), static_cast<size_t>(n) * sizeof(uint32_t));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(SamplerTest, RanksCoverTheEpochExactlyOnceWithoutDropLast) {
   for (int world : {1, 2, 3}) {
     std::multiset<int64_t> seen;
