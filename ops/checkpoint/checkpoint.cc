@@ -1,5 +1,6 @@
 #include "ops/checkpoint/checkpoint.h"
 
+#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -124,10 +125,15 @@ TrainingState LoadCheckpoint(const std::filesystem::path& path, const ModelTenso
   }
 
   TrainingState state;
-  try {
-    state.step = std::stoll(file.metadata.at("step"));
-  } catch (const std::exception&) {
-    throw Error(ErrorKind::kData, "__metadata__ lacks a valid 'step'").WithFile(path.string());
+  {
+    auto it = file.metadata.find("step");
+    const std::string text = it == file.metadata.end() ? std::string() : it->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), state.step);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || state.step < 0) {
+      throw Error(ErrorKind::kData, "__metadata__ lacks a valid 'step' (an integer >= 0), has '" +
+                                        text.substr(0, 32) + "'")
+          .WithFile(path.string());
+    }
   }
   if (auto rng = file.metadata.find("rng_state"); rng != file.metadata.end()) {
     state.rng_state = rng->second;
