@@ -86,8 +86,13 @@ int RunTrain(TrainArgs& args) {
     std::cout << std::setprecision(1) << "sparsity " << 100.0 * result.sparsity
               << "% of the prunable weights\n";
   }
+  if (pipeline.state().nonfinite_skipped > 0) {
+    std::cout << "skipped " << pipeline.state().nonfinite_skipped
+              << " batches whose loss was NaN or Inf (--on-nonfinite skip)\n";
+  }
   if (!config.checkpoint_dir.empty()) {
-    std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors\n";
+    std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors (and the last "
+              << config.keep_checkpoints << " step-numbered ones)\n";
   }
   if (!config.trace_path.empty()) {
     std::cout << "trace: " << config.trace_path << " (open in https://ui.perfetto.dev)\n";

@@ -23,6 +23,7 @@
 #include "ops/optim/lr_schedule.h"
 #include "ops/optim/optimizer.h"
 #include "ops/sequential.h"
+#include "pipelines/train_config.h"
 
 namespace millrace::pipelines {
 
@@ -46,6 +47,7 @@ struct StepItem {
   double loss = 0.0;      // loss: the batch's mean loss
   Tensor dlogits;         // loss: d loss / d logits
   double lr = 0.0;        // step: the learning rate used
+  bool skipped = false;   // a non-finite loss skipped (NonFinitePolicy::kSkip): no update
 };
 
 // What the compute stages share. Touched only by the compute thread.
@@ -56,6 +58,8 @@ struct TrainState {
   double base_lr = 0.0;
   int64_t steps_done = 0;        // optimizer steps applied (== seq of the next batch)
   double label_smoothing = 0.0;  // of the loss (ops::SoftmaxCrossEntropy)
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
+  int64_t nonfinite_skipped = 0;  // batches skipped for a non-finite loss
 };
 
 class ComputeStage {

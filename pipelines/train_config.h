@@ -52,6 +52,11 @@ struct PruneConfig {
                                    // run's end
 };
 
+// What a batch whose loss is NaN or Inf does: stop the run (naming the step), or skip the
+// batch (no backward, no optimizer step; counted in TrainState::nonfinite_skipped), as
+// mixed-precision loss scalers do.
+enum class NonFinitePolicy { kFail, kSkip };
+
 struct TrainConfig {
   // Model and data.
   std::string model = "mlp";  // ops::MakeModel preset: mlp, mlp-small, cnn, dwsep
@@ -93,6 +98,8 @@ struct TrainConfig {
   // Evaluation, checkpoints, tracing.
   bool eval_each_epoch = true;  // test accuracy at each epoch's end (on a weight snapshot)
   std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end
+  int keep_checkpoints = 3;     // step-numbered checkpoints kept beside last.safetensors (>= 1)
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
   bool resume = false;          // start from <checkpoint_dir>/last.safetensors
   std::string trace_path;       // Chrome trace-event JSON of every stage's spans
 

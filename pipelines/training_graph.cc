@@ -142,9 +142,11 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
     int64_t pos = 0;
     std::vector<int64_t> order;
     int64_t remaining;
+    int64_t resume_at = 0;  // where the first epoch's order starts
   };
   auto rs = std::make_shared<ReadState>(ReadState{first_epoch, 0, {}, 0});
   rs->remaining = (total_steps - first_step) * batch_size;
+  rs->resume_at = (first_step % spe) * batch_size;  // a checkpoint inside an epoch
   auto read = g.Source<SampleItem>("read", Io(1), [this, rs]() -> std::optional<SampleItem> {
     if (rs->remaining == 0) return std::nullopt;
     if (rs->pos == static_cast<int64_t>(rs->order.size())) {
@@ -153,7 +155,8 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
       for (const auto& b : train->EpochBatches(rs->epoch)) {
         rs->order.insert(rs->order.end(), b.begin(), b.end());
       }
-      rs->pos = 0;
+      rs->pos = rs->resume_at;
+      rs->resume_at = 0;
       MILLRACE_CHECK(!rs->order.empty(), ErrorKind::kInternal,
                      "epoch " << rs->epoch << " has no samples");
     }
