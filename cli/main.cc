@@ -44,6 +44,7 @@ extern "C" void OnInterrupt(int signal) {
 
 // One sentence on what to do next, for the errors a person can fix.
 const char* HintFor(const Error& e) {
+  if (e.stage() == "loss") return nullptr;  // a diverging run: the message says what to do
   switch (e.kind()) {
     case ErrorKind::kData:
     case ErrorKind::kIo:
