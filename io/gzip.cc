@@ -90,10 +90,6 @@ void GzipInflater::Feed(std::span<const uint8_t> chunk) {
           max_output_ = declared;
           limit_why_ = "the " + std::to_string(declared) + " bytes its header declares";
         }
-        if (!reserved_ && output_.capacity() < declared + 1) {
-          output_.reserve(static_cast<size_t>(max_output_) + 1);  // capacity: no pages touched
-          reserved_ = true;
-        }
       }
     }
     if (used_ > max_output_) {

@@ -49,6 +49,8 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
     records_.push_back(std::move(*record));
   }
   MILLRACE_CHECK(!records_.empty(), ErrorKind::kData, "the shards of " << dir << " hold no sample");
+  ExpectShapeOf(records_[0].bytes, records_[0].source + " [entry " + records_[0].entry + "]",
+                options_.decode);
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : largest + 1;
 }
 

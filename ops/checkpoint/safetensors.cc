@@ -226,8 +226,9 @@ SafetensorsContents ReadSafetensors(const std::filesystem::path& path) {
       }
       continue;
     }
+    const std::string& entry_name = name;  // (clang 14 can't capture a structured binding)
     auto bad = [&](const std::string& why) {
-      return DataError(path, "tensor '" + name + "': " + why);
+      return DataError(path, "tensor '" + entry_name + "': " + why);
     };
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
         !info.contains("data_offsets")) {

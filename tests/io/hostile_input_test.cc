@@ -7,6 +7,8 @@
 
 #include "io/gzip.h"
 #include "io/idx.h"
+#include "io/image_codec.h"
+#include "io/image_folder.h"
 #include "io/tar_format.h"
 #include "test_files.h"
 #include "tests/common/peak_rss.h"
@@ -190,6 +192,23 @@ TEST(HostileInputTest, TruncatedTarShardReportsTheTruncation) {
     EXPECT_EQ(std::string(e.what()).find("without a label"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("shard.tar"), std::string::npos) << e.what();
   }
+}
+
+// A 28x28 image tree with one 4096x4096 PNG (16 KB of file, 16 MB of pixels): refused at its
+// header, naming the file, because it is not the dataset's size; its pixels are never allocated.
+TEST(HostileInputTest, ImageLargerThanTheDatasetsShapeIsRefusedAtItsHeader) {
+  TempDir dir;
+  const Tensor small = Tensor::Zeros({1, 28, 28}, DType::kU8);
+  WriteFile(dir / "train/a/0.png", EncodePng(small));
+  {
+    const Tensor huge = Tensor::Zeros({1, 4096, 4096}, DType::kU8);
+    WriteFile(dir / "train/a/1.png", EncodePng(huge));
+  }
+  ImageFolderDataset tree(dir / "train");
+  EXPECT_EQ(tree.Read(0).image.shape(), (Shape{1, 28, 28}));
+  PeakRss rss;
+  ExpectDataError([&] { tree.Read(1); }, "1.png", "the dataset's images are 28x28");
+  EXPECT_LT(rss.GrowthBytes(), 8 * kMiB);
 }
 
 }  // namespace
