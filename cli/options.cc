@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/error.h"
+#include "io/record.h"
 #include "ops/models.h"
 
 namespace millrace::cli {
@@ -133,6 +134,16 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_flag("--resume", c.resume,
                "continue from --checkpoint-dir's last checkpoint (an epoch's end, or the step "
                "where an interrupted run stopped)");
+  cmd.add_option("--on-bad-record", raw.on_bad_record,
+                 "a bad record found while the data loads (cut-off gzip, label out of range, tar "
+                 "sample without label or image): fail (exit 3, naming the file and record) or "
+                 "skip (counted; each reported at the end; more than --max-bad-share fails)")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  cmd.add_option("--max-bad-share", c.max_bad_share,
+                 "with --on-bad-record skip: the largest share of records that may be skipped")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd.add_option("--on-nonfinite", raw.on_nonfinite,
                  "a batch whose loss is NaN or Inf: fail (stop, naming the step; exit 3) or skip "
                  "(no update for that batch; the count is reported)")
@@ -193,6 +204,7 @@ void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<st
   config.prune.global = !raw.per_tensor;
   config.prune.restart_lr = !raw.no_prune_lr_restart;
   config.eval_each_epoch = !raw.no_eval;
+  if (raw.on_bad_record == "skip") config.bad_records = std::make_shared<io::SkipLog>();
   config.on_nonfinite = raw.on_nonfinite == "skip" ? pipelines::NonFinitePolicy::kSkip
                                                    : pipelines::NonFinitePolicy::kFail;
   MILLRACE_CHECK_ARG(!config.resume || !config.checkpoint_dir.empty(),

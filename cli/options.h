@@ -20,6 +20,7 @@ struct RawFlags {
   bool no_prune_lr_restart = false;      // gradual pruning keeps the lr schedule (PruneConfig)
   bool no_eval = false;
   std::string on_nonfinite = "fail";  // NonFinitePolicy
+  std::string on_bad_record = "fail";  // TrainConfig::bad_records
 };
 
 // The model presets that ops::MakeModel builds.

@@ -9,6 +9,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress_line.h"
+#include "io/record.h"
 #include "pipelines/distillation.h"
 #include "pipelines/pruning.h"
 #include "pipelines/training.h"
@@ -85,6 +86,11 @@ int RunTrain(TrainArgs& args) {
   if (result.sparsity > 0.0) {
     std::cout << std::setprecision(1) << "sparsity " << 100.0 * result.sparsity
               << "% of the prunable weights\n";
+  }
+  if (config.bad_records && config.bad_records->count() > 0) {
+    std::cout << "bad records skipped (--on-bad-record skip): " << config.bad_records->Summary()
+              << "\n";
+    for (const std::string& m : config.bad_records->messages()) std::cout << "  " << m << "\n";
   }
   if (pipeline.state().nonfinite_skipped > 0) {
     std::cout << "skipped " << pipeline.state().nonfinite_skipped

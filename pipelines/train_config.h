@@ -12,9 +12,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/device.h"
+
+namespace millrace::io {
+class SkipLog;
+}
 
 namespace millrace::pipelines {
 
@@ -69,6 +74,12 @@ struct TrainConfig {
                            // (validation accuracy) at each epoch's end beside the test set;
                            // refused when the tail lacks classes (records sorted by class)
   bool augment = false;    // random crop (pad 2) and horizontal flip on training images
+  // Bad records found while a dataset loads (a cut-off gzip stream, a label out of range, an
+  // image or label missing from a tar sample): with a log they are skipped, counted and
+  // described there, and the load fails only when more than max_bad_share of the records
+  // are bad; without one (the default) the first bad record fails the load.
+  std::shared_ptr<io::SkipLog> bad_records;
+  double max_bad_share = 0.01;
 
   // Schedule.
   int epochs = 5;

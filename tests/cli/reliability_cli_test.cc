@@ -116,3 +116,44 @@ TEST_F(CliReliability, UnwritableCheckpointDirFailsBeforeTraining) {
 }
 
 }  // namespace
+
+namespace {
+
+// IDX bytes (raw: the loader takes raw files under the .gz names too).
+std::string Idx(const std::vector<uint32_t>& dims, const std::string& data) {
+  std::string out = {0, 0, 8, static_cast<char>(dims.size())};
+  for (uint32_t d : dims) {
+    for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>(d >> shift));
+  }
+  return out + data;
+}
+
+TEST_F(CliReliability, BadRecordsFailNamingTheRecordOrAreSkippedAndReported) {
+  const fs::path data = dir_ / "data";
+  fs::create_directories(data);
+  std::string labels;
+  for (int i = 0; i < 100; ++i) labels.push_back(static_cast<char>(i % 10));
+  labels[5] = static_cast<char>(200);  // out of range
+  for (const char* split : {"train", "t10k"}) {
+    std::ofstream(data / (std::string(split) + "-images-idx3-ubyte.gz"), std::ios::binary)
+        << Idx({100, 28, 28}, std::string(100 * 784, '\x40'));
+    std::ofstream(data / (std::string(split) + "-labels-idx1-ubyte.gz"), std::ios::binary)
+        << Idx({100}, labels);
+  }
+  std::vector<std::string> args = {"--data", data.string(), "--batch-size", "10", "--epochs", "1",
+                                   "--no-eval", "--model", "mlp-small"};
+  EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
+  const std::string fail = ReadFile(dir_ / "fail.log");
+  EXPECT_NE(fail.find("train-labels-idx1-ubyte.gz, record 5"), std::string::npos) << fail;
+
+  args.insert(args.end(), {"--on-bad-record", "skip"});
+  EXPECT_EQ(Wait(Start(args, dir_ / "skip.log")), 0) << ReadFile(dir_ / "skip.log");
+  const std::string skip = ReadFile(dir_ / "skip.log");
+  EXPECT_NE(skip.find("1 record skipped"), std::string::npos) << skip;
+  EXPECT_NE(skip.find("record 5"), std::string::npos) << skip;
+
+  args.insert(args.end(), {"--max-bad-share", "0.001"});  // 1 of 100 is more than 0.1%
+  EXPECT_EQ(Wait(Start(args, dir_ / "share.log")), 3) << ReadFile(dir_ / "share.log");
+}
+
+}  // namespace
