@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -20,8 +21,13 @@ class PeakRss {
     std::ofstream("/proc/self/clear_refs") << "5";
     start_ = Read("VmRSS:");
   }
-  // Peak RSS since construction minus the RSS at construction, in bytes.
-  int64_t GrowthBytes() const { return Read("VmHWM:") - start_; }
+  // Peak RSS since construction minus the RSS at construction, in bytes; printed as
+  // "[ peak RSS ] <what>: N MiB" (docs/RELIABILITY.md quotes these lines).
+  int64_t GrowthBytes(const char* what = nullptr) const {
+    const int64_t growth = Read("VmHWM:") - start_;
+    if (what != nullptr) std::printf("[ peak RSS ] %s: %.1f MiB\n", what, growth / 1048576.0);
+    return growth;
+  }
   static int64_t Read(const std::string& key) {
     std::ifstream status("/proc/self/status");
     std::string word;
