@@ -22,6 +22,25 @@ using testing::WriteFile;
 
 constexpr int64_t kMiB = int64_t{1} << 20;
 
+#if defined(__SANITIZE_ADDRESS__)
+// ASan's own threads and metadata cost ~30 MiB of RSS in a run, and its quarantine keeps freed
+// buffers resident: with the quarantine on, a buffer grown by copying counts three times.
+constexpr int64_t kSlack = 64 * kMiB;
+#else
+constexpr int64_t kSlack = 32 * kMiB;
+#endif
+
+}  // namespace
+}  // namespace millrace::io
+
+#if defined(__SANITIZE_ADDRESS__)
+// Memory bounds are asserted here: freed memory goes back at once (this binary only).
+extern "C" const char* __asan_default_options() { return "quarantine_size_mb=0"; }
+#endif
+
+namespace millrace::io {
+namespace {
+
 // gzip of `header` followed by `zeros` zero bytes, deflated in pieces (zlib, level 1).
 std::vector<uint8_t> GzipWithZeros(const std::vector<uint8_t>& header, int64_t zeros) {
   z_stream z{};
@@ -70,7 +89,7 @@ TEST(HostileInputTest, IdxHeaderClaimingABillionImagesAllocatesNothingForThem) {
   PeakRss rss;
   ExpectDataError([&] { IdxDataset::Load(images, labels); }, "images.gz",
                   "declares 1000000000 records");
-  EXPECT_LT(rss.GrowthBytes("IDX gzip (200 KB) claiming 10^9 images"), 32 * kMiB);
+  EXPECT_LT(rss.GrowthBytes("IDX gzip (200 KB) claiming 10^9 images"), kSlack);
 }
 
 // A header that tells the truth about 10 records, then 200 MB of zeros: inflation stops at the
@@ -83,12 +102,12 @@ TEST(HostileInputTest, IdxDataPastItsDeclaredSizeStopsAtThatSize) {
   PeakRss rss;
   ExpectDataError([&] { IdxDataset::Load(images, labels); }, "images.gz",
                   "past the 7856 bytes its header declares");
-  EXPECT_LT(rss.GrowthBytes("IDX gzip of 10 records then 200 MB of zeros"), 32 * kMiB);
+  EXPECT_LT(rss.GrowthBytes("IDX gzip of 10 records then 200 MB of zeros"), kSlack);
   // In memory too (the form the fuzzer drives).
   const std::vector<uint8_t> gz = GzipWithZeros(testing::Idx({10, 28, 28}, {}), 64 * kMiB);
   PeakRss rss2;
   ExpectDataError([&] { ParseIdx(gz, "mem.gz"); }, "mem.gz", "its header declares");
-  EXPECT_LT(rss2.GrowthBytes("the same in memory (64 MB of zeros)"), 32 * kMiB);
+  EXPECT_LT(rss2.GrowthBytes("the same in memory (64 MB of zeros)"), kSlack);
 }
 
 // A gzip bomb against the inflater's own limit: the output never grows past the limit (it
@@ -101,7 +120,7 @@ TEST(HostileInputTest, GzipOutputNeverGrowsPastTheLimit) {
   // Doubling to 256 MiB and past was the old way; the bound is twice the limit (the last copy
   // holds the old buffer and the new one), plus an eighth for ASan's shadow in sanitizer runs.
   EXPECT_LT(rss.GrowthBytes("gzip of 300 MB of zeros, limit 130 MiB"),
-            2 * 130 * kMiB * 9 / 8 + 32 * kMiB);
+            2 * 130 * kMiB * 9 / 8 + kSlack);
   EXPECT_TRUE(inflater.refused());
 }
 
@@ -162,7 +181,7 @@ TEST(HostileInputTest, TarHeaderClaimingAGibibyteAllocatesWhatIsThere) {
   shard.resize(shard.size() + 10000, 0x5a);
   PeakRss rss;
   ExpectDataError([&] { ParseTarShard(shard, "hostile.tar", 0); }, "0001.png", "cut off");
-  EXPECT_LT(rss.GrowthBytes("10 KB tar claiming a 1 GiB entry, in memory"), 32 * kMiB);
+  EXPECT_LT(rss.GrowthBytes("10 KB tar claiming a 1 GiB entry, in memory"), kSlack);
   // The streaming form, fed in 4 KiB pieces.
   size_t at = 0;
   std::function<std::span<const uint8_t>()> read = [&]() {
@@ -174,7 +193,7 @@ TEST(HostileInputTest, TarHeaderClaimingAGibibyteAllocatesWhatIsThere) {
   PeakRss rss2;
   ExpectDataError([&] { ParseTarShard(read, "hostile.tar", 0, {}, [](EncodedRecord&&) {}); },
                   "0001.png", "cut off");
-  EXPECT_LT(rss2.GrowthBytes("the same, streamed"), 32 * kMiB);
+  EXPECT_LT(rss2.GrowthBytes("the same, streamed"), kSlack);
 }
 
 // A shard cut in the middle of a sample: the error says the archive is damaged, not that the
@@ -210,7 +229,7 @@ TEST(HostileInputTest, ImageLargerThanTheDatasetsShapeIsRefusedAtItsHeader) {
   EXPECT_EQ(tree.Read(0).image.shape(), (Shape{1, 28, 28}));
   PeakRss rss;
   ExpectDataError([&] { tree.Read(1); }, "1.png", "the dataset's images are 28x28");
-  EXPECT_LT(rss.GrowthBytes("4096x4096 PNG in a 28x28 tree"), 8 * kMiB);
+  EXPECT_LT(rss.GrowthBytes("4096x4096 PNG in a 28x28 tree"), kSlack / 4);
 }
 
 }  // namespace
