@@ -10,6 +10,8 @@ namespace millrace::cli {
 
 // Set by the SIGINT handler; the running pipeline polls it and cancels its graph.
 std::atomic<bool>& InterruptFlag();
+// The signal that set InterruptFlag (SIGINT or SIGTERM), 0 before any.
+std::atomic<int>& InterruptSignal();
 
 struct Command {
   CLI::App* app = nullptr;

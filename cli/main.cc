@@ -25,15 +25,26 @@ std::atomic<bool>& InterruptFlag() {
   return flag;
 }
 
+std::atomic<int>& InterruptSignal() {
+  static std::atomic<int> signal{0};
+  return signal;
+}
+
 namespace {
-// The first Ctrl-C asks the pipeline to cancel cleanly; a second one kills the process.
-extern "C" void OnInterrupt(int) {
+// The first SIGINT (Ctrl-C) or SIGTERM (a scheduler: Slurm, Kubernetes, `docker stop`) asks
+// the pipeline to cancel cleanly (and write a checkpoint of the current step); a second one
+// kills the process.
+extern "C" void OnInterrupt(int signal) {
+  int none = 0;
+  InterruptSignal().compare_exchange_strong(none, signal);
   InterruptFlag().store(true);
   std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
 }
 
 // One sentence on what to do next, for the errors a person can fix.
 const char* HintFor(const Error& e) {
+  if (e.stage() == "loss") return nullptr;  // a diverging run: the message says what to do
   switch (e.kind()) {
     case ErrorKind::kData:
     case ErrorKind::kIo:
@@ -60,6 +71,7 @@ int Main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
   std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
   try {
     for (Command& c : commands) {
       if (c.app->parsed()) return c.run();
@@ -69,6 +81,9 @@ int Main(int argc, char** argv) {
     std::cout.flush();
     std::cerr << "millrace: " << e.what() << "\n";
     if (const char* hint = HintFor(e)) std::cerr << "  hint: " << hint << "\n";
+    if (e.kind() == ErrorKind::kCancelled && InterruptSignal().load() == SIGTERM) {
+      return kExitTerminated;
+    }
     return ExitCodeFor(e);
   } catch (const std::exception& e) {
     std::cout.flush();

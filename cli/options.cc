@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/error.h"
+#include "io/record.h"
 #include "ops/models.h"
 
 namespace millrace::cli {
@@ -43,7 +44,7 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->capture_default_str();
   cmd.add_option("--compute-threads", c.compute_threads,
                  "oneDNN (OpenMP) threads of the compute thread (0 = the default budget)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1024));
   cmd.add_flag("--deterministic", c.deterministic,
                "fixed thread counts and sequence-ordered delivery: the same bits every run");
 }
@@ -133,7 +134,28 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "capacity of the channel into a stage, STAGE=N (repeatable)");
   cmd.add_option("--checkpoint-dir", c.checkpoint_dir,
                  "write DIR/last.safetensors at each epoch's end");
-  cmd.add_flag("--resume", c.resume, "continue from --checkpoint-dir's last checkpoint");
+  cmd.add_option("--keep-checkpoints", c.keep_checkpoints,
+                 "step-numbered checkpoints kept in --checkpoint-dir beside last.safetensors")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd.add_flag("--resume", c.resume,
+               "continue from --checkpoint-dir's last checkpoint (an epoch's end, or the step "
+               "where an interrupted run stopped)");
+  cmd.add_option("--on-bad-record", raw.on_bad_record,
+                 "a bad record found while the data loads (cut-off gzip, label out of range, tar "
+                 "sample without label or image): fail (exit 3, naming the file and record) or "
+                 "skip (counted; each reported at the end; more than --max-bad-share fails)")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  cmd.add_option("--max-bad-share", c.max_bad_share,
+                 "with --on-bad-record skip: the largest share of records that may be skipped")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--on-nonfinite", raw.on_nonfinite,
+                 "a batch whose loss is NaN or Inf: fail (stop, naming the step; exit 3) or skip "
+                 "(no update for that batch; the count is reported)")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
   cmd.add_option("--trace", c.trace_path, "write a Chrome trace-event JSON (open in Perfetto)");
   cmd.add_flag("--no-eval", raw.no_eval, "skip the test-set evaluation at each epoch's end");
 }
@@ -189,6 +211,9 @@ void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<st
   config.prune.global = !raw.per_tensor;
   config.prune.restart_lr = !raw.no_prune_lr_restart;
   config.eval_each_epoch = !raw.no_eval;
+  if (raw.on_bad_record == "skip") config.bad_records = std::make_shared<io::SkipLog>();
+  config.on_nonfinite = raw.on_nonfinite == "skip" ? pipelines::NonFinitePolicy::kSkip
+                                                   : pipelines::NonFinitePolicy::kFail;
   MILLRACE_CHECK_ARG(!config.resume || !config.checkpoint_dir.empty(),
                      "--resume needs --checkpoint-dir DIR (where last.safetensors is)");
   MILLRACE_CHECK_ARG(config.prune.method == "none" || config.prune.sparsity > 0.0f,

@@ -19,6 +19,8 @@ struct RawFlags {
   bool per_tensor = false;               // pruning ranked per tensor instead of globally
   bool no_prune_lr_restart = false;      // gradual pruning keeps the lr schedule (PruneConfig)
   bool no_eval = false;
+  std::string on_nonfinite = "fail";  // NonFinitePolicy
+  std::string on_bad_record = "fail";  // TrainConfig::bad_records
 };
 
 // The model presets that ops::MakeModel builds.

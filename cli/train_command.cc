@@ -11,6 +11,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress_line.h"
+#include "io/record.h"
 #include "pipelines/distillation.h"
 #include "pipelines/pruning.h"
 #include "pipelines/training.h"
@@ -129,8 +130,18 @@ int RunTrain(TrainArgs& args) {
     std::cout << std::setprecision(1) << "sparsity " << 100.0 * result.sparsity
               << "% of the prunable weights\n";
   }
+  if (config.bad_records && config.bad_records->count() > 0) {
+    std::cout << "bad records skipped (--on-bad-record skip): " << config.bad_records->Summary()
+              << "\n";
+    for (const std::string& m : config.bad_records->messages()) std::cout << "  " << m << "\n";
+  }
+  if (pipeline.state().nonfinite_skipped > 0) {
+    std::cout << "skipped " << pipeline.state().nonfinite_skipped
+              << " batches whose loss was NaN or Inf (--on-nonfinite skip)\n";
+  }
   if (!config.checkpoint_dir.empty()) {
-    std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors\n";
+    std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors (and the last "
+              << config.keep_checkpoints << " step-numbered ones)\n";
   }
   if (!config.trace_path.empty()) {
     std::cout << "trace: " << config.trace_path << " (open in https://ui.perfetto.dev)\n";

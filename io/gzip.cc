@@ -42,8 +42,16 @@ void GzipInflater::Reserve(uint64_t bytes) {
   if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
 }
 
+void GzipInflater::ExpectSize(std::function<uint64_t(std::span<const uint8_t>)> probe) {
+  probe_ = std::move(probe);
+}
+
 void GzipInflater::Feed(std::span<const uint8_t> chunk) {
-  if (finished_ || chunk.empty()) return;
+  if (chunk.empty()) return;
+  if (finished_) {
+    trailing_ += chunk.size();
+    return;
+  }
   z_stream& z = stream_->z;
   z.next_in = const_cast<Bytef*>(chunk.data());
   size_t remaining = chunk.size();
@@ -54,25 +62,47 @@ void GzipInflater::Feed(std::span<const uint8_t> chunk) {
       remaining -= take;
     }
     // Room for inflate: within a reservation the buffer is resized in steps (no copy, and pages
-    // are touched only as the output reaches them); past it, or without one, it doubles.
+    // are touched only as the output reaches them); past it, or without one, it doubles. Never
+    // past the limit plus one byte (the byte that tells a stream at the limit from one past it).
+    const size_t cap = static_cast<size_t>(std::min<uint64_t>(max_output_, SIZE_MAX - 1) + 1);
     const size_t left = output_.size() - used_;
-    if (left < (1u << 16) && output_.size() < output_.capacity()) {
-      output_.resize(std::min(output_.capacity(), output_.size() + (size_t{4} << 20)));
-    } else if (left == 0 || (!reserved_ && left < (1u << 16))) {
-      output_.resize(std::max<size_t>(output_.size() * 2, used_ + (1u << 20)));
+    if (left < (1u << 16) && output_.size() < output_.capacity() && output_.size() < cap) {
+      output_.resize(std::min({output_.capacity(), output_.size() + (size_t{4} << 20), cap}));
+    } else if ((left == 0 || (!reserved_ && left < (1u << 16))) && output_.size() < cap) {
+      output_.resize(std::min(std::max<size_t>(output_.size() * 2, used_ + (1u << 20)), cap));
     }
     z.next_out = output_.data() + used_;
     const size_t room = std::min<size_t>(output_.size() - used_, 1u << 30);
     z.avail_out = static_cast<uInt>(room);
     const int rc = inflate(&z, Z_NO_FLUSH);
     used_ += room - z.avail_out;
+    if (probe_) {
+      uint64_t declared = 0;
+      try {
+        declared = probe_(output());
+      } catch (...) {
+        refused_ = true;
+        throw;
+      }
+      if (declared != 0) {
+        probe_ = nullptr;
+        if (declared < max_output_) {
+          max_output_ = declared;
+          limit_why_ = "the " + std::to_string(declared) + " bytes its header declares";
+        }
+      }
+    }
     if (used_ > max_output_) {
-      throw DataError(
-          name_, std::nullopt,
-          "gzip stream decompresses past the limit of " + std::to_string(max_output_) + " bytes");
+      refused_ = true;
+      throw DataError(name_, std::nullopt,
+                      "gzip stream decompresses past " +
+                          (limit_why_.empty()
+                               ? "the limit of " + std::to_string(max_output_) + " bytes"
+                               : limit_why_));
     }
     if (rc == Z_STREAM_END) {
       finished_ = true;
+      trailing_ = z.avail_in + remaining;
       break;
     }
     const bool input_used_up = z.avail_in == 0 && remaining == 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,9 +35,24 @@ class GzipInflater {
   // first Feed; a hint of max_output or more is ignored.
   void Reserve(uint64_t bytes);
 
+  // `probe` sees the output so far after each step of inflate (at most a few MiB apart) until
+  // it returns a size other than 0: the whole output's size as its first bytes declare it (an
+  // IDX header's dims). The output limit then drops to that size, so a header that understates
+  // its data stops the inflation early. The probe may throw Error(kData) (a header that claims
+  // more than the limit): Feed passes it on, and refused() turns true. Call before Feed.
+  void ExpectSize(std::function<uint64_t(std::span<const uint8_t>)> probe);
+
   // Decompresses `chunk`. Throws Error(kData) naming the file for corrupt data (the output so
-  // far stays available through output()). Bytes after the end of the stream are ignored.
+  // far stays available through output()) and for output past the limit (refused() then turns
+  // true). The output grows by what inflate produced, never past the limit (plus one byte).
+  // Bytes after the end of the stream are counted in trailing_bytes(), not inflated.
   void Feed(std::span<const uint8_t> chunk);
+
+  // Whether the output went past the limit (or the probe refused the declared size): the
+  // stream is refused, not merely truncated or corrupt.
+  bool refused() const noexcept { return refused_; }
+  // Input bytes after the end of the gzip stream (a second member or trailing garbage).
+  uint64_t trailing_bytes() const noexcept { return trailing_; }
 
   // Whether the end of the gzip stream (with a valid CRC and length) has been seen.
   bool finished() const noexcept { return finished_; }
@@ -55,6 +71,10 @@ class GzipInflater {
   size_t used_ = 0;
   bool reserved_ = false;
   bool finished_ = false;
+  bool refused_ = false;
+  std::string limit_why_;  // what lowered max_output_, for the error
+  uint64_t trailing_ = 0;
+  std::function<uint64_t(std::span<const uint8_t>)> probe_;  // until it returns a size
 };
 
 }  // namespace millrace::io

@@ -13,7 +13,8 @@
 namespace millrace::io {
 
 Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk_bytes, int depth,
-                    uint64_t max_bytes, std::string* error_if_incomplete) {
+                    uint64_t max_bytes, std::string* error_if_incomplete,
+                    std::function<uint64_t(std::span<const uint8_t>)> expect_size) {
   MILLRACE_CHECK_ARG(chunk_bytes > 0, "chunk_bytes must be > 0");
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(path, ec);
@@ -32,6 +33,7 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
     return all;
   }
   GzipInflater inflater(path, max_bytes);
+  if (expect_size) inflater.ExpectSize(std::move(expect_size));
   if (trailer.valid()) {
     const Bytes isize = trailer.get();  // an Error(kIo) here is the file's, as for any chunk
     const uint64_t hint = uint64_t{isize[0]} | (uint64_t{isize[1]} << 8) |
@@ -47,8 +49,14 @@ Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk
                           std::to_string(inflater.total_out()) + " decompressed bytes");
     }
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kData || error_if_incomplete == nullptr) throw;
+    if (e.kind() != ErrorKind::kData || error_if_incomplete == nullptr || inflater.refused()) throw;
     *error_if_incomplete = e.message();
+  }
+  if (inflater.trailing_bytes() > 0) {
+    throw DataError(path, std::nullopt,
+                    std::to_string(inflater.trailing_bytes()) +
+                        " bytes after the end of the gzip stream (a second gzip member or "
+                        "trailing garbage)");
   }
   return inflater.Take();
 }
@@ -66,8 +74,11 @@ struct LoadedIdx {
 LoadedIdx LoadIdxFile(AsyncReader& reader, const std::string& path, const IdxOptions& options) {
   LoadedIdx file;
   std::string stream_error;
-  file.bytes = ReadMaybeGzip(reader, path, options.chunk_bytes, options.prefetch_depth,
-                             options.max_bytes, &stream_error);
+  file.bytes = ReadMaybeGzip(
+      reader, path, options.chunk_bytes, options.prefetch_depth, options.max_bytes, &stream_error,
+      [&](std::span<const uint8_t> prefix) {
+        return IdxDeclaredBytes(prefix, path, options.max_bytes);
+      });
   try {
     file.header = ParseIdxHeader(file.bytes, path);  // a broken header is never skippable
   } catch (const Error&) {
@@ -79,7 +90,9 @@ LoadedIdx LoadIdxFile(AsyncReader& reader, const std::string& path, const IdxOpt
   const int64_t declared = file.header.dims[0];
   if (!stream_error.empty()) problem = stream_error;
   if (problem.empty()) return file;
-  if (file.complete == declared && stream_error.empty()) {  // trailing bytes: the file is wrong
+  if (file.complete == declared) {
+    // Trailing bytes, or every record whole but the gzip CRC or length wrong: the file is wrong
+    // as a whole, no record is to blame.
     throw DataError(path, std::nullopt, problem);
   }
   Error error = DataError(path, file.complete,

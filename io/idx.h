@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,13 @@ struct IdxArray {
 };
 IdxArray ParseIdx(std::span<const uint8_t> file_bytes, const std::string& name,
                   uint64_t max_bytes = uint64_t{1} << 32);
+
+// The decompressed size of an IDX file as the header at the start of `prefix` declares it
+// (header plus dims[0] records), or 0 while `prefix` is too short to hold the header. Throws
+// Error(kData) naming `name` when that size exceeds `max_bytes` (a header that claims 10^9
+// images is refused before anything is allocated for them), or for a bad header.
+uint64_t IdxDeclaredBytes(std::span<const uint8_t> prefix, const std::string& name,
+                          uint64_t max_bytes);
 
 // The number of whole records in a decompressed file of `bytes` bytes; `problem` is set when
 // the data is shorter or longer than the dims say (empty when exact).
@@ -103,9 +111,12 @@ class IdxDataset final : public IndexedDataset {
 
 // Reads `path` whole through `reader` in chunks of `chunk_bytes`, `depth` in flight, and
 // inflates it on the fly when it is gzip. Throws Error(kIo) / Error(kData) naming the file.
-// `complete` (if not null) is set false instead of throwing for a truncated or corrupt gzip
-// stream, leaving the bytes decoded so far.
+// `error_if_incomplete` (if not null) receives the error instead of a throw for a truncated or
+// corrupt gzip stream, leaving the bytes decoded so far; output past `max_bytes` (or past the
+// size `expect_size` reads from the first bytes: GzipInflater::ExpectSize) and bytes after the
+// end of the gzip stream always throw.
 Bytes ReadMaybeGzip(AsyncReader& reader, const std::string& path, uint64_t chunk_bytes, int depth,
-                    uint64_t max_bytes, std::string* error_if_incomplete = nullptr);
+                    uint64_t max_bytes, std::string* error_if_incomplete = nullptr,
+                    std::function<uint64_t(std::span<const uint8_t>)> expect_size = nullptr);
 
 }  // namespace millrace::io

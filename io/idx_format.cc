@@ -31,6 +31,23 @@ int64_t CompleteIdxRecords(const IdxHeader& header, size_t bytes, std::string* p
   return declared;
 }
 
+uint64_t IdxDeclaredBytes(std::span<const uint8_t> prefix, const std::string& name,
+                          uint64_t max_bytes) {
+  if (prefix.size() < 4 || prefix.size() < 4 + 4 * size_t{prefix[3]}) return 0;
+  const IdxHeader header = ParseIdxHeader(prefix, name);
+  const auto records = static_cast<uint64_t>(header.dims[0]);
+  const auto record = static_cast<uint64_t>(header.record_bytes());
+  uint64_t data = 0, total = 0;
+  if (__builtin_mul_overflow(records, record, &data) ||
+      __builtin_add_overflow(data, header.data_offset, &total) || total > max_bytes) {
+    throw DataError(name, std::nullopt,
+                    "the IDX header declares " + std::to_string(records) + " records of " +
+                        std::to_string(record) + " bytes, more than the limit of " +
+                        std::to_string(max_bytes) + " bytes (IdxOptions::max_bytes)");
+  }
+  return std::max<uint64_t>(total, 1);
+}
+
 int64_t IdxHeader::record_bytes() const {
   int64_t n = 1;
   for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
@@ -77,7 +94,15 @@ IdxArray ParseIdx(std::span<const uint8_t> file_bytes, const std::string& name,
   IdxArray array;
   if (IsGzip(file_bytes)) {
     GzipInflater inflater(name, max_bytes);
+    inflater.ExpectSize([&](std::span<const uint8_t> prefix) {
+      return IdxDeclaredBytes(prefix, name, max_bytes);
+    });
     inflater.Feed(file_bytes);
+    if (inflater.trailing_bytes() > 0) {
+      throw DataError(name, std::nullopt,
+                      std::to_string(inflater.trailing_bytes()) +
+                          " bytes after the end of the gzip stream");
+    }
     if (!inflater.finished()) {
       throw DataError(name, std::nullopt,
                       "truncated gzip stream: it ends after " +

@@ -28,11 +28,20 @@ tjhandle Compressor() {
   return handle.get();
 }
 
-void CheckPixels(int64_t width, int64_t height, int64_t max_pixels, const std::string& name) {
-  if (width <= 0 || height <= 0 || width * height > max_pixels) {
+void CheckPixels(int64_t width, int64_t height, const DecodeOptions& options,
+                 const std::string& name) {
+  if (width <= 0 || height <= 0 || width * height > options.max_pixels) {
     throw DataError(name, std::nullopt,
                     "image of " + std::to_string(width) + "x" + std::to_string(height) +
-                        " pixels refused (limit " + std::to_string(max_pixels) + " pixels)");
+                        " pixels refused (limit " + std::to_string(options.max_pixels) +
+                        " pixels)");
+  }
+  if ((options.width > 0 && width != options.width) ||
+      (options.height > 0 && height != options.height)) {
+    throw DataError(name, std::nullopt,
+                    "image of " + std::to_string(width) + "x" + std::to_string(height) +
+                        " pixels, but the dataset's images are " + std::to_string(options.width) +
+                        "x" + std::to_string(options.height) + " (its first image's size)");
   }
 }
 
@@ -144,7 +153,7 @@ void DecodeJpeg(std::span<const uint8_t> bytes, const std::string& name,
                            ? options.channels
                            : (decoder.cinfo.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3);
   try {
-    CheckPixels(width, height, options.max_pixels, name);
+    CheckPixels(width, height, options, name);
     ReuseOrAllocate(image, {channels, height, width});
   } catch (...) {
     jpeg_abort_decompress(&decoder.cinfo);
@@ -171,7 +180,7 @@ void DecodePng(std::span<const uint8_t> bytes, const std::string& name,
   PngImage png;
   if (!png_image_begin_read_from_memory(&png.image, bytes.data(), bytes.size()))
     throw DataError(name, std::nullopt, std::string("undecodable PNG: ") + png.image.message);
-  CheckPixels(png.image.width, png.image.height, options.max_pixels, name);
+  CheckPixels(png.image.width, png.image.height, options, name);
   const bool colour = (png.image.format & PNG_FORMAT_FLAG_COLOR) != 0;
   const int channels = options.channels != 0 ? options.channels : (colour ? 3 : 1);
   png.image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
@@ -202,6 +211,14 @@ ImageFormat SniffImageFormat(std::span<const uint8_t> bytes) {
     return ImageFormat::kJpeg;
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return ImageFormat::kPng;
   return ImageFormat::kUnknown;
+}
+
+void ExpectShapeOf(std::span<const uint8_t> bytes, const std::string& name,
+                   DecodeOptions& options) {
+  if (options.height > 0 && options.width > 0) return;
+  const Tensor first = DecodeImage(bytes, name, options);
+  if (options.height == 0) options.height = first.dim(1);
+  if (options.width == 0) options.width = first.dim(2);
 }
 
 Tensor DecodeImage(std::span<const uint8_t> bytes, const std::string& name,

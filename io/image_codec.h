@@ -26,7 +26,19 @@ struct DecodeOptions {
   // Images with more pixels than this are refused (a guard against tiny files that declare
   // huge dimensions).
   int64_t max_pixels = int64_t{1} << 26;
+  // The size every image must have (0: any). Datasets set it from their first image
+  // (ExpectShapeOf), so that an image of another size, such as a 245 KB PNG that claims
+  // 8192x8192 pixels in a 28x28 dataset, is refused at its header, naming the file, before
+  // anything is allocated for its pixels.
+  int64_t height = 0;
+  int64_t width = 0;
 };
+
+// Sets options.height and options.width (where they are 0) to the size of the image in
+// `bytes` (decoded under `options`' limits). Throws Error(kData) naming `name` for an
+// undecodable image.
+void ExpectShapeOf(std::span<const uint8_t> bytes, const std::string& name,
+                   DecodeOptions& options);
 
 // Decodes a JPEG or PNG held in `bytes`. Throws Error(kData) naming `name` for anything that is
 // not a whole, valid image of those formats (libjpeg-turbo warnings, such as a truncated

@@ -54,6 +54,7 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
   }
   if (files_.empty())
     throw DataError(root_, std::nullopt, "no image files under the class directories");
+  ExpectShapeOf(ReadFileSync(files_[0].path), files_[0].path, options_.decode);
 }
 
 const ImageFolderDataset::File& ImageFolderDataset::file(int64_t index) const {

@@ -83,6 +83,15 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
     size_ = static_cast<int64_t>(records_.size());
   }
   MILLRACE_CHECK(size_ > 0, ErrorKind::kData, "the shards of " << dir << " hold no sample");
+  // Every image must have the first one's size: checked at each header as records decode.
+  if (options_.in_memory) {
+    ExpectShapeOf(records_[0].bytes, records_[0].source + " [entry " + records_[0].entry + "]",
+                  options_.decode);
+  } else {
+    const RecordLocation first = *Locate(0);
+    ExpectShapeOf(ReadRangeSync(first.range), first.range.path + " [entry " + first.entry + "]",
+                  options_.decode);
+  }
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : largest + 1;
 }
 

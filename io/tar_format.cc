@@ -153,7 +153,10 @@ class ShardParser {
       if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
         rethrow_source_error();
         const char* why = archive_error_string(a);
-        Flush();
+        // A sample still waiting for its other half may have lost it to the damage: the damage
+        // is reported, not a missing label.
+        if (group_.has_image && group_.has_label) Flush();
+        group_.Clear();
         Bad(Next(), "",
             std::string("corrupt tar archive after ") + std::to_string(entries_) +
                 " entries: " + (why ? why : "unknown error"));
@@ -185,24 +188,13 @@ class ShardParser {
         group_.has_image = true;
         continue;  // the next header seeks past the image
       }
-      // The entry's bytes go straight into the record's buffer (the image) or the label text.
+      // The entry's bytes go straight into the record's buffer (the image) or the label text,
+      // which grows by what was read (doubling from 64 KiB): a header that claims more than
+      // the shard holds costs at most twice what is really there, never the claimed size.
+      const size_t want = static_cast<size_t>(size);
       Bytes data;
       std::string text;
-      uint8_t* into = nullptr;
-      if (image) {
-        data.resize(static_cast<size_t>(size));
-        into = data.data();
-      } else {
-        text.resize(static_cast<size_t>(size));
-        into = reinterpret_cast<uint8_t*>(text.data());
-      }
-      const size_t want = static_cast<size_t>(size);
-      size_t got = 0;
-      while (got < want) {
-        const la_ssize_t n = archive_read_data(a, into + got, want - got);
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-      }
+      const size_t got = ReadEntry(a, want, image ? &data : nullptr, &text);
       if (got != want) {
         group_.Clear();
         rethrow_source_error();
@@ -224,6 +216,33 @@ class ShardParser {
     }
     rethrow_source_error();
     Flush();
+  }
+
+  // Reads the current entry's data (up to `want` bytes) into `bytes` (or `text` when bytes is
+  // null), growing the buffer by what arrived. Returns the bytes read.
+  static size_t ReadEntry(archive* a, size_t want, Bytes* bytes, std::string* text) {
+    size_t got = 0;
+    auto grow = [&](size_t n) {
+      if (bytes != nullptr) {
+        bytes->resize(n);
+        return bytes->data();
+      }
+      text->resize(n);
+      return reinterpret_cast<uint8_t*>(text->data());
+    };
+    uint8_t* into = grow(std::min(want, size_t{1} << 16));
+    size_t have = std::min(want, size_t{1} << 16);
+    while (got < want) {
+      if (got == have) {
+        have = std::min(want, 2 * have);
+        into = grow(have);
+      }
+      const la_ssize_t n = archive_read_data(a, into + got, have - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    grow(got);
+    return got;
   }
 
   int64_t Next() const { return (shard_id_ << 32) | ordinal_; }

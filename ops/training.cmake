@@ -24,6 +24,7 @@ list(APPEND MILLRACE_OPS_SOURCES
 )
 list(APPEND MILLRACE_OPS_SOURCES
   checkpoint/safetensors.cc
+  checkpoint/history.cc
   checkpoint/checkpoint.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES prune/shrink.cc)

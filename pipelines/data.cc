@@ -1,10 +1,12 @@
 #include "pipelines/data.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include "io/idx.h"
 #include "io/image_folder.h"
+#include "io/record.h"
 #include "io/tar_dataset.h"
 
 namespace millrace::pipelines {
@@ -38,26 +40,73 @@ DataSource::Range DataSource::UsedRange(const io::IndexedDataset& dataset, Split
 
 namespace {
 
+// The classes of every model preset (ops/models.h).
+constexpr int64_t kModelClasses = 10;
+
+// A class folder more than the models have outputs, or a test tree whose class folders are not
+// the training tree's (labels are folder positions: one missing folder shifts the rest).
+void CheckClassFolders(const io::ImageFolderDataset& tree, const TrainConfig& config) {
+  MILLRACE_CHECK(tree.num_classes() <= kModelClasses, ErrorKind::kData,
+                 tree.root() << " has " << tree.num_classes() << " class folders; the models have "
+                             << kModelClasses << " outputs");
+  const std::filesystem::path train = std::filesystem::path(config.data_dir) / "train";
+  if (std::filesystem::path(tree.root()) == train || !std::filesystem::is_directory(train)) return;
+  std::vector<std::string> train_classes;
+  for (const auto& entry : std::filesystem::directory_iterator(train)) {
+    if (entry.is_directory()) train_classes.push_back(entry.path().filename().string());
+  }
+  std::sort(train_classes.begin(), train_classes.end());
+  for (size_t i = 0; i < std::max(train_classes.size(), tree.classes().size()); ++i) {
+    const std::string have = i < tree.classes().size() ? tree.classes()[i] : "(none)";
+    const std::string want = i < train_classes.size() ? train_classes[i] : "(none)";
+    MILLRACE_CHECK(have == want, ErrorKind::kData,
+                   tree.root() << ": class folder " << i << " is '" << have << "', but in "
+                               << train.string() << " it is '" << want
+                               << "' (the two trees must have the same class folders)");
+  }
+}
+
+// --on-bad-record skip: too many bad records is a bad dataset, not bad luck.
+void CheckBadShare(const TrainConfig& config, int64_t skipped, int64_t kept,
+                   const std::string& what) {
+  const int64_t total = skipped + kept;
+  MILLRACE_CHECK(total == 0 || skipped <= config.max_bad_share * static_cast<double>(total),
+                 ErrorKind::kData,
+                 what << ": " << skipped << " of " << total << " records are bad, more than the "
+                      << 100.0 * config.max_bad_share << "% that may be skipped; "
+                      << (config.bad_records ? config.bad_records->Summary() : std::string()));
+}
+
 std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
   const std::string name = split == Split::kTest ? "test" : "train";
   if (config.data_format == "idx") {
     MILLRACE_CHECK(std::filesystem::is_directory(config.data_dir), ErrorKind::kIo,
                    "dataset directory " << config.data_dir
                                         << " does not exist (--data DIR with the IDX files)");
-    return std::make_shared<io::IdxDataset>(io::IdxDataset::FashionMnist(name, config.data_dir));
+    io::IdxOptions options;
+    options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
+    options.skip_log = config.bad_records.get();
+    auto dataset =
+        std::make_shared<io::IdxDataset>(io::IdxDataset::FashionMnist(name, config.data_dir, options));
+    CheckBadShare(config, dataset->skipped(), dataset->size(), config.data_dir + " (" + name + ")");
+    return dataset;
   }
   if (config.data_format == "folder") {
     // root/train/<class>/<image> and root/test/<class>/<image> (`millrace data to-folder`).
-    return std::make_shared<io::ImageFolderDataset>(
+    auto tree = std::make_shared<io::ImageFolderDataset>(
         (std::filesystem::path(config.data_dir) / name).string());
+    CheckClassFolders(*tree, config);
+    return tree;
   }
   if (config.data_format == "tar") {
     // root/train/*.tar and root/test/*.tar (`millrace data to-tar`): the index of the records
     // (offset, size, label) is a file beside the shards (io/tar_index.h), read with pread as
     // records are due; the records stay on disk.
+    io::TarDatasetOptions options;
+    options.in_memory = false;
+    options.num_classes = kModelClasses;  // a label out of range names its shard and entry
     return std::make_shared<io::TarDataset>(
-        (std::filesystem::path(config.data_dir) / name).string(),
-        io::TarDatasetOptions{.in_memory = false});
+        (std::filesystem::path(config.data_dir) / name).string(), options);
   }
   MILLRACE_THROW(ErrorKind::kInvalidArgument,
                  "--format " << config.data_format << ": expected idx, folder or tar");
@@ -146,6 +195,7 @@ SampleReader::SampleReader(const DataSource& source, int first_epoch, int64_t co
     : source_(source),
       remaining_(count),
       epoch_(first_epoch),
+      first_pos_(options.first_pos),
       reader_(io::AsyncReaderOptions{.backend = options.backend,
                                      .pread_threads = options.pread_threads}) {
   MILLRACE_CHECK_ARG(count >= 0, "negative sample count " << count);
@@ -160,7 +210,7 @@ std::optional<int64_t> SampleReader::NextIndex() {
     if (!order_.empty()) ++epoch_;
     order_ = {};  // freed before the next epoch's order is made
     order_ = source_.EpochOrder(epoch_);
-    pos_ = 0;
+    pos_ = std::exchange(first_pos_, 0);
     MILLRACE_CHECK(!order_.empty(), ErrorKind::kInternal, "epoch " << epoch_ << " has no samples");
   }
   tags_.emplace_back(epoch_, pos_);

@@ -49,6 +49,8 @@ struct SampleReaderOptions {
   int prefetch_depth = 256;
   io::ReadBackend backend = io::ReadBackend::kAuto;  // io_uring, or the pread pool
   int pread_threads = 4;  // of the pread pool (reads that wait on the disk, not the CPU)
+  // Where reading starts in the first epoch's order (a checkpoint taken inside an epoch).
+  int64_t first_pos = 0;
 };
 
 class DataSource;
@@ -65,7 +67,7 @@ class SampleReader {
  public:
   SampleReader(const DataSource& source, int first_epoch, int64_t count,
                SampleReaderOptions options);
-  // The next record (from epoch first_epoch, position 0 on; `count` in all), or nullopt after
+  // The next record (from epoch first_epoch, position first_pos on; `count` in all), or nullopt after
   // the last. Throws Error(kIo) naming the file and the record when its read failed.
   std::optional<RawSample> Next();
   // The reads in flight now and at most so far, and whether they go through io_uring.
@@ -79,6 +81,7 @@ class SampleReader {
   int64_t remaining_;                         // indices still to issue
   int epoch_;                                 // of the next index to issue
   int64_t pos_ = 0;                           // its position in epoch_'s order
+  int64_t first_pos_ = 0;                     // where the first epoch's order starts
   io::EpochOrder order_;                      // epoch_'s order
   std::deque<std::pair<int, int64_t>> tags_;  // (epoch, pos) of the records issued, in order
   io::AsyncReader reader_;

@@ -13,7 +13,10 @@ EpochProgress::EpochProgress(int epochs, int64_t steps_per_epoch, int64_t batch_
 
 void EpochProgress::Add(const StepItem& item, int64_t steps_done) {
   ++steps_this_run_;
-  epoch_loss_sum_ += item.loss;
+  if (!item.skipped) {  // a batch skipped for a non-finite loss has no loss to average
+    epoch_loss_sum_ += item.loss;
+    ++epoch_losses_;
+  }
   ++epoch_steps_;
   epoch_ = item.batch.epoch;
   index_in_epoch_ = item.batch.index_in_epoch;
@@ -36,7 +39,7 @@ StepProgress EpochProgress::Progress(const GraphStats& stats) {
   p.steps_per_epoch = steps_per_epoch_;
   p.samples = steps_this_run_ * batch_size_;
   p.samples_per_s = (p.samples - samples_at_last_) / std::max(1e-9, Seconds(last_progress_, now));
-  p.loss = epoch_loss_sum_ / std::max<int64_t>(1, epoch_steps_);
+  p.loss = epoch_loss_sum_ / std::max<int64_t>(1, epoch_losses_);
   p.lr = lr_;
   p.elapsed_s = Seconds(start_, now);
   for (const StageStats& s : stats.stages) {
@@ -54,10 +57,11 @@ std::optional<EpochSummary> EpochProgress::EndOfEpoch() {
   e.epoch = epoch_;
   e.epochs = epochs_;
   e.steps = steps_done_;
-  e.train_loss = epoch_loss_sum_ / std::max<int64_t>(1, epoch_steps_);
+  e.train_loss = epoch_loss_sum_ / std::max<int64_t>(1, epoch_losses_);
   e.seconds = Seconds(epoch_start_, now);
   e.train_samples_per_s = epoch_steps_ * batch_size_ / std::max(1e-9, e.seconds);
   epoch_loss_sum_ = 0.0;
+  epoch_losses_ = 0;
   epoch_steps_ = 0;
   epoch_start_ = now;
   epoch_end_ = false;

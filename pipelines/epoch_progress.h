@@ -47,6 +47,7 @@ class EpochProgress {
   int64_t steps_this_run_ = 0, samples_at_last_ = 0;
   double epoch_loss_sum_ = 0.0;
   int64_t epoch_steps_ = 0;
+  int64_t epoch_losses_ = 0;  // batches whose loss is in the sum (not skipped)
   // The last batch added.
   int epoch_ = 0;
   int64_t index_in_epoch_ = 0, steps_done_ = 0;

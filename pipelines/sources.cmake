@@ -7,6 +7,7 @@ set(MILLRACE_PIPELINES_SOURCES
   reference_loop.cc
   training.cc
   training_checkpoint.cc
+  finite_check.cc
   training_graph.cc
   epoch_progress.cc
   evaluation.cc

@@ -2,6 +2,7 @@
 
 #include "ops/loss/loss.h"
 #include "ops/prune/mask.h"
+#include "pipelines/finite_check.h"
 
 namespace millrace::pipelines {
 
@@ -44,6 +45,7 @@ class BackwardStage final : public ComputeStage {
  public:
   BackwardStage() : ComputeStage("backward") {}
   void Run(StepItem& item, TrainState& state) override {
+    if (SkipNonFiniteLoss(item, state)) return;
     state.optimizer->ZeroGrad();
     state.model->Backward(item.dlogits);
     item.dlogits = Tensor();
@@ -67,6 +69,10 @@ class StepStage final : public ComputeStage {
  public:
   StepStage() : ComputeStage("step") {}
   void Run(StepItem& item, TrainState& state) override {
+    if (item.skipped) {  // a non-finite loss (finite_check.h): the step counts, nothing moves
+      ++state.steps_done;
+      return;
+    }
     const double factor = state.schedule ? state.schedule->Factor(state.steps_done) : 1.0;
     item.lr = state.base_lr * factor;
     state.optimizer->set_lr(item.lr);

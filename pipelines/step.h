@@ -25,6 +25,7 @@
 #include "ops/optim/lr_schedule.h"
 #include "ops/optim/optimizer.h"
 #include "ops/sequential.h"
+#include "pipelines/train_config.h"
 
 namespace millrace::pipelines {
 
@@ -53,6 +54,7 @@ struct StepItem {
   Tensor dlogits;         // loss: d loss / d logits
   double lr = 0.0;        // step: the learning rate used
   SideWork side;          // run by the side stage once this item has left compute
+  bool skipped = false;   // a non-finite loss skipped (NonFinitePolicy::kSkip): no update
 };
 
 // What the compute stages share. Touched only by the compute thread.
@@ -66,6 +68,8 @@ struct TrainState {
   // True once the running graph is cancelled (set while it runs): a stage that waits on
   // something (side work) gives up when it turns true.
   std::function<bool()> cancelled;
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
+  int64_t nonfinite_skipped = 0;  // batches skipped for a non-finite loss
 };
 
 class ComputeStage {

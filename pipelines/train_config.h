@@ -12,9 +12,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/device.h"
+
+namespace millrace::io {
+class SkipLog;
+}
 
 namespace millrace::pipelines {
 
@@ -52,6 +57,11 @@ struct PruneConfig {
                                    // run's end
 };
 
+// What a batch whose loss is NaN or Inf does: stop the run (naming the step), or skip the
+// batch (no backward, no optimizer step; counted in TrainState::nonfinite_skipped), as
+// mixed-precision loss scalers do.
+enum class NonFinitePolicy { kFail, kSkip };
+
 struct TrainConfig {
   // Model and data.
   std::string model = "mlp";  // ops::MakeModel preset: mlp, mlp-small, cnn, dwsep
@@ -67,6 +77,12 @@ struct TrainConfig {
   int read_ahead = 256;    // image trees and tar shards: records read ahead of the augment
                            // stage (asynchronous reads in flight: io_uring, or the pread pool
                            // where it is refused or MILLRACE_IO_URING=0)
+  // Bad records found while a dataset loads (a cut-off gzip stream, a label out of range, an
+  // image or label missing from a tar sample): with a log they are skipped, counted and
+  // described there, and the load fails only when more than max_bad_share of the records
+  // are bad; without one (the default) the first bad record fails the load.
+  std::shared_ptr<io::SkipLog> bad_records;
+  double max_bad_share = 0.01;
 
   // Schedule.
   int epochs = 5;
@@ -96,6 +112,8 @@ struct TrainConfig {
   // Evaluation, checkpoints, tracing.
   bool eval_each_epoch = true;  // test accuracy at each epoch's end (on a weight snapshot)
   std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end
+  int keep_checkpoints = 3;     // step-numbered checkpoints kept beside last.safetensors (>= 1)
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
   bool resume = false;          // start from <checkpoint_dir>/last.safetensors
   std::string trace_path;       // Chrome trace-event JSON of every stage's spans
 

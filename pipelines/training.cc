@@ -85,6 +85,7 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   MILLRACE_CHECK_ARG(config.epochs >= 1, "epochs must be >= 1, got " << config.epochs);
   m.config = std::move(config);
   const TrainConfig& c = m.config;
+  m.CheckOutputPaths();  // before the data loads: an unusable path fails in a second
   m.budget = DefaultThreadBudget();
   if (c.compute_threads > 0) m.budget.compute = c.compute_threads;
   if (c.deterministic && c.compute_threads == 0) m.budget.compute = 1;
@@ -105,6 +106,7 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   m.state.optimizer = m.optimizer.get();
   m.state.base_lr = c.optimizer.lr;
   m.state.label_smoothing = c.label_smoothing;
+  m.state.on_nonfinite = c.on_nonfinite;
   // The schedule spans every epoch; max_steps only stops early (smoke runs, benchmarks).
   m.state.schedule = MakeSchedule(c.optimizer, spe * c.epochs, spe);
   m.stages = DefaultComputeStages();
@@ -127,6 +129,12 @@ std::vector<std::string> TrainingPipeline::ComputeStageNames() const {
 void TrainingPipeline::InsertBefore(const std::string& before, ComputeStagePtr stage) {
   MILLRACE_CHECK_ARG(stage != nullptr, "InsertBefore('" << before << "'): a null stage");
   const size_t i = FindStage(impl_->stages, before);
+  for (const ComputeStagePtr& s : impl_->stages) {
+    MILLRACE_CHECK_ARG(s->name() != stage->name(),
+                       "InsertBefore('" << before << "'): a compute stage named '" << stage->name()
+                                        << "' is already there; each is a graph stage and "
+                                           "names must be unique");
+  }
   impl_->stages.insert(impl_->stages.begin() + static_cast<std::ptrdiff_t>(i), std::move(stage));
 }
 
@@ -145,7 +153,23 @@ void TrainingPipeline::SetTeacher(TeacherFn teacher, const std::string& placemen
 TrainResult TrainingPipeline::Run(const TrainHooks& hooks) {
   MILLRACE_CHECK_ARG(!impl_->ran, "a TrainingPipeline runs once");
   impl_->ran = true;
-  return impl_->Run(hooks);
+  const int64_t first_step = impl_->state.steps_done;
+  try {
+    return impl_->Run(hooks);
+  } catch (const Error& e) {
+    // Interrupted (SIGINT, SIGTERM, Cancel): the graph has stopped between two steps, so a
+    // checkpoint of the current step resumes bit-exactly.
+    Impl& m = *impl_;
+    if (e.kind() != ErrorKind::kCancelled || m.config.checkpoint_dir.empty() ||
+        m.state.steps_done == first_step) {
+      throw;
+    }
+    const int epoch = static_cast<int>(m.state.steps_done / m.train->batches_per_epoch()) + 1;
+    const std::filesystem::path saved = m.SaveCheckpoint(epoch);
+    throw Error(ErrorKind::kCancelled, e.message() + "; checkpoint of step " +
+                                           std::to_string(m.state.steps_done) + " written to " +
+                                           saved.string() + " (resume with --resume)");
+  }
 }
 
 void TrainingPipeline::Cancel() {

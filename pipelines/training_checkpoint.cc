@@ -1,9 +1,15 @@
-// Checkpoints of a TrainingPipeline: <checkpoint_dir>/last.safetensors, written at each
-// epoch's end on the compute thread (between two steps, so the weights and the optimizer
-// state belong to the same step), read back by --resume.
-#include <filesystem>
+// Checkpoints of a TrainingPipeline in <checkpoint_dir> (ops/checkpoint/history.h): a
+// step-numbered file per checkpoint, the newest keep_checkpoints of them kept, and
+// last.safetensors, the newest. Written at each epoch's end on the compute thread (between two
+// steps, so the weights and the optimizer state belong to the same step), and once more when a
+// run is interrupted (a preemption checkpoint at the current step); read back by --resume,
+// from an epoch's end or from the middle of one.
+#include <unistd.h>
 
-#include "ops/checkpoint/checkpoint.h"
+#include <filesystem>
+#include <fstream>
+
+#include "ops/checkpoint/history.h"
 #include "pipelines/training_impl.h"
 
 namespace millrace::pipelines {
@@ -12,17 +18,49 @@ namespace {
 std::filesystem::path LastCheckpoint(const TrainConfig& c) {
   return std::filesystem::path(c.checkpoint_dir) / "last.safetensors";
 }
+
+// Creates (and removes) a file in `dir`: a directory that can't take one fails now, not
+// after the first epoch.
+void CheckWritableDir(const std::filesystem::path& dir, const char* flag) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::filesystem::path probe =
+      dir / (".millrace-write-test." + std::to_string(static_cast<long>(::getpid())));
+  const bool ok = !ec && std::ofstream(probe).good();
+  std::filesystem::remove(probe, ec);
+  MILLRACE_CHECK(ok, ErrorKind::kIo,
+                 flag << " " << dir.string() << ": cannot create or write files there");
+}
 }  // namespace
 
-void TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
-  std::filesystem::create_directories(config.checkpoint_dir);
+void TrainingPipeline::Impl::CheckOutputPaths() {
+  if (!config.checkpoint_dir.empty()) {
+    MILLRACE_CHECK_ARG(config.keep_checkpoints >= 1,
+                       "--keep-checkpoints " << config.keep_checkpoints << ": keep at least 1");
+    CheckWritableDir(config.checkpoint_dir, "--checkpoint-dir");
+    ops::RemoveStaleTemporaries(config.checkpoint_dir);  // of writes killed in earlier runs
+  }
+  if (!config.trace_path.empty()) {
+    const std::filesystem::path trace(config.trace_path);
+    MILLRACE_CHECK(!std::filesystem::is_directory(trace), ErrorKind::kIo,
+                   "--trace " << config.trace_path << " is a directory, not a file name");
+    const std::filesystem::path parent = trace.has_parent_path() ? trace.parent_path() : ".";
+    MILLRACE_CHECK(std::filesystem::is_directory(parent), ErrorKind::kIo,
+                   "--trace " << config.trace_path << ": directory " << parent.string()
+                              << " does not exist");
+    CheckWritableDir(parent, "--trace");
+  }
+}
+
+std::filesystem::path TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
   ops::TrainingState s;
   s.step = state.steps_done;
   s.metadata["model"] = config.model;
   s.metadata["epoch"] = std::to_string(epoch);
   s.metadata["seed"] = std::to_string(config.seed);
   s.metadata["batch_size"] = std::to_string(config.batch_size);
-  ops::SaveCheckpoint(LastCheckpoint(config), *model, optimizer.get(), s);
+  return ops::SaveCheckpointInHistory(config.checkpoint_dir, config.keep_checkpoints,
+                                      ops::TensorsOf(*model), optimizer.get(), s);
 }
 
 void TrainingPipeline::Impl::LoadCheckpoint() {
@@ -41,11 +79,10 @@ void TrainingPipeline::Impl::LoadCheckpoint() {
       meta("batch_size").empty() || meta("batch_size") == std::to_string(config.batch_size),
       "--resume: " << path.string() << " was trained with batch size " << meta("batch_size")
                    << "; resume with --batch-size " << meta("batch_size"));
-  const int64_t spe = train->batches_per_epoch();
-  MILLRACE_CHECK_ARG(s.step % spe == 0, "--resume: " << path.string() << " is at step " << s.step
-                                                     << ", not at an epoch's end");
+  // A step inside an epoch (a preemption checkpoint) resumes there: the read stage starts at
+  // that batch of the epoch's order (training_graph.cc), which is a function of (seed, epoch).
   state.steps_done = s.step;
-  first_epoch = static_cast<int>(s.step / spe) + 1;
+  first_epoch = static_cast<int>(s.step / train->batches_per_epoch()) + 1;
 }
 
 }  // namespace millrace::pipelines

@@ -123,7 +123,9 @@ class TrainingRun {
     DataSource* train = m_.train.get();
     std::shared_ptr<SampleReader> reader =
         train->OpenReader(m_.first_epoch, (m_.total_steps - m_.state.steps_done) * batch_size,
-                          {.prefetch_depth = c_.read_ahead});
+                          {.prefetch_depth = c_.read_ahead,
+                           // a checkpoint inside an epoch: its order resumes where it stopped
+                           .first_pos = (m_.state.steps_done % spe) * batch_size});
     auto read = g_.Source<SampleItem>("read", Io(1), [reader]() -> std::optional<SampleItem> {
       std::optional<RawSample> raw = reader->Next();
       if (!raw) return std::nullopt;

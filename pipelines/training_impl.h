@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,7 +42,9 @@ struct TrainingPipeline::Impl {
   std::atomic<bool> cancel_requested{false};
 
   TrainResult Run(const TrainHooks& hooks);
-  void SaveCheckpoint(int epoch);
+  // training_checkpoint.cc: fails now for a checkpoint dir or trace path that can't be written.
+  void CheckOutputPaths();
+  std::filesystem::path SaveCheckpoint(int epoch);  // returns the step file written
   void LoadCheckpoint();
 };
 

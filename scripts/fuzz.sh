@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Builds io/'s libFuzzer targets with clang in build-fuzz and runs each for a short time
+# Builds the libFuzzer targets (io/fuzz: IDX and gzip, tar in memory and streamed, image decode,
+# collate, safetensors) with clang in build-fuzz and runs each for a short time
 # (MILLRACE_FUZZ_SECONDS, default 20), seeded from io/fuzz/corpus/. New inputs go to
 # build-fuzz/corpus/<target>; a crash leaves its input in build-fuzz/ and fails the script.
+# The targets use the production limits (4 GiB per IDX file, 1 GiB per tar entry, 2^26 pixels);
+# -rss_limit_mb is the memory bound docs/RELIABILITY.md states for inputs of -max_len bytes
+# (twice 1032 x 64 KiB of inflated gzip, or one 2^26-pixel RGB image, plus ASan's overhead),
+# so an amplification past it is a finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${MILLRACE_FUZZ_SECONDS:-20}
 jobs=${MILLRACE_JOBS:-$(nproc)}
-targets=(idx tar image_decode)
+targets=(idx tar image_decode collate safetensors)
 
 CXX=${MILLRACE_FUZZ_CXX:-clang++} cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DMILLRACE_BUILD_FUZZERS=ON -DMILLRACE_CUDA=OFF -DMILLRACE_BUILD_TESTS=OFF \

@@ -1,5 +1,7 @@
 #include "ops/checkpoint/checkpoint.h"
 
+#include <charconv>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -20,6 +22,16 @@ bool StartsWith(const std::string& s, const std::string& prefix) {
 Error ModelError(const std::filesystem::path& path, const std::string& what) {
   return Error(ErrorKind::kData, "checkpoint does not fit the model: " + what)
       .WithFile(path.string());
+}
+
+// The first element of an f32 tensor that is NaN or +-Inf, or -1.
+int64_t FirstNonFinite(const Tensor& t) {
+  if (t.dtype() != DType::kF32) return -1;
+  const float* v = t.data<float>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+    if (!std::isfinite(v[i])) return i;
+  }
+  return -1;
 }
 
 }  // namespace
@@ -45,6 +57,16 @@ void SaveCheckpoint(const std::filesystem::path& path, const ModelTensors& model
     }
     for (const auto& [key, value] : optimizer_state.scalars) {
       metadata[key == "kind" ? std::string("optimizer") : "optimizer." + key] = value;
+    }
+  }
+  // Weights that are NaN or Inf would overwrite a good checkpoint with a useless one.
+  for (const auto& [name, t] : tensors) {
+    if (const int64_t at = FirstNonFinite(*t); at >= 0) {
+      throw Error(ErrorKind::kData, "tensor '" + name + "' holds " + std::to_string(t->data<float>()[at]) +
+                                        " at element " + std::to_string(at) + " (step " +
+                                        std::to_string(state.step) +
+                                        "): a checkpoint of non-finite weights is not written")
+          .WithFile(path.string());
     }
   }
   WriteSafetensors(path, tensors, metadata);
@@ -124,10 +146,15 @@ TrainingState LoadCheckpoint(const std::filesystem::path& path, const ModelTenso
   }
 
   TrainingState state;
-  try {
-    state.step = std::stoll(file.metadata.at("step"));
-  } catch (const std::exception&) {
-    throw Error(ErrorKind::kData, "__metadata__ lacks a valid 'step'").WithFile(path.string());
+  {
+    auto it = file.metadata.find("step");
+    const std::string text = it == file.metadata.end() ? std::string() : it->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), state.step);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || state.step < 0) {
+      throw Error(ErrorKind::kData, "__metadata__ lacks a valid 'step' (an integer >= 0), has '" +
+                                        text.substr(0, 32) + "'")
+          .WithFile(path.string());
+    }
   }
   if (auto rng = file.metadata.find("rng_state"); rng != file.metadata.end()) {
     state.rng_state = rng->second;

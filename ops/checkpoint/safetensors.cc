@@ -226,8 +226,9 @@ SafetensorsContents ReadSafetensors(const std::filesystem::path& path) {
       }
       continue;
     }
+    const std::string& entry_name = name;  // (clang 14 can't capture a structured binding)
     auto bad = [&](const std::string& why) {
-      return DataError(path, "tensor '" + name + "': " + why);
+      return DataError(path, "tensor '" + entry_name + "': " + why);
     };
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
         !info.contains("data_offsets")) {
@@ -243,9 +244,17 @@ SafetensorsContents ReadSafetensors(const std::filesystem::path& path) {
     }
     const auto& shape = info["shape"];
     if (!shape.is_array()) throw bad("shape is not an array");
+    // Checked arithmetic: [2^32, 2^32] of F32 must not wrap around to a small byte count.
+    uint64_t expected = SizeOf(e.dtype);
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad("shape " + shape.dump() + " is not of sizes >= 0");
-      e.shape.push_back(d.get<int64_t>());
+      const auto size = d.get<uint64_t>();
+      if (size > static_cast<uint64_t>(INT64_MAX) ||
+          __builtin_mul_overflow(expected, size, &expected) || expected > file_size) {
+        throw bad("shape " + shape.dump() + " needs more bytes than the file's " +
+                  std::to_string(file_size));
+      }
+      e.shape.push_back(static_cast<int64_t>(size));
     }
     const auto& offsets = info["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
@@ -254,7 +263,6 @@ SafetensorsContents ReadSafetensors(const std::filesystem::path& path) {
     }
     e.begin = offsets[0].get<uint64_t>();
     e.end = offsets[1].get<uint64_t>();
-    const uint64_t expected = static_cast<uint64_t>(NumElements(e.shape)) * SizeOf(e.dtype);
     if (e.end < e.begin || e.end - e.begin != expected) {
       throw bad("data_offsets " + offsets.dump() + " span " + std::to_string(e.end - e.begin) +
                 " bytes, its dtype and shape " + ToString(e.shape) + " need " +

@@ -289,5 +289,48 @@ TEST_F(CheckpointTest, SafetensorsRejectsGapsAndTrailingBytes) {
   EXPECT_EQ(back.metadata.at("k"), "v");
 }
 
+// Sizes from the header are multiplied with checked arithmetic: [2^32, 2^32] of F32 wrapped
+// around to 0 bytes and was accepted; [2^63] became a negative size and an unnamed error.
+TEST_F(CheckpointTest, SafetensorsShapesThatOverflowAreDataErrorsNamingTheFile) {
+  auto write = [&](const std::string& header) {
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(header.size() >> (8 * i));
+    bytes += header;
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  for (const char* shape : {"[4294967296,4294967296]", "[9223372036854775808]",
+                            "[4611686018427387904,4]", "[18446744073709551615]"}) {
+    write(std::string(R"({"a":{"dtype":"F32","shape":)") + shape + R"(,"data_offsets":[0,0]}})");
+    try {
+      ReadSafetensors(path_);
+      ADD_FAILURE() << "shape " << shape << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+      EXPECT_EQ(e.file(), path_.string()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("tensor 'a'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(CheckpointTest, NegativeOrMalformedStepIsADataError) {
+  Sequential model = Mlp(3, 1);
+  SaveCheckpoint(path_, model, nullptr, {.step = 7});
+  SafetensorsContents file = ReadSafetensors(path_);
+  std::vector<std::pair<std::string, const Tensor*>> tensors;
+  for (const auto& [name, t] : file.tensors) tensors.emplace_back(name, &t);
+  for (const char* step : {"-5", "12abc", ""}) {
+    auto metadata = file.metadata;
+    metadata["step"] = step;
+    WriteSafetensors(path_, tensors, metadata);
+    try {
+      LoadCheckpoint(path_, model, nullptr);
+      ADD_FAILURE() << "step '" << step << "' accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'step'"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace millrace::ops

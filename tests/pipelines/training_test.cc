@@ -171,6 +171,9 @@ TEST(TrainingGraph, ComputeStagesCanBeInsertedAndReplaced) {
                      }));
   EXPECT_THROW(graph.InsertBefore("nope", MakeComputeStage("x", [](StepItem&, TrainState&) {})),
                Error);
+  // Each compute stage is a graph stage: a second "count" is refused when it is inserted.
+  EXPECT_THROW(graph.InsertBefore("step", MakeComputeStage("count", [](StepItem&, TrainState&) {})),
+               Error);
   TrainResult r = graph.Run();
   EXPECT_EQ(calls, 20);
   bool reported = false;
