@@ -1,5 +1,7 @@
 // Per-item cost of a 5-stage no-op pipeline: source -> 3 maps -> sink, 16 items in flight,
-// on millrace::Graph, tbb::flow::graph and tbb::parallel_pipeline, in the same run.
+// on millrace::Graph, tbb::flow::graph and tbb::parallel_pipeline, in the same run. And what
+// ordered device placement costs per item: six no-op stages on Compute() (the training graph's
+// forward .. progress) beside one Compute() stage that calls the six bodies in a loop.
 //   build/benchmarks/graph_overhead_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 #include <tbb/flow_graph.h>
@@ -8,6 +10,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 #include <optional>
 
 #include "core/graph/graph.h"
@@ -105,6 +110,67 @@ void BM_TbbFlowGraph(benchmark::State& state) {
   SetItemsProcessed(state);
 }
 
+// source (cpu) -> six stages on the compute device -> sink (cpu): one batch of the training
+// graph, with no-op compute. Each item passes the six before the next enters the device.
+constexpr int64_t kDeviceItems = 1 << 16;
+constexpr int kDeviceStages = 6;
+
+void SetDeviceItemsProcessed(benchmark::State& state) {
+  state.SetItemsProcessed(state.iterations() * kDeviceItems);
+  state.counters["ns_per_item"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kDeviceItems),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_OrderedDeviceSixStages(benchmark::State& state) {
+  for (auto _ : state) {
+    millrace::Graph g({.trace = false});
+    int64_t next = 0, sum = 0;
+    auto src = g.Source<int64_t>("source", millrace::Cpu(1), [&]() -> std::optional<int64_t> {
+      if (next == kDeviceItems) return std::nullopt;
+      return next++;
+    });
+    std::vector<millrace::Stage<int64_t, int64_t>> chain;
+    for (int i = 0; i < kDeviceStages; ++i) {
+      chain.push_back(g.Map<int64_t>("d" + std::to_string(i), millrace::Compute(),
+                                     [](int64_t x) { return x + 1; }));
+    }
+    auto sink = g.Sink<int64_t>("sink", millrace::Cpu(1), [&](int64_t x) { sum += x; });
+    g.Connect(src, chain.front(), 4);
+    for (int i = 1; i < kDeviceStages; ++i) g.Connect(chain[i - 1], chain[i], 1);
+    g.Connect(chain.back(), sink, 4);
+    g.Run();
+    benchmark::DoNotOptimize(sum);
+  }
+  SetDeviceItemsProcessed(state);
+}
+
+// The same six bodies as a list inside one Compute() stage (what a stage that runs its own
+// sub-steps costs): the baseline of the one above.
+void BM_ComputeStageList(benchmark::State& state) {
+  for (auto _ : state) {
+    millrace::Graph g({.trace = false});
+    int64_t next = 0, sum = 0;
+    auto src = g.Source<int64_t>("source", millrace::Cpu(1), [&]() -> std::optional<int64_t> {
+      if (next == kDeviceItems) return std::nullopt;
+      return next++;
+    });
+    std::vector<std::function<int64_t(int64_t)>> list(kDeviceStages,
+                                                      [](int64_t x) { return x + 1; });
+    auto train = g.Map<int64_t>("train", millrace::Compute(), [&list](int64_t x) {
+      for (auto& f : list) x = f(x);
+      return x;
+    });
+    auto sink = g.Sink<int64_t>("sink", millrace::Cpu(1), [&](int64_t x) { sum += x; });
+    g.Connect(src, train, 4).Connect(train, sink, 4);
+    g.Run();
+    benchmark::DoNotOptimize(sum);
+  }
+  SetDeviceItemsProcessed(state);
+}
+
+BENCHMARK(BM_OrderedDeviceSixStages)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ComputeStageList)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MillraceGraph)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TbbParallelPipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TbbFlowGraph)->Unit(benchmark::kMillisecond)->UseRealTime();

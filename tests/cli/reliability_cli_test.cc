@@ -135,7 +135,10 @@ TEST_F(CliReliability, KillNineTwentyTimesStillEndsBitExact) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
     ::kill(pid, SIGKILL);
     const int code = Wait(pid);
-    ASSERT_TRUE(code == 128 + SIGKILL || code == 0) << ReadFile(dir_ / "killed.log");
+    const std::string log = ReadFile(dir_ / "killed.log");
+    // A run killed after its last checkpoint leaves nothing to train: the next one says so.
+    if (code == 2 && log.find("nothing to train") != std::string::npos) break;
+    ASSERT_TRUE(code == 128 + SIGKILL || code == 0) << log;
   }
   std::vector<std::string> args = Args(killed);
   if (fs::exists(killed / "last.safetensors")) args.push_back("--resume");
