@@ -22,10 +22,10 @@ namespace {
 constexpr int64_t kItems = 1 << 20;
 constexpr int kInFlight = 16;  // tokens / channel capacity
 
-void SetItemsProcessed(benchmark::State& state) {
-  state.SetItemsProcessed(state.iterations() * kItems);
+void SetItemsProcessed(benchmark::State& state, int64_t items = kItems) {
+  state.SetItemsProcessed(state.iterations() * items);
   state.counters["ns_per_item"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kItems),
+      benchmark::Counter(static_cast<double>(state.iterations() * items),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
@@ -115,13 +115,6 @@ void BM_TbbFlowGraph(benchmark::State& state) {
 constexpr int64_t kDeviceItems = 1 << 16;
 constexpr int kDeviceStages = 6;
 
-void SetDeviceItemsProcessed(benchmark::State& state) {
-  state.SetItemsProcessed(state.iterations() * kDeviceItems);
-  state.counters["ns_per_item"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kDeviceItems),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
-
 void BM_OrderedDeviceSixStages(benchmark::State& state) {
   for (auto _ : state) {
     millrace::Graph g({.trace = false});
@@ -142,7 +135,7 @@ void BM_OrderedDeviceSixStages(benchmark::State& state) {
     g.Run();
     benchmark::DoNotOptimize(sum);
   }
-  SetDeviceItemsProcessed(state);
+  SetItemsProcessed(state, kDeviceItems);
 }
 
 // The same six bodies as a list inside one Compute() stage (what a stage that runs its own
@@ -166,7 +159,7 @@ void BM_ComputeStageList(benchmark::State& state) {
     g.Run();
     benchmark::DoNotOptimize(sum);
   }
-  SetDeviceItemsProcessed(state);
+  SetItemsProcessed(state, kDeviceItems);
 }
 
 BENCHMARK(BM_OrderedDeviceSixStages)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -148,6 +148,24 @@ TEST(PruningInGraph, GradualPerTensorReachesEachTensorsSparsity) {
   ExpectFollowsSchedule(Gradual(/*lag=*/0, /*global=*/false), false);
 }
 
+// The mlp-small's weights and masks of the graph's model and the plain loop's, bit for bit;
+// and the graph did prune.
+void ExpectSameWeightsAndMasks(ops::Sequential& graph, ops::Sequential& plain) {
+  for (const char* name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
+    const ops::Parameter* a = graph.FindParameter(name);
+    const ops::Parameter* b = plain.FindParameter(name);
+    ASSERT_EQ(a->value.numel(), b->value.numel());
+    EXPECT_EQ(std::memcmp(a->value.data<float>(), b->value.data<float>(), a->value.nbytes()), 0)
+        << name << ": the graph's weights differ from the plain loop's";
+    ASSERT_EQ(a->mask.defined(), b->mask.defined()) << name;
+    if (a->mask.defined()) {
+      EXPECT_EQ(std::memcmp(a->mask.data<float>(), b->mask.data<float>(), a->mask.nbytes()), 0)
+          << name << ": masks differ";
+    }
+  }
+  EXPECT_GT(ops::PrunedCount(*graph.FindParameter("fc1.weight")), 0);
+}
+
 // The plain loop of ops/prune/schedule.h: forward, loss, backward, GradualPruning::Step, step.
 TEST(PruningInGraph, LagZeroEqualsSequentialLoopBitForBit) {
   if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
@@ -183,19 +201,7 @@ TEST(PruningInGraph, LagZeroEqualsSequentialLoopBitForBit) {
     }
   }
   ASSERT_EQ(state.steps_done, 32);
-  for (const char* name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
-    const ops::Parameter* a = graph.model().FindParameter(name);
-    const ops::Parameter* b = state.model->FindParameter(name);
-    ASSERT_EQ(a->value.numel(), b->value.numel());
-    EXPECT_EQ(std::memcmp(a->value.data<float>(), b->value.data<float>(), a->value.nbytes()), 0)
-        << name << ": the graph's weights differ from the plain loop's";
-    ASSERT_EQ(a->mask.defined(), b->mask.defined()) << name;
-    if (a->mask.defined()) {
-      EXPECT_EQ(std::memcmp(a->mask.data<float>(), b->mask.data<float>(), a->mask.nbytes()), 0)
-          << name << ": masks differ";
-    }
-  }
-  EXPECT_GT(ops::PrunedCount(*graph.model().FindParameter("fc1.weight")), 0);
+  ExpectSameWeightsAndMasks(graph.model(), *state.model);
 }
 
 // At lag > 0 the graph ranks on the prune-rank cpu stage while training goes on; the plain loop
@@ -259,18 +265,7 @@ TEST(PruningInGraph, LaggedRankingEqualsSequentialLoopBitForBit) {
       ++state.steps_done;
     }
   }
-  for (const char* name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
-    const ops::Parameter* a = graph.model().FindParameter(name);
-    const ops::Parameter* b = state.model->FindParameter(name);
-    EXPECT_EQ(std::memcmp(a->value.data<float>(), b->value.data<float>(), a->value.nbytes()), 0)
-        << name << ": the graph's weights differ from the plain loop's";
-    ASSERT_EQ(a->mask.defined(), b->mask.defined()) << name;
-    if (a->mask.defined()) {
-      EXPECT_EQ(std::memcmp(a->mask.data<float>(), b->mask.data<float>(), a->mask.nbytes()), 0)
-          << name << ": masks differ";
-    }
-  }
-  EXPECT_GT(ops::PrunedCount(*graph.model().FindParameter("fc1.weight")), 0);
+  ExpectSameWeightsAndMasks(graph.model(), *state.model);
 }
 
 TEST(PruningInGraph, OneShotPrunesAtItsStepAndKeepsTheMask) {
