@@ -74,7 +74,7 @@ Tensor HorizontalFlip(const Tensor& image) {
 }
 
 AugmentDraw DrawAugment(const AugmentOptions& options, int64_t epoch, int64_t index) {
-  Rng rng(options.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index));
+  KeyedRng rng(options.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index));
   AugmentDraw draw;
   if (options.crop_padding > 0) {
     const uint64_t positions = static_cast<uint64_t>(2 * options.crop_padding + 1);

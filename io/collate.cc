@@ -106,7 +106,7 @@ Tensor Normalize(const Tensor& image, const Normalization& normalization) {
   return Normalizer(normalization, image.dim(0)).Apply(image);
 }
 
-Batch Collate(std::span<const Sample> samples, const CollateOptions& options) {
+CollatedBatch Collate(std::span<const Sample> samples, const CollateOptions& options) {
   MILLRACE_CHECK_ARG(!samples.empty(), "Collate of an empty list of samples");
   const Tensor& first = samples.front().image;
   MILLRACE_CHECK_ARG(first.defined() && first.ndim() == 3, "Collate takes images [C, H, W]");
@@ -115,7 +115,7 @@ Batch Collate(std::span<const Sample> samples, const CollateOptions& options) {
   const int64_t per_image = NumElements(shape);
   Normalizer normalizer(options.normalize, shape[0]);
 
-  Batch batch;
+  CollatedBatch batch;
   batch.images =
       Tensor::Empty({b, shape[0], shape[1], shape[2]}, DType::kF32, Device::Cpu(), options.host);
   batch.labels = Tensor::Empty({b}, DType::kI64, Device::Cpu(), options.host);
@@ -181,7 +181,7 @@ void BatchBuilder::Set(int64_t slot, const Tensor& image, int64_t label, int64_t
   set_[static_cast<size_t>(slot)] = 1;
 }
 
-Batch BatchBuilder::Finish() {
+CollatedBatch BatchBuilder::Finish() {
   MILLRACE_CHECK_ARG(batch_.images.defined(), "BatchBuilder::Finish called twice");
   const auto unset = std::find(set_.begin(), set_.end(), uint8_t{0});
   MILLRACE_CHECK_ARG(unset == set_.end(), "BatchBuilder::Finish: slot " << (unset - set_.begin())
@@ -190,7 +190,7 @@ Batch BatchBuilder::Finish() {
   return std::move(batch_);
 }
 
-Batch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
+CollatedBatch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
                      const CollateOptions& collate) {
   MILLRACE_CHECK_ARG(!samples.empty(), "Collate of an empty list of samples");
   const Tensor& first = samples.front().image;

@@ -1,6 +1,6 @@
 // u8 -> f32 with normalisation, and collation of samples into one contiguous batch.
 //
-//   Batch batch = Collate(samples, {.normalize = FashionMnistNormalization(),
+//   CollatedBatch batch = Collate(samples, {.normalize = FashionMnistNormalization(),
 //                                   .host = HostMemory::kPinned});   // pinned: for a GPU copy
 //   batch.images   // f32 [B, C, H, W]
 //   batch.labels   // i64 [B]
@@ -13,7 +13,7 @@
 //   tbb::parallel_for(0, 256, [&](int64_t slot) {            // any thread, one slot each
 //     builder.Set(slot, decoded_image(slot), label(slot), index(slot));
 //   });
-//   Batch batch = builder.Finish();
+//   CollatedBatch batch = builder.Finish();
 #pragma once
 
 #include <array>
@@ -61,9 +61,9 @@ class Normalizer {
 // u8 [C, H, W] -> f32 [C, H, W], normalised.
 Tensor Normalize(const Tensor& image, const Normalization& normalization);
 
-// A batch: images f32 [B, C, H, W] (normalised), labels i64 [B], indices i64 [B] (the samples'
-// dataset indices, for tracing results back to records).
-struct Batch {
+// What Collate makes of a group of samples: images f32 [B, C, H, W] (normalised), labels i64
+// [B], indices i64 [B] (the samples' dataset indices, for tracing results back to records).
+struct CollatedBatch {
   Tensor images;
   Tensor labels;
   Tensor indices;
@@ -80,7 +80,7 @@ struct CollateOptions {
 // order. Throws Error(kInvalidArgument) for an empty list or mixed shapes. Thread-safe; the
 // pixels are converted with oneTBB's parallel_for in the calling thread's arena (run it inside a
 // task_arena to bound its threads).
-Batch Collate(std::span<const Sample> samples, const CollateOptions& options = {});
+CollatedBatch Collate(std::span<const Sample> samples, const CollateOptions& options = {});
 
 // Fills a batch slot by slot: each Set augments one u8 image as Augment does (draws keyed by
 // (augment.seed, epoch, index)) and writes it normalised into the batch, in one pass, with no
@@ -103,7 +103,7 @@ class BatchBuilder {
   }
 
   // The batch; throws Error(kInvalidArgument) if a slot was never set. The builder is spent.
-  Batch Finish();
+  CollatedBatch Finish();
 
  private:
   int64_t size_;
@@ -111,13 +111,13 @@ class BatchBuilder {
   AugmentOptions augment_;
   int64_t epoch_;
   Normalizer normalizer_;
-  Batch batch_;
+  CollatedBatch batch_;
   std::vector<uint8_t> set_;  // one byte per slot: written by distinct threads without a race
 };
 
 // Augment of every sample, then Collate, through BatchBuilder (parallel over samples with oneTBB
 // in the calling thread's arena): the same bytes, without the intermediate images.
-Batch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
+CollatedBatch AugmentCollate(std::span<const Sample> samples, const AugmentOptions& augment, int64_t epoch,
                      const CollateOptions& collate = {});
 
 }  // namespace millrace::io

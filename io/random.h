@@ -14,11 +14,12 @@ constexpr uint64_t Mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// A small deterministic generator (SplitMix64 stream) seeded from up to three keys.
+// A small deterministic generator (SplitMix64 stream) keyed by up to three values (seed,
+// epoch, record): the data side's random numbers. (ops::Rng is the weights' initialiser.)
 // A value type: copy it to fork a stream; not shared between threads.
-class Rng {
+class KeyedRng {
  public:
-  explicit constexpr Rng(uint64_t seed, uint64_t stream = 0, uint64_t item = 0)
+  explicit constexpr KeyedRng(uint64_t seed, uint64_t stream = 0, uint64_t item = 0)
       : state_(Mix64(Mix64(Mix64(seed) ^ stream) ^ item)) {}
 
   constexpr uint64_t Next() {

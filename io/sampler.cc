@@ -15,7 +15,7 @@ template <class T>
 std::vector<T> Shuffled(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<T> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), T{0});
-  Rng rng(seed, static_cast<uint64_t>(epoch), 0x5eed5a3b1e5ULL);
+  KeyedRng rng(seed, static_cast<uint64_t>(epoch), 0x5eed5a3b1e5ULL);
   for (int64_t i = n - 1; i > 0; --i) {
     const int64_t j = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(i) + 1));
     std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);

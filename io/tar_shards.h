@@ -92,7 +92,7 @@ class TarShardStream final : public RecordStream {
   AsyncReader& reader_;
   TarStreamOptions options_;
   std::vector<int64_t> order_;
-  Rng rng_;
+  KeyedRng rng_;
 
   std::mutex mutex_;
   std::condition_variable io_wait_;        // io threads: room in a queue, a shard to start

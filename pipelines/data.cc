@@ -176,7 +176,7 @@ io::Sample DataSource::Prepare(io::Sample sample, int epoch) const {
 }
 
 Batch DataSource::Collate(std::span<const io::Sample> samples) const {
-  io::Batch collated = io::Collate(samples, collate_options_);
+  io::CollatedBatch collated = io::Collate(samples, collate_options_);
   Batch b;
   b.images = std::move(collated.images);
   b.labels = std::move(collated.labels);

@@ -142,7 +142,7 @@ void BM_OneThreadReadDecodeAugmentCollate(benchmark::State& state) {
           Sample s{DecodeImage(PlainRead(f), f.path), f.label, order[k]};
           samples.push_back(Augment(std::move(s), kAugment, 0));
         }
-        Batch batch = Collate(samples, {.normalize = FashionMnistNormalization()});
+        CollatedBatch batch = Collate(samples, {.normalize = FashionMnistNormalization()});
         benchmark::DoNotOptimize(batch.images.raw_data());
       }
     });
@@ -168,7 +168,7 @@ void BM_OneThreadFused(benchmark::State& state) {
         DecodeImageInto(ReadInto(f, buffer), f.path, image);
         builder.Set(static_cast<int64_t>(k - begin), image, f.label, order[k]);
       }
-      Batch batch = builder.Finish();
+      CollatedBatch batch = builder.Finish();
       benchmark::DoNotOptimize(batch.images.raw_data());
     }
   }
@@ -210,7 +210,7 @@ void BM_StreamDecodeAugmentCollate(benchmark::State& state) {
               }
             },
             tbb::simple_partitioner());
-        Batch batch = builder.Finish();
+        CollatedBatch batch = builder.Finish();
         benchmark::DoNotOptimize(batch.images.raw_data());
       });
     }
@@ -237,7 +237,7 @@ void BM_ParallelReadDecodeAugmentCollate(benchmark::State& state) {
                               samples[k - begin] = Augment(std::move(s), kAugment, 0);
                             }
                           });
-        Batch batch = Collate(samples, {.normalize = FashionMnistNormalization()});
+        CollatedBatch batch = Collate(samples, {.normalize = FashionMnistNormalization()});
         benchmark::DoNotOptimize(batch.images.raw_data());
       }
     });
@@ -260,7 +260,7 @@ int64_t NowNs() {
 // One batch of the fused job: samples order[begin, end) read, decoded and written straight into
 // their slots by a parallel_for (simple_partitioner, `grain` samples a task) in the calling
 // thread's arena; no second pass to collate.
-Batch FusedBatch(const std::vector<int64_t>& order, size_t begin, size_t end, size_t grain) {
+CollatedBatch FusedBatch(const std::vector<int64_t>& order, size_t begin, size_t end, size_t grain) {
   BatchBuilder builder(static_cast<int64_t>(end - begin), {1, 28, 28},
                        {.normalize = FashionMnistNormalization()}, kAugment, 0);
   tbb::parallel_for(
@@ -308,7 +308,7 @@ void FusedRow(benchmark::State& state, Epoch epoch) {
 void BM_ParallelFused(benchmark::State& state) {
   FusedRow(state, [](const std::vector<int64_t>& order, size_t grain) {
     for (size_t begin = 0; begin < order.size(); begin += kBatch) {
-      Batch batch = FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
+      CollatedBatch batch = FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
       benchmark::DoNotOptimize(batch.images.raw_data());
     }
   });
@@ -330,11 +330,11 @@ void BM_ParallelFusedPipelined(benchmark::State& state) {
     auto fill = [&](size_t begin) {
       return FusedBatch(order, begin, std::min(order.size(), begin + kBatch), grain);
     };
-    auto consume = [](Batch batch) { benchmark::DoNotOptimize(batch.images.raw_data()); };
+    auto consume = [](CollatedBatch batch) { benchmark::DoNotOptimize(batch.images.raw_data()); };
     tbb::parallel_pipeline(
         in_flight, tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order, batch_starts) &
-                       tbb::make_filter<size_t, Batch>(tbb::filter_mode::parallel, fill) &
-                       tbb::make_filter<Batch, void>(tbb::filter_mode::serial_in_order, consume));
+                       tbb::make_filter<size_t, CollatedBatch>(tbb::filter_mode::parallel, fill) &
+                       tbb::make_filter<CollatedBatch, void>(tbb::filter_mode::serial_in_order, consume));
   });
 }
 

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.normalize.mean = {0.5f};
   options.normalize.std = {0.25f};
   try {
-    millrace::io::Batch b = millrace::io::Collate(samples, options);
+    millrace::io::CollatedBatch b = millrace::io::Collate(samples, options);
     if (b.size() != n) __builtin_trap();
   } catch (const millrace::Error&) {
   }
@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   augment.crop_padding = next() % 5;
   augment.random_flip = next() & 1;
   try {
-    millrace::io::Batch b = millrace::io::AugmentCollate(samples, augment, next(), options);
+    millrace::io::CollatedBatch b = millrace::io::AugmentCollate(samples, augment, next(), options);
     if (b.size() != n) __builtin_trap();
   } catch (const millrace::Error&) {
   }

@@ -40,7 +40,7 @@ TEST(CollateTest, LaysOutBatchChannelRowColumn) {
       for (int p = 0; p < 4; ++p) v.push_back(100 * b + 10 * c + p);
     samples.push_back({Image({2, 2, 2}, v), 7 - b, 40 + b});
   }
-  Batch batch = Collate(samples);  // x / 255
+  CollatedBatch batch = Collate(samples);  // x / 255
   ASSERT_EQ(batch.images.shape(), (Shape{3, 2, 2, 2}));
   EXPECT_EQ(batch.images.dtype(), DType::kF32);
   ASSERT_EQ(batch.labels.shape(), (Shape{3}));
@@ -62,7 +62,7 @@ TEST(CollateTest, LaysOutBatchChannelRowColumn) {
 TEST(CollateTest, PinnedRequestGivesAUsableBatchAndMixedShapesThrow) {
   std::vector<Sample> samples;
   samples.push_back({Image({1, 1, 2}, {0, 255}), 1, 0});
-  Batch pinned =
+  CollatedBatch pinned =
       Collate(samples, {.normalize = FashionMnistNormalization(), .host = HostMemory::kPinned});
   EXPECT_NEAR(pinned.images.data<float>()[1], (1.0 - 0.2860) / 0.3530, 1e-5);
   if (CudaDeviceCount() > 0) {
@@ -87,7 +87,7 @@ std::vector<Sample> RandomSamples(int64_t n, const Shape& shape, uint32_t seed) 
 }
 
 // Collate of Augment of each sample: the two-pass reference.
-Batch AugmentThenCollate(const std::vector<Sample>& samples, const AugmentOptions& augment,
+CollatedBatch AugmentThenCollate(const std::vector<Sample>& samples, const AugmentOptions& augment,
                          int64_t epoch, const CollateOptions& collate) {
   std::vector<Sample> augmented;
   for (const Sample& s : samples) {
@@ -102,7 +102,7 @@ bool SameBytes(const Tensor& a, const Tensor& b) {
          std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
-void ExpectSameBatch(const Batch& a, const Batch& b) {
+void ExpectSameBatch(const CollatedBatch& a, const CollatedBatch& b) {
   EXPECT_TRUE(SameBytes(a.images, b.images));
   EXPECT_TRUE(SameBytes(a.labels, b.labels));
   EXPECT_TRUE(SameBytes(a.indices, b.indices));
@@ -133,7 +133,7 @@ TEST(AugmentCollateTest, EqualsAugmentThenCollateByteForByte) {
       SCOPED_TRACE(ToString(c.shape) + " pad " + std::to_string(c.augment.crop_padding) +
                    " epoch " + std::to_string(epoch));
       const CollateOptions collate{.normalize = c.normalize};
-      const Batch reference = AugmentThenCollate(samples, c.augment, epoch, collate);
+      const CollatedBatch reference = AugmentThenCollate(samples, c.augment, epoch, collate);
       ExpectSameBatch(AugmentCollate(samples, c.augment, epoch, collate), reference);
       // Slots filled in any order, from several threads.
       BatchBuilder builder(200, c.shape, collate, c.augment, epoch);
@@ -150,7 +150,7 @@ TEST(AugmentCollateTest, SameSeedSameBytesOtherEpochOtherBytes) {
   const auto samples = RandomSamples(64, {1, 28, 28}, 5);
   const AugmentOptions augment{.seed = 9, .crop_padding = 4, .random_flip = true};
   const CollateOptions collate{.normalize = FashionMnistNormalization()};
-  const Batch a = AugmentCollate(samples, augment, 2, collate);
+  const CollatedBatch a = AugmentCollate(samples, augment, 2, collate);
   ExpectSameBatch(AugmentCollate(samples, augment, 2, collate), a);
   EXPECT_FALSE(SameBytes(AugmentCollate(samples, augment, 3, collate).images, a.images));
   AugmentOptions other_seed = augment;
