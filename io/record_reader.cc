@@ -18,7 +18,7 @@ RecordReader::RecordReader(const IndexedDataset& dataset, NextIndex next_index, 
 
 RecordReader::~RecordReader() {
   for (Pending& p : pending_)
-    if (p.bytes.valid()) p.bytes.wait();
+    if (p.group && p.group->future.valid()) p.group->future.wait();
 }
 
 void RecordReader::Issue() {
@@ -27,7 +27,7 @@ void RecordReader::Issue() {
   // handed work in few, larger hand-offs; small depths are topped up at every call.
   if (order_done_ || (depth > 4 && pending_.size() > depth / 2)) return;
   std::vector<FileRange> ranges;
-  const size_t first_new = pending_.size();
+  std::vector<size_t> readers;  // the pending_ slots of `ranges`, in order
   while (pending_.size() < depth) {
     const std::optional<int64_t> index = next_index_();
     if (!index) {
@@ -37,13 +37,22 @@ void RecordReader::Issue() {
     Pending p;
     p.index = *index;
     p.where = dataset_.Locate(*index);
-    if (p.where) ranges.push_back(p.where->range);
+    if (p.where) {
+      ranges.push_back(p.where->range);
+      readers.push_back(pending_.size());
+    }
     pending_.push_back(std::move(p));
   }
-  std::vector<std::future<Bytes>> futures = reader_.ReadBatch(std::move(ranges));
-  size_t next_future = 0;
-  for (size_t i = first_new; i < pending_.size(); ++i) {
-    if (pending_[i].where) pending_[i].bytes = std::move(futures[next_future++]);
+  for (size_t begin = 0; begin < ranges.size(); begin += kGroupSize) {
+    const size_t end = std::min(ranges.size(), begin + kGroupSize);
+    auto group = std::make_shared<Group>();
+    group->future = reader_.ReadGroup(std::vector<FileRange>(
+        std::make_move_iterator(ranges.begin() + static_cast<std::ptrdiff_t>(begin)),
+        std::make_move_iterator(ranges.begin() + static_cast<std::ptrdiff_t>(end))));
+    for (size_t i = begin; i < end; ++i) {
+      pending_[readers[i]].group = group;
+      pending_[readers[i]].slot = i - begin;
+    }
   }
   const auto now = static_cast<int64_t>(pending_.size());
   in_flight_.store(now, std::memory_order_relaxed);
@@ -60,7 +69,7 @@ std::optional<EncodedRecord> RecordReader::Next() {
   record.index = p.index;
   if (p.where) {
     try {
-      record.bytes = p.bytes.get();
+      record.bytes = p.group->Get()[p.slot].Take();
     } catch (const Error& e) {
       throw e.WithRecord(p.index);
     }
