@@ -71,7 +71,7 @@ class RecordReader {
       return results;
     }
   };
-  static constexpr size_t kGroupSize = 16;
+  static constexpr size_t kGroupSize = 8;
   struct Pending {
     int64_t index = -1;
     std::optional<RecordLocation> where;  // nullopt: held in memory, nothing read

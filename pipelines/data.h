@@ -48,7 +48,7 @@ struct SampleReaderOptions {
   // Records read ahead of the consumer: reads in flight (>= 1).
   int prefetch_depth = 256;
   io::ReadBackend backend = io::ReadBackend::kAuto;  // io_uring, or the pread pool
-  int pread_threads = 4;  // of the pread pool (reads that wait on the disk, not the CPU)
+  int pread_threads = 32;  // of the pread pool (reads that wait on the disk, not the CPU)
   // Where reading starts in the first epoch's order (a checkpoint taken inside an epoch).
   int64_t first_pos = 0;
 };
