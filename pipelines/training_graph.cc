@@ -204,8 +204,9 @@ class TrainingRun {
     const Placement device = c_.device.is_cpu() ? Compute() : Gpu(c_.device.index);
     std::vector<Stage<StepItem, StepItem>> chain;
     if (!c_.device.is_cpu()) {
-      // to-device: the batch into device memory on the device's stream; forward's stream
-      // waits for the copy, the host does not.
+      // to-device: the batch into device memory. Tensor::To copies synchronously today; the
+      // CUDA backend will copy from pinned memory on the device's stream, and HandOnInFlight
+      // then makes forward's stream (not the host) wait for it.
       chain.push_back(
           g_.Map<StepItem>("to-device", device, [](StepItem&& item, DeviceContext& ctx) {
             item.batch.images = item.batch.images.To(ctx.device());

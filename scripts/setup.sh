@@ -15,6 +15,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   clang libclang-rt-14-dev # libFuzzer targets
   dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist
+  time                     # /usr/bin/time -v: peak memory in scripts/bench_reading.sh
 )
 
 missing=()

@@ -1,8 +1,8 @@
 // What a body placed on a device (Compute() or Gpu(d)) may ask of its device.
 //
 //   g.Map<Batch>("to-device", Gpu(0), [](Batch&& b, DeviceContext& ctx) {
-//     b.images = CopyAsync(b.images, ctx.stream());  // queued on the device's stream
-//     ctx.HandOnInFlight();                           // hand it on now; the consumer waits
+//     // queue the copy on ctx.stream() (cudaMemcpyAsync from pinned memory) ...
+//     ctx.HandOnInFlight();  // ... and hand the batch on now: the consumer waits on an event
 //     return std::move(b);
 //   });
 //
