@@ -145,7 +145,7 @@ int RunBench(BenchArgs& a) {
     batches.push_back(train.MakeBatch(1, epoch[i]));
   }
   ops::Sequential probe = ops::MakeModel(c.model, c.seed);
-  const double flops_per_sample = 3.0 * probe.ForwardFlops({1, 1, 28, 28});
+  const double flops_per_sample = probe.TrainingFlops({1, 1, 28, 28});
 
   std::cout << "millrace bench: model " << c.model << ", batch " << c.batch_size << ", " << a.steps
             << " timed steps after " << a.warmup << " warm-up, " << a.repeat << " repetitions; "
@@ -182,7 +182,7 @@ int RunBench(BenchArgs& a) {
               << std::fixed << std::setprecision(1) << "  sgemm ceiling  " << std::setw(8) << g
               << " GFLOP/s = " << std::setprecision(0) << ceiling_sps << " samples/s at "
               << std::setprecision(2) << flops_per_sample * 1e-6
-              << " MFLOP per sample (3 x forward)\n"
+              << " MFLOP per sample (forward, backward-weights, backward-data but the first layer's)\n"
               << std::setprecision(0) << "  compute-only   " << std::setw(8) << co << " samples/s ("
               << std::setprecision(2) << co / ceiling_sps << " of the ceiling)\n"
               << std::setprecision(0) << "  end-to-end     " << std::setw(8) << ee << " samples/s ("

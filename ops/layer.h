@@ -62,11 +62,21 @@ class Layer {
   // Multiply-adds x 2 of one Forward for an input shape (0 for layers without arithmetic).
   virtual int64_t ForwardFlops(const Shape& input) const { return 0; }
 
+  // Whether Backward must return the gradient with respect to the input (default: yes). A
+  // model's first trained layer is told no (Sequential::set_input_grad): its input is data, and
+  // dx of the first layer is a third of the mlp's work. Backward then returns an undefined
+  // Tensor; the parameters' gradients are computed as before.
+  virtual void set_input_grad(bool needed) { input_grad_ = needed; }
+  bool input_grad() const { return input_grad_; }
+
   // Trained tensors, in a fixed order (weight before bias).
   virtual std::vector<Parameter*> Parameters() { return {}; }
   // State that is checkpointed but not trained (BatchNorm's running mean and variance), with
   // names relative to the layer ("running_mean").
   virtual std::vector<std::pair<std::string, Tensor*>> Buffers() { return {}; }
+
+ private:
+  bool input_grad_ = true;
 };
 
 }  // namespace millrace::ops

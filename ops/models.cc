@@ -91,11 +91,22 @@ Sequential DwSep(uint64_t seed) {
 
 std::vector<std::string> ModelNames() { return {"mlp", "mlp-small", "cnn", "dwsep"}; }
 
-Sequential MakeModel(std::string_view name, uint64_t seed) {
+namespace {
+Sequential Preset(std::string_view name, uint64_t seed) {
   if (name == "mlp") return Mlp(500, seed);
   if (name == "mlp-small") return Mlp(64, seed);
   if (name == "cnn") return Cnn(seed);
   if (name == "dwsep") return DwSep(seed);
+  return Sequential();
+}
+}  // namespace
+
+Sequential MakeModel(std::string_view name, uint64_t seed) {
+  Sequential model = Preset(name, seed);
+  if (model.size() > 0) {
+    model.set_input_grad(false);  // trained on data: no gradient of the images
+    return model;
+  }
   std::string known;
   for (const std::string& n : ModelNames()) known += (known.empty() ? "" : ", ") + n;
   MILLRACE_THROW(ErrorKind::kInvalidArgument,

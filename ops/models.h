@@ -9,6 +9,8 @@
 //   "dwsep"      conv 3x3 1->32, BN, ReLU, then MobileNet blocks 32->64 /2, 64->128 /2,
 //                128->128, global average pool, flatten, Linear 128 -> 10
 //
+// A preset does not compute the gradient of its input (Sequential::set_input_grad(false)).
+//
 //   Sequential model = MakeModel("cnn", /*seed=*/1);
 //   std::cout << model.Summary(ModelInputShape("cnn", 128));
 #pragma once

@@ -1,5 +1,6 @@
 #include "ops/sequential.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -22,6 +23,7 @@ Layer& Sequential::Add(std::string name, std::unique_ptr<Layer> layer) {
   }
   PrefixParameterNames(name, *layer);
   layers_.emplace_back(std::move(name), std::move(layer));
+  RefreshInputGrad();
   return *layers_.back().second;
 }
 
@@ -31,6 +33,24 @@ void Sequential::Replace(size_t i, std::unique_ptr<Layer> layer) {
   MILLRACE_CHECK_ARG(layer != nullptr, "Sequential: Replace(" << i << ") with a null layer");
   PrefixParameterNames(layers_[i].first, *layer);
   layers_[i].second = std::move(layer);
+  RefreshInputGrad();
+}
+
+void Sequential::set_input_grad(bool needed) {
+  input_grad_ = needed;
+  RefreshInputGrad();
+}
+
+size_t Sequential::FirstTrained() const {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (!const_cast<Layer&>(*layers_[i].second).Parameters().empty()) return i;
+  }
+  return layers_.size();
+}
+
+void Sequential::RefreshInputGrad() {
+  const size_t first = input_grad_ ? 0 : FirstTrained();
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i].second->set_input_grad(i != first || input_grad_);
 }
 
 Tensor Sequential::Forward(const Tensor& x, Mode mode) {
@@ -42,9 +62,11 @@ Tensor Sequential::Forward(const Tensor& x, Mode mode) {
 
 Tensor Sequential::Backward(const Tensor& dy) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Backward on an empty model");
+  // Without input_grad, layers before the first trained one have nothing to compute.
+  const size_t stop = input_grad_ ? 0 : std::min(FirstTrained(), layers_.size() - 1);
   Tensor g = layers_.back().second->Backward(dy);
-  for (size_t i = layers_.size() - 1; i-- > 0;) g = layers_[i].second->Backward(g);
-  return g;
+  for (size_t i = layers_.size() - 1; i-- > stop;) g = layers_[i].second->Backward(g);
+  return input_grad_ ? std::move(g) : Tensor();
 }
 
 void Sequential::ZeroGrad() {
@@ -103,6 +125,18 @@ int64_t Sequential::ForwardFlops(const Shape& input) const {
   for (const auto& [name, layer] : layers_) {
     flops += layer->ForwardFlops(shape);
     shape = layer->OutputShape(shape);
+  }
+  return flops;
+}
+
+int64_t Sequential::TrainingFlops(const Shape& input) const {
+  const size_t first = input_grad_ ? 0 : FirstTrained();
+  Shape shape = input;
+  int64_t flops = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const int64_t forward = layers_[i].second->ForwardFlops(shape);
+    flops += (i < first ? 1 : i == first && !input_grad_ ? 2 : 3) * forward;
+    shape = layers_[i].second->OutputShape(shape);
   }
   return flops;
 }

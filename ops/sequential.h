@@ -30,8 +30,19 @@ class Sequential {
   Layer& Add(std::string name, std::unique_ptr<Layer> layer);
 
   Tensor Forward(const Tensor& x, Mode mode);
-  // Runs every layer's Backward, last first; returns the gradient with respect to the input.
+  // Runs every layer's Backward, last first; returns the gradient with respect to the input,
+  // or an undefined Tensor after set_input_grad(false).
   Tensor Backward(const Tensor& dy);
+
+  // Whether Backward computes the gradient with respect to the model's input (default: yes).
+  // With false, Backward stops at the first layer that has parameters, which computes only its
+  // parameters' gradients: no layer before it runs backward, and nothing is spent on dx of the
+  // data. Training sets it false (the model presets and the training pipeline do).
+  void set_input_grad(bool needed);
+  bool input_grad() const { return input_grad_; }
+  // Multiply-adds x 2 of one training step (forward, backward-data where it runs, and
+  // backward-weights, counted as forward's FLOPs each) for an input shape.
+  int64_t TrainingFlops(const Shape& input) const;
 
   void ZeroGrad();
   std::vector<Parameter*> Parameters();  // in layer order
@@ -53,7 +64,14 @@ class Sequential {
   void Replace(size_t i, std::unique_ptr<Layer> layer);
 
  private:
+  // Tells the layers whether their input needs a gradient (after Add, Replace and
+  // set_input_grad).
+  void RefreshInputGrad();
+  // The first layer with parameters (size() when none): where Backward stops without input_grad.
+  size_t FirstTrained() const;
+
   std::vector<std::pair<std::string, std::unique_ptr<Layer>>> layers_;
+  bool input_grad_ = true;
 };
 
 }  // namespace millrace::ops

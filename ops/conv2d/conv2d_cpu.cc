@@ -120,14 +120,17 @@ Tensor Conv2d::BackwardCpu(const Tensor& dy) {
   auto Same = [](const cpu::LayoutAdapter& a, const cpu::LayoutAdapter& b) {
     return a.reorders() && b.reorders() && a.wanted() == b.wanted();
   };
-  Tensor dx = Tensor::Empty(input_.shape());
+  Tensor dx;
   const memory dy_data = e.d_dy.In(dy);
-  const memory w_data = Same(e.d_w, e.f_w) ? e.f_w.buffer() : e.d_w.In(weight_.value);
-  cpu::Execute(Describe(), e.backward_data,
-               {{DNNL_ARG_DIFF_DST, dy_data},
-                {DNNL_ARG_WEIGHTS, w_data},
-                {DNNL_ARG_DIFF_SRC, e.d_dx.Target(dx)}});
-  e.d_dx.Out(dx);
+  if (input_grad()) {
+    dx = Tensor::Empty(input_.shape());
+    const memory w_data = Same(e.d_w, e.f_w) ? e.f_w.buffer() : e.d_w.In(weight_.value);
+    cpu::Execute(Describe(), e.backward_data,
+                 {{DNNL_ARG_DIFF_DST, dy_data},
+                  {DNNL_ARG_WEIGHTS, w_data},
+                  {DNNL_ARG_DIFF_SRC, e.d_dx.Target(dx)}});
+    e.d_dx.Out(dx);
+  }
 
   if (!cpu_->weight_grad.defined()) {
     cpu_->weight_grad = Tensor::Empty(weight_.value.shape());

@@ -40,6 +40,10 @@ class DepthwiseSeparable : public Layer {
   std::string Describe() const override;
   Tensor Forward(const Tensor& x, Mode mode) override;
   Tensor Backward(const Tensor& dy) override;
+  void set_input_grad(bool needed) override {
+    Layer::set_input_grad(needed);
+    parts_.set_input_grad(needed);
+  }
   Shape OutputShape(const Shape& input) const override;
   int64_t ForwardFlops(const Shape& input) const override { return parts_.ForwardFlops(input); }
   std::vector<Parameter*> Parameters() override { return parts_.Parameters(); }

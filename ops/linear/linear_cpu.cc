@@ -1,6 +1,6 @@
 // Linear on the CPU: three oneDNN matmuls per input shape, created once and cached.
 //   forward:          y[N,O]  = x[N,I] . W^T[I,O] + b      (W read through transposed strides)
-//   backward data:    dx[N,I] = dy[N,O] . W[O,I]
+//   backward data:    dx[N,I] = dy[N,O] . W[O,I]          (only when input_grad())
 //   backward weights: dW[O,I] += dy^T[O,N] . x[N,I]     (sum post-op: adds into the grad)
 //   backward bias:    db[o] += sum_n dy[n,o]            (a loop in a fixed order)
 // All memory is the tensors' own (plain row-major): no reorders.
@@ -70,11 +70,14 @@ Tensor Linear::BackwardCpu(const Tensor& dy) {
   Cpu::Entry& e = cpu_->cache.Get(Describe(), input_.shape(), []() -> Cpu::Entry {
     MILLRACE_THROW(ErrorKind::kInternal, "Linear: no primitives for the saved input's shape");
   });
-  Tensor dx = Tensor::Empty({n, in_});
-  cpu::Execute(Describe(), e.backward_data,
-               {{DNNL_ARG_SRC, cpu::Wrap(e.dy, dy)},
-                {DNNL_ARG_WEIGHTS, cpu::Wrap(e.w, weight_.value)},
-                {DNNL_ARG_DST, cpu::Wrap(e.dx, dx)}});
+  Tensor dx;
+  if (input_grad()) {
+    dx = Tensor::Empty({n, in_});
+    cpu::Execute(Describe(), e.backward_data,
+                 {{DNNL_ARG_SRC, cpu::Wrap(e.dy, dy)},
+                  {DNNL_ARG_WEIGHTS, cpu::Wrap(e.w, weight_.value)},
+                  {DNNL_ARG_DST, cpu::Wrap(e.dx, dx)}});
+  }
   cpu::Execute(Describe(), e.backward_weights,
                {{DNNL_ARG_SRC, cpu::Wrap(e.dy_t, dy)},
                 {DNNL_ARG_WEIGHTS, cpu::Wrap(e.x, input_)},

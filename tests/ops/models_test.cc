@@ -32,6 +32,10 @@ TEST(Models, ShapesAndFlops) {
     Tensor x = testing::RandomTensor(ModelInputShape(name, 4), 2);
     Tensor y = m.Forward(x, Mode::kTrain);
     EXPECT_EQ(y.shape(), (Shape{4, 10})) << name;
+    EXPECT_FALSE(m.input_grad()) << name;  // presets are trained on data
+    EXPECT_FALSE(m.Backward(testing::RandomTensor({4, 10}, 3)).defined()) << name;
+    m.set_input_grad(true);
+    m.Forward(x, Mode::kTrain);
     Tensor dx = m.Backward(testing::RandomTensor({4, 10}, 3));
     EXPECT_EQ(dx.shape(), x.shape()) << name;
   }

@@ -82,6 +82,34 @@ TEST(Sequential, ForwardBackwardChainsLayers) {
   }
 }
 
+// Without the input's gradient, Backward stops at the first trained layer, which computes only
+// its parameters' gradients: they are bit-identical to a full Backward's, no dx comes back,
+// and the FLOP count of a step drops by that layer's backward-data.
+TEST(Sequential, WithoutInputGradTheParameterGradientsAreTheSame) {
+  Sequential full = SmallMlp(), lean = SmallMlp();
+  lean.set_input_grad(false);
+  EXPECT_TRUE(full.layer(1).input_grad());
+  EXPECT_FALSE(lean.layer(1).input_grad());  // fc1, after the parameter-free flatten
+  EXPECT_TRUE(lean.layer(3).input_grad());   // fc2 still passes a gradient to relu1
+  Tensor x = testing::RandomTensor({4, 3, 2, 2}, 5);
+  Tensor dy = testing::RandomTensor({4, 3}, 6);
+  full.Forward(x, Mode::kTrain);
+  lean.Forward(x, Mode::kTrain);
+  EXPECT_TRUE(full.Backward(dy).defined());
+  EXPECT_FALSE(lean.Backward(dy).defined());
+  const std::vector<Parameter*> a = full.Parameters(), b = lean.Parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(testing::SameBits(a[i]->grad, b[i]->grad));
+  const Shape in = {1, 3, 2, 2};
+  EXPECT_EQ(full.TrainingFlops(in), 3 * full.ForwardFlops(in));
+  EXPECT_EQ(lean.TrainingFlops(in), 3 * full.ForwardFlops(in) - 2 * 12 * 5);
+  // A layer replaced in first position is told too.
+  lean.Replace(1, std::make_unique<Linear>(12, 5, true, 3));
+  EXPECT_FALSE(lean.layer(1).input_grad());
+  lean.set_input_grad(true);
+  EXPECT_TRUE(lean.layer(1).input_grad());
+}
+
 TEST(Sequential, ReplaceRenamesParameters) {
   Sequential m = SmallMlp();
   m.Replace(1, std::make_unique<Linear>(12, 4, true, 9));
