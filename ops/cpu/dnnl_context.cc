@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <omp.h>
+#include <xmmintrin.h>
 
 #include <atomic>
 #include <string>
@@ -30,9 +31,27 @@ dnnl::stream& Stream() {
   return stream;
 }
 
+namespace {
+constexpr unsigned kFlushToZero = 0x8000;       // MXCSR.FTZ: denormal results become 0
+constexpr unsigned kDenormalsAreZero = 0x0040;  // MXCSR.DAZ: denormal inputs read as 0
+
+void FlushDenormalsOnThisThread() { _mm_setcsr(_mm_getcsr() | kFlushToZero | kDenormalsAreZero); }
+}  // namespace
+
 void SetComputeThreads(int n) {
   MILLRACE_CHECK_ARG(n >= 1, "SetComputeThreads: need at least 1 thread, got " << n);
   omp_set_num_threads(n);
+  FlushDenormalsOnThisThread();
+  // The team's threads are created by the first parallel region and kept; they inherit MXCSR
+  // from this thread when created, but a team made before this call would not, so set it on
+  // each member explicitly.
+#pragma omp parallel num_threads(n)
+  FlushDenormalsOnThisThread();
+}
+
+bool FlushesDenormals() {
+  const unsigned both = kFlushToZero | kDenormalsAreZero;
+  return (_mm_getcsr() & both) == both;
 }
 
 int ComputeThreads() { return omp_get_max_threads(); }

@@ -37,9 +37,15 @@ const dnnl::engine& Engine();
 // An in-order stream of the calling thread on Engine().
 dnnl::stream& Stream();
 
-// Sets the OpenMP team size of the CALLING thread's oneDNN calls (omp_set_num_threads).
-// n >= 1. Call it on the compute thread before its first step.
+// Sets the OpenMP team size of the CALLING thread's oneDNN calls (omp_set_num_threads), and
+// flush-to-zero and denormals-are-zero (MXCSR) on the calling thread and on every thread of its
+// team: a denormal float costs ~100x a normal one in x86 arithmetic, and training makes them
+// (the momentum of pruned weights decays through them; small gradients underflow into them).
+// Results change only where a value below 2^-126 (1.2e-38) appears, which it then reads as 0.
+// n >= 1. Call it on the compute thread before its first step, and again to change n.
 void SetComputeThreads(int n);
+// Whether the calling thread flushes denormals (FTZ and DAZ both set): for tests.
+bool FlushesDenormals();
 // The team size the calling thread's oneDNN calls will use (omp_get_max_threads()).
 int ComputeThreads();
 

@@ -4,6 +4,8 @@
 
 #include <functional>
 #include <string>
+#include <thread>
+#include <xmmintrin.h>
 
 #include "core/error.h"
 #include "ops/activation/dropout.h"
@@ -115,6 +117,38 @@ TEST(InitComputeThread, SetsTheCpuTeamAndRefusesDevicesWithoutBackend) {
     EXPECT_EQ(e.message(), "no compute backend for cuda:1 in this build");
   }
   InitComputeThread(Device::Cpu(), before);
+}
+
+// A compute thread and its whole OpenMP team flush denormals: 1e-39 (below 2^-126) reads as 0
+// and a product that would be denormal comes out 0. The thread starts with both off and makes
+// its team before InitComputeThread, so the members are set by the call, not by inheritance.
+TEST(InitComputeThread, EveryThreadOfTheTeamFlushesDenormals) {
+  auto DenormalSurvives = [] {
+    volatile float tiny = 1e-39f;   // a denormal
+    volatile float small = 1e-30f;  // normal; small * 1e-10 is denormal
+    return tiny * 1.0f != 0.0f || small * 1e-10f != 0.0f;
+  };
+  constexpr unsigned kFtzDaz = 0x8040;
+  bool before = false, after = false;
+  int team = 0, kept_before = 0, flushing = 0;
+  std::thread([&] {
+    _mm_setcsr(_mm_getcsr() & ~kFtzDaz);
+    before = DenormalSurvives();
+#pragma omp parallel num_threads(3) reduction(+ : kept_before)
+    kept_before += DenormalSurvives() ? 1 : 0;
+    InitComputeThread(Device::Cpu(), 3);
+    after = DenormalSurvives();
+#pragma omp parallel reduction(+ : team, flushing)
+    {
+      team += 1;
+      flushing += cpu::FlushesDenormals() && !DenormalSurvives() ? 1 : 0;
+    }
+  }).join();
+  EXPECT_TRUE(before);
+  EXPECT_EQ(kept_before, 3);
+  EXPECT_FALSE(after);
+  EXPECT_EQ(team, 3);
+  EXPECT_EQ(flushing, 3);
 }
 
 // With a GPU: a tensor in device memory is refused by data() and span(), and a layer without a
