@@ -118,6 +118,12 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
 
   cmd.add_option("--teacher", c.teacher_checkpoint,
                  "teacher checkpoint (safetensors) for distillation");
+  cmd.add_option("--teacher-cache", c.teacher_cache,
+                 "the teacher's logits: auto (in memory unless --augment: the teacher runs in "
+                 "epoch 1 only), off (it runs for every batch), memory, or FILE (kept across "
+                 "runs: once complete the teacher does not run; a file of another teacher or "
+                 "data is recomputed and overwritten)")
+      ->capture_default_str();
   cmd.add_option("--teacher-model", c.teacher_model, "the teacher's model preset")
       ->check(CLI::IsMember(ModelChoices()))
       ->capture_default_str();

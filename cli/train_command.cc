@@ -67,6 +67,34 @@ struct TrainArgs {
   bool confusion = false;
 };
 
+// The teacher of --teacher, attached to `pipeline`, with its logits cached as --teacher-cache
+// says: per sample where the input is the same every epoch (no augmentation).
+std::shared_ptr<pipelines::Teacher> MakeTeacher(const pipelines::TrainConfig& config,
+                                                pipelines::TrainingPipeline& pipeline) {
+  const std::string& mode = config.teacher_cache;
+  const bool cache = mode == "auto" ? !config.augment : mode != "off";
+  MILLRACE_CHECK_ARG(!(cache && config.augment),
+                     "--teacher-cache " << mode << " needs unaugmented inputs (--augment is on: "
+                                        << "a sample's logits differ every epoch); use "
+                                           "--teacher-cache off");
+  auto teacher = pipelines::MakeTeacher(config, 0, cache);
+  std::string where = cache ? "cached in memory" : "not cached";
+  if (cache && mode != "auto" && mode != "memory") {
+    std::string stale;
+    const int64_t loaded = teacher->UseCacheFile(
+        mode, pipelines::Teacher::CacheKey(teacher->model(), config),
+        pipeline.train_samples(), &stale);
+    if (!stale.empty()) std::cout << "note: " << stale << "\n";
+    where = "cached in " + mode + " (" + std::to_string(loaded) + " of " +
+            std::to_string(pipeline.train_samples()) + " samples there)";
+  }
+  pipelines::AttachDistillation(pipeline, teacher, pipelines::DistillConfigOf(config));
+  std::cout << "distillation: teacher " << config.teacher_model << " from "
+            << config.teacher_checkpoint << ", T " << config.distill_temperature << ", alpha "
+            << config.distill_alpha << ", logits " << where << "\n";
+  return teacher;
+}
+
 int RunTrain(TrainArgs& args) {
   pipelines::TrainConfig& config = args.config;
   std::vector<std::string> notes;
@@ -75,14 +103,10 @@ int RunTrain(TrainArgs& args) {
 
   pipelines::TrainingPipeline pipeline(config);
   std::shared_ptr<pipelines::PruneStats> prune_stats;
+  std::shared_ptr<pipelines::Teacher> teacher;
   if (config.prune.method != "none") prune_stats = pipelines::AttachPruning(pipeline, config.prune);
   if (!config.teacher_checkpoint.empty()) {
-    // The teacher's logits are cached per sample where the input is the same every epoch.
-    auto teacher = pipelines::MakeTeacher(config, 0, /*cache_logits=*/!config.augment);
-    pipelines::AttachDistillation(pipeline, teacher, pipelines::DistillConfigOf(config));
-    std::cout << "distillation: teacher " << config.teacher_model << " from "
-              << config.teacher_checkpoint << ", T " << config.distill_temperature << ", alpha "
-              << config.distill_alpha << "\n";
+    teacher = MakeTeacher(config, pipeline);
   }
   std::cout << "millrace train: model " << config.model << " (" << pipeline.model().ParameterCount()
             << " parameters), " << config.data_dir << " (" << config.data_format << "), "
@@ -104,6 +128,7 @@ int RunTrain(TrainArgs& args) {
   };
   hooks.interrupt = &InterruptFlag();
   pipelines::TrainResult result = pipeline.Run(hooks);
+  if (teacher) teacher->SaveCacheFile();
   line.Finish();
 
   std::cout << "\n" << result.stage_report << StallAdvice(result);

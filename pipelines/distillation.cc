@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <sstream>
 #include <unordered_map>
 
 #include "core/error.h"
 #include "ops/checkpoint/checkpoint.h"
+#include "ops/checkpoint/safetensors.h"
 #include "ops/models.h"
 #include "pipelines/training.h"
 
@@ -129,9 +132,82 @@ Tensor Teacher::Logits(const Batch& batch) {
   const float* in = logits.data<float>();
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(&cache_[batch.indices[r] * classes_], in + r * classes_, sizeof(float) * classes_);
-    cached_[batch.indices[r]] = true;
+    if (!cached_[batch.indices[r]]) {
+      cached_[batch.indices[r]] = true;
+      ++cached_count_;
+      file_dirty_ = true;
+    }
   }
+  if (!file_.empty() && cached_count_ >= file_samples_) SaveCacheFile();
   return logits;
+}
+
+int64_t Teacher::UseCacheFile(std::string path, std::string key, int64_t samples,
+                              std::string* stale) {
+  MILLRACE_CHECK_ARG(!path.empty(), "teacher cache: an empty file name");
+  file_ = std::move(path);
+  file_key_ = std::move(key);
+  file_samples_ = samples;
+  cache_logits_ = true;
+  if (!std::filesystem::exists(file_)) return 0;
+  ops::SafetensorsContents contents = ops::ReadSafetensors(file_);
+  const Tensor* logits = contents.Find("logits");
+  const Tensor* cached = contents.Find("cached");
+  MILLRACE_CHECK(logits != nullptr && cached != nullptr && logits->ndim() == 2 &&
+                     logits->dtype() == DType::kF32 && cached->dtype() == DType::kU8 &&
+                     cached->ndim() == 1 && cached->dim(0) == logits->dim(0),
+                 ErrorKind::kData,
+                 file_ << ": not a teacher cache (want F32 'logits' [samples, classes] and U8 "
+                          "'cached' [samples]); delete it or pick another --teacher-cache file");
+  if (contents.metadata["key"] != file_key_) {
+    if (stale != nullptr) {
+      *stale = file_ + " holds the logits of another teacher or data; recomputing and "
+                       "overwriting it";
+    }
+    return 0;
+  }
+  classes_ = logits->dim(1);
+  const int64_t n = logits->dim(0);
+  cache_.assign(logits->data<float>(), logits->data<float>() + n * classes_);
+  cached_.assign(static_cast<size_t>(n), false);
+  cached_count_ = 0;
+  const uint8_t* flags = cached->data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    cached_[i] = flags[i] != 0;
+    cached_count_ += cached_[i] ? 1 : 0;
+  }
+  file_dirty_ = false;
+  return cached_count_;
+}
+
+void Teacher::SaveCacheFile() {
+  if (file_.empty() || !file_dirty_ || classes_ == 0) return;
+  const int64_t n = static_cast<int64_t>(cached_.size());
+  Tensor logits = Tensor::FromVector({n, classes_}, cache_);
+  Tensor cached = Tensor::Empty({n}, DType::kU8);
+  uint8_t* flags = cached.data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i) flags[i] = cached_[i] ? 1 : 0;
+  ops::WriteSafetensors(file_, {{"cached", &cached}, {"logits", &logits}},
+                        {{"key", file_key_}, {"format", "millrace teacher logits"}});
+  file_dirty_ = false;
+}
+
+std::string Teacher::CacheKey(ops::Sequential& model, const TrainConfig& config) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the teacher's bytes and the data's names
+  auto mix = [&h](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) {
+      h ^= p[i];
+      h *= 1099511628211ull;
+    }
+  };
+  for (ops::Parameter* p : model.Parameters()) mix(p->value.raw_data(), p->value.nbytes());
+  for (auto& [name, t] : model.Buffers()) mix(t->raw_data(), t->nbytes());
+  std::ostringstream key;
+  key << std::hex << h << std::dec << " " << config.teacher_model << " " << config.data_format
+      << " " << std::filesystem::absolute(config.data_dir).lexically_normal().string() << " limit "
+      << config.limit << " validation " << config.validation;
+  return key.str();
 }
 
 ComputeStagePtr MakeDistillLossStage(const ops::DistillationOptions& options) {
@@ -146,6 +222,7 @@ void AttachDistillation(TrainingPipeline& pipeline, std::shared_ptr<Teacher> tea
                      "the teacher's logits cache needs unaugmented inputs (--augment is on): a "
                      "sample's logits differ every epoch");
   if (config.cache_logits) teacher->set_cache(true);
+
   auto ledger = std::make_shared<TeacherLedger>();
   pipeline.SetTeacher(
       [teacher, ledger](const Batch& batch) {

@@ -58,8 +58,23 @@ class Teacher {
   // The forward alone, never cached.
   Tensor Forward(const Tensor& images);
 
+  // A file for the cache, reused across runs: loaded now when it exists and was written for
+  // `key` (CacheKey: the teacher's weights and the data); written (atomically) as soon as all
+  // `samples` of the training split are cached, and by SaveCacheFile(). Turns the cache on.
+  // Returns how many samples it loaded (0 for a new file, or a file of another teacher or data,
+  // which `stale` then explains and which is overwritten). Throws Error(kData/kIo) naming the
+  // file when it exists but cannot be read.
+  int64_t UseCacheFile(std::string path, std::string key, int64_t samples, std::string* stale);
+  // Writes the cache file now if it has rows the file lacks (called after a run that ended
+  // before every sample was cached). No-op without a cache file.
+  void SaveCacheFile();
+  // A key for UseCacheFile: a hash of the teacher's weights and buffers, the model's name and
+  // the data's location, format, limit and split.
+  static std::string CacheKey(ops::Sequential& model, const TrainConfig& config);
+
   ops::Sequential& model() { return model_; }
   bool caches() const { return cache_logits_; }
+  int64_t cached_samples() const { return cached_count_; }
   void set_cache(bool on) { cache_logits_ = on; }            // before the run
   int64_t forwards() const { return forwards_.load(); }      // batches computed
   int64_t cache_hits() const { return cache_hits_.load(); }  // batches read from the cache
@@ -72,6 +87,11 @@ class Teacher {
   int64_t classes_ = 0;
   std::vector<float> cache_;  // [samples, classes], rows by dataset index
   std::vector<bool> cached_;  // per dataset index
+  int64_t cached_count_ = 0;
+  // The cache file, its key, the training split's size, and rows not yet in the file.
+  std::string file_, file_key_;
+  int64_t file_samples_ = 0;
+  bool file_dirty_ = false;
   std::atomic<int64_t> forwards_{0};
   std::atomic<int64_t> cache_hits_{0};
 };

@@ -96,6 +96,10 @@ struct TrainConfig {
   // Distillation: a teacher checkpoint (safetensors) of model teacher_model.
   std::string teacher_checkpoint;
   std::string teacher_model = "cnn";
+  // The teacher's logits: "auto" (kept in memory when inputs are not augmented, so the teacher
+  // runs in epoch 1 only), "off" (the teacher runs for every batch), "memory", or a file that
+  // keeps them across runs (the teacher does not run at all once it is complete).
+  std::string teacher_cache = "auto";
   float distill_temperature = 4.0f;
   float distill_alpha = 0.9f;
 

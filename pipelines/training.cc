@@ -119,6 +119,7 @@ const TrainConfig& TrainingPipeline::config() const { return impl_->config; }
 ops::Sequential& TrainingPipeline::model() { return *impl_->model; }
 TrainState& TrainingPipeline::state() { return impl_->state; }
 int64_t TrainingPipeline::steps_per_epoch() const { return impl_->train->batches_per_epoch(); }
+int64_t TrainingPipeline::train_samples() const { return impl_->train->size(); }
 
 std::vector<std::string> TrainingPipeline::ComputeStageNames() const {
   std::vector<std::string> names;

@@ -88,6 +88,7 @@ class TrainingPipeline {
   ops::Sequential& model();
   TrainState& state();
   int64_t steps_per_epoch() const;
+  int64_t train_samples() const;  // samples of the training split (after limit and validation)
 
   // The compute stages in order ("forward", "loss", "backward", "prune-mask", "step").
   std::vector<std::string> ComputeStageNames() const;

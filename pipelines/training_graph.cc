@@ -177,8 +177,11 @@ class TrainingRun {
                                     view.teacher_logits = teacher(view.batch);
                                     return std::move(view);
                                   });
+    // The join sits where the teacher runs: on the compute device, teacher(k), the join and
+    // forward(k) follow each other on its thread with no hand-off to another thread between
+    // them (a cpu join cost two thread wake-ups per batch, with compute idle in between).
     auto join = g_.Join<StepItem, StepItem>(
-        "teacher-join", Cpu(1), [](StepItem&& student, StepItem&& view) {
+        "teacher-join", on_cpu ? Cpu(1) : Compute(), [](StepItem&& student, StepItem&& view) {
           student.teacher_logits = std::move(view.teacher_logits);
           return std::move(student);
         });

@@ -6,6 +6,7 @@
 #include "pipelines/distillation.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -169,6 +170,51 @@ TEST(DistillationInGraph, CachedTeacherLogitsGiveTheSameLossesAsRecomputing) {
   EXPECT_EQ(recomputing->forwards(), 24);
   EXPECT_EQ(caching->forwards(), 8);
   EXPECT_EQ(caching->cache_hits(), 16);
+}
+
+// A cache file: the first run computes every batch once and writes the file when all 256
+// samples are in it; a second run with the same teacher and data loads it and never runs the
+// teacher, with losses bit-identical to the first run's; another teacher's run finds the file
+// stale, recomputes and overwrites it.
+TEST(DistillationInGraph, CacheFileSkipsTheTeacherInTheNextRun) {
+  if (!HaveData()) GTEST_SKIP() << "Fashion-MNIST is not installed at " << kDefaultDataDir;
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("millrace-teacher-cache-" + std::to_string(getpid()));
+  std::filesystem::remove(file);
+  const DistillConfig config{.loss = {.alpha = 0.9, .temperature = 4.0}};
+  const TrainConfig c = SmallConfig();
+  auto run = [&](std::shared_ptr<Teacher> teacher, std::string* stale, int64_t* loaded) {
+    TrainingPipeline p(c);
+    *loaded = teacher->UseCacheFile(file, Teacher::CacheKey(teacher->model(), c),
+                                    p.train_samples(), stale);
+    AttachDistillation(p, teacher, config);
+    std::vector<double> losses = Losses(p);
+    teacher->SaveCacheFile();
+    return losses;
+  };
+  std::string stale;
+  int64_t loaded = -1;
+  auto first = MakeFixedTeacher(false);
+  const std::vector<double> a = run(first, &stale, &loaded);
+  EXPECT_EQ(loaded, 0);
+  EXPECT_EQ(first->forwards(), 8);  // epoch 1 only
+  ASSERT_TRUE(std::filesystem::exists(file));
+
+  auto second = MakeFixedTeacher(false);
+  const std::vector<double> b = run(second, &stale, &loaded);
+  EXPECT_EQ(loaded, 256);
+  EXPECT_TRUE(stale.empty()) << stale;
+  EXPECT_EQ(second->forwards(), 0);
+  EXPECT_EQ(second->cache_hits(), 24);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i;
+
+  auto other = std::make_shared<Teacher>(ops::MakeModel("mlp", 12), false);
+  run(other, &stale, &loaded);
+  EXPECT_EQ(loaded, 0);
+  EXPECT_NE(stale.find("another teacher"), std::string::npos) << stale;
+  EXPECT_EQ(other->forwards(), 8);
+  std::filesystem::remove(file);
 }
 
 TEST(DistillationInGraph, CacheRefusesAugmentedInputs) {
