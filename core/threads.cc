@@ -49,7 +49,7 @@ ThreadBudget DefaultThreadBudget(int cores) {
   ThreadBudget b;
   cores = std::max(1, cores);
   b.cpu_stages = std::max(1, cores / 2);
-  b.compute = std::max(1, cores - b.cpu_stages);
+  b.compute = cores;  // shrunk by what the cpu stages are measured to use (pipelines/thread_plan.h)
   b.io = 1;
   return b;
 }

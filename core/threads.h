@@ -20,8 +20,10 @@ struct ThreadBudget {
   std::string ToString() const;  // "2 cores: cpu stages 1, compute 1, io 1 (light)"
 };
 
-// The default plan for `cores`: compute takes what the cpu stages don't need; io threads
-// mostly wait on the kernel and are counted as light.
+// The starting plan for `cores`: compute gets every core, and the cpu stages' arenas half of
+// them (on IDX they need a few percent of one). A training run then measures what the cpu
+// stages use and shrinks compute by that (pipelines/thread_plan.h). io threads mostly wait on
+// the kernel and are counted as light.
 ThreadBudget DefaultThreadBudget(int cores = AvailableCores());
 
 }  // namespace millrace

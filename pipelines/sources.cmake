@@ -10,6 +10,7 @@ set(MILLRACE_PIPELINES_SOURCES
   finite_check.cc
   training_graph.cc
   epoch_progress.cc
+  thread_plan.cc
   evaluation.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

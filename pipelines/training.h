@@ -70,7 +70,8 @@ struct TrainResult {
   std::string stage_report;  // the table, the bottleneck, and the compute stages' split
   GraphStats graph;          // the training graph's statistics at its end
   std::string first_compute_stage;  // "forward": the stage that waits when data is late
-  ThreadBudget budget;
+  ThreadBudget budget;      // compute: the team size at the end (pipelines/thread_plan.h)
+  std::string thread_plan;  // how that team size was chosen, in words
   double sparsity = 0.0;
 };
 

@@ -24,6 +24,7 @@
 
 #include "ops/compute_thread.h"
 #include "pipelines/epoch_progress.h"
+#include "pipelines/thread_plan.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
 #include "pipelines/training_impl.h"
@@ -82,7 +83,9 @@ class TrainingRun {
         c_(m.config),
         hooks_(hooks),
         g_(g),
-        progress_(c_.epochs, m.train->batches_per_epoch(), c_.batch_size, m.total_steps) {}
+        progress_(c_.epochs, m.train->batches_per_epoch(), c_.batch_size, m.total_steps),
+        plan_(AvailableCores(), m.budget.compute,
+              /*adaptive=*/c_.device.is_cpu() && c_.compute_threads == 0 && !c_.deterministic) {}
 
   void Build() {
     auto collate = AddDataStages();
@@ -106,6 +109,8 @@ class TrainingRun {
                                 s.blocked_s});
     }
     result_.graph = stats;
+    result_.budget.compute = plan_.threads();
+    result_.thread_plan = plan_.Explain();
     result_.first_compute_stage = m_.stages.front()->name();
     result_.stage_report =
         stats.ToTable() +
@@ -254,6 +259,7 @@ class TrainingRun {
   // and the snapshot for evaluate.
   void Progress(StepItem&& item, Emit<AfterCompute>& emit) {
     progress_.Add(item, m_.state.steps_done);
+    PlanComputeThreads();
     if (hooks_.on_step && progress_.ProgressDue()) {
       if (progress_.elapsed_s() > 0.5) cached_stats_ = g_.Stats();
       StepProgress p = progress_.Progress(cached_stats_);
@@ -276,6 +282,20 @@ class TrainingRun {
       }
     }
     if (after.eval || after.side) emit(std::move(after));
+  }
+
+  // On the compute thread, between two steps: the team size from the data stages' measured
+  // load (pipelines/thread_plan.h). Said once when first planned, then at each change.
+  void PlanComputeThreads() {
+    if (!plan_.Due(progress_.elapsed_s())) return;
+    const bool first = !planned_;
+    planned_ = true;
+    const std::optional<int> changed = plan_.Update(g_.Stats());
+    if (changed) ops::InitComputeThread(c_.device, *changed);
+    if ((changed || first) && hooks_.on_note) {
+      std::lock_guard<std::mutex> lock(hooks_mu_);
+      hooks_.on_note("thread plan: " + plan_.Explain());
+    }
   }
 
   // On a cpu worker: the snapshot's accuracy and loss on the test and validation splits.
@@ -309,6 +329,8 @@ class TrainingRun {
   const TrainHooks& hooks_;
   Graph& g_;
   EpochProgress progress_;
+  ComputeThreadPlan plan_;
+  bool planned_ = false;
   GraphStats cached_stats_;
   std::mutex hooks_mu_;  // hooks are called from the compute and the evaluate threads
   TrainResult result_;
@@ -329,11 +351,14 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   }
   if (hooks.on_note) {
     const char* wait = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
     hooks.on_note("thread budget (" + std::to_string(AvailableCores()) +
                   " cores): " + budget.ToString() + "; augment workers " +
                   std::to_string(augment_workers) + ", oneDNN threads " +
-                  std::to_string(budget.compute) + ", OpenMP wait policy " +
-                  (wait != nullptr ? wait : "spin (libgomp default)"));
+                  std::to_string(budget.compute) + ", OpenMP waiting " +
+                  (wait != nullptr ? std::string("OMP_WAIT_POLICY=") + wait
+                   : spin != nullptr ? std::string("GOMP_SPINCOUNT=") + spin
+                                     : std::string("libgomp's default")));
     if (state.steps_done > 0) {
       hooks.on_note("resumed from " + c.checkpoint_dir + "/last.safetensors at step " +
                     std::to_string(state.steps_done) + " (epoch " + std::to_string(first_epoch) +
@@ -368,7 +393,9 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   g.Run();
 
   TrainResult result = run.Result();
+  const int planned_compute = result.budget.compute;
   result.budget = budget;
+  result.budget.compute = planned_compute;
   result.budget.cpu_stages = augment_workers;
   if (!c.trace_path.empty()) g.WriteTrace(c.trace_path);
   return result;
