@@ -1,10 +1,15 @@
 // The optimizers' updates on the CPU: one loop over the elements, in f32 (update.h has the
-// formulas).
+// formulas), split across the compute thread's OpenMP team when a tensor is large enough to
+// pay for the fork (each element is updated alone, so any split gives the same bits).
 #include <cmath>
 
 #include "ops/optim/update.h"
 
 namespace millrace::ops::cpu {
+
+namespace {
+constexpr int64_t kParallelFrom = 1 << 16;  // elements; below, one thread
+}  // namespace
 
 void SgdUpdate(Tensor& weights, const Tensor& gradient, Tensor& momentum_buffer,
                const SgdUpdateConfig& config) {
@@ -17,11 +22,13 @@ void SgdUpdate(Tensor& weights, const Tensor& gradient, Tensor& momentum_buffer,
   const float* grad = gradient.data<float>();
   const int64_t n = weights.numel();
   if (momentum == 0) {
+#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
     for (int64_t i = 0; i < n; ++i) w[i] -= rate * (grad[i] + wd * w[i]);
     return;
   }
   float* buf = momentum_buffer.data<float>();
   const bool first = config.first_step;
+#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i] + wd * w[i];
     buf[i] = first ? g : momentum * buf[i] + damp * g;
@@ -41,7 +48,9 @@ void AdamWUpdate(Tensor& weights, const Tensor& gradient, Tensor& m_t, Tensor& v
   const float* g = gradient.data<float>();
   float* m = m_t.data<float>();
   float* v = v_t.data<float>();
-  for (int64_t i = 0, n = weights.numel(); i < n; ++i) {
+  const int64_t n = weights.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
+  for (int64_t i = 0; i < n; ++i) {
     w[i] *= decay;
     m[i] = beta1 * m[i] + (1 - beta1) * g[i];
     v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];

@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
+#include "ops/compute_thread.h"
 #include "ops/loss/loss.h"
 #include "ops/metrics/classification.h"
 #include "ops/optim/update.h"
 #include "ops/prune/mask.h"
 #include "ops/prune/ranking.h"
 #include "tests/ops/backend_parity.h"
+#include "tests/ops/gradcheck.h"
 
 namespace millrace::ops {
 namespace {
@@ -186,6 +189,27 @@ TEST_P(KernelParity, SgdUpdate) {
     ExpectNear(w, want, 1e-6, "sgd weights vs naive");
     ExpectNear(b, std::vector<double>(buf.begin(), buf.end()), 1e-6, "sgd momentum vs naive");
   }
+}
+
+// Above the size where the update splits across the compute thread's team, 3 threads give the
+// same bits as 1 (each element is updated alone), and both match the formulas.
+TEST(OptimizerUpdate, ATeamUpdatesLargeTensorsToTheSameBitsAsOneThread) {
+  const SgdUpdateConfig c{.lr = 0.05f, .weight_decay = 0.001f, .momentum = 0.9f, .nesterov = true};
+  const Shape shape = {300, 1001};  // 300,300 elements
+  const Tensor w0 = Random(shape, 21), g = Random(shape, 22), b0 = Random(shape, 23);
+  auto update_with = [&](int threads, Tensor& w, Tensor& b) {
+    std::thread([&] {
+      InitComputeThread(Device::Cpu(), threads);
+      SgdUpdate(w, g, b, c);
+    }).join();
+  };
+  Tensor w1 = w0.Clone(), b1 = b0.Clone(), w3 = w0.Clone(), b3 = b0.Clone();
+  update_with(1, w1, b1);
+  update_with(3, w3, b3);
+  EXPECT_TRUE(testing::SameBits(w1, w3));
+  EXPECT_TRUE(testing::SameBits(b1, b3));
+  std::vector<float> buf = Floats(b0);
+  ExpectNear(w3, NaiveSgd(Floats(w0), Floats(g), buf, c), 1e-6, "sgd weights vs naive");
 }
 
 TEST_P(KernelParity, AdamWUpdate) {
