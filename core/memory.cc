@@ -6,7 +6,37 @@
 
 #include "core/error.h"
 
+// Host tensors come from oneTBB's scalable allocator: it keeps freed large blocks in its
+// large-object cache and hands them back on the next request of that size, where glibc's
+// malloc returned the cnn's per-step activations to the kernel and took them back as ~1,200
+// page faults a step (docs/BENCHMARKS.md, "Allocation"). Sanitizer builds keep glibc's
+// allocator, which AddressSanitizer instruments.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MILLRACE_HOST_MALLOC_GLIBC 1
+#endif
+#ifndef MILLRACE_HOST_MALLOC_GLIBC
+#include <tbb/scalable_allocator.h>
+#endif
+
 namespace millrace {
+
+namespace {
+void* HostAlloc(size_t bytes) {
+#ifdef MILLRACE_HOST_MALLOC_GLIBC
+  return std::aligned_alloc(kHostAlignment, bytes);
+#else
+  return scalable_aligned_malloc(bytes, kHostAlignment);
+#endif
+}
+
+void HostFree(void* data) {
+#ifdef MILLRACE_HOST_MALLOC_GLIBC
+  std::free(data);
+#else
+  scalable_aligned_free(data);
+#endif
+}
+}  // namespace
 
 std::shared_ptr<Storage> Storage::Allocate(size_t bytes, Device device, HostMemory host) {
   const size_t request = AllocationSize(bytes);
@@ -20,7 +50,7 @@ std::shared_ptr<Storage> Storage::Allocate(size_t bytes, Device device, HostMemo
       pinned = data != nullptr;
     }
     if (data == nullptr) {
-      data = std::aligned_alloc(kHostAlignment, request);
+      data = HostAlloc(request);
       if (data == nullptr) throw std::bad_alloc();
     }
   }
@@ -33,7 +63,7 @@ Storage::~Storage() {
   } else if (pinned_) {
     detail::CudaHostFreePinned(data_);
   } else {
-    std::free(data_);
+    HostFree(data_);
   }
 }
 
