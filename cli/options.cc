@@ -143,8 +143,10 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                "where an interrupted run stopped)");
   cmd.add_option("--on-bad-record", raw.on_bad_record,
                  "a bad record found while the data loads (cut-off gzip, label out of range, tar "
-                 "sample without label or image): fail (exit 3, naming the file and record) or "
-                 "skip (counted; each reported at the end; more than --max-bad-share fails)")
+                 "sample without label or image) or while it trains (an image that fails to "
+                 "decode): fail (exit 3, naming the file, tar entry and record) or skip (dropped "
+                 "from its batch, counted in the augment stage's row; each reported at the end; "
+                 "more than --max-bad-share fails)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   cmd.add_option("--max-bad-share", c.max_bad_share,

@@ -78,9 +78,11 @@ struct TrainConfig {
                            // stage (asynchronous reads in flight: io_uring, or the pread pool
                            // where it is refused or MILLRACE_IO_URING=0)
   // Bad records found while a dataset loads (a cut-off gzip stream, a label out of range, an
-  // image or label missing from a tar sample): with a log they are skipped, counted and
-  // described there, and the load fails only when more than max_bad_share of the records
-  // are bad; without one (the default) the first bad record fails the load.
+  // image or label missing from a tar sample) or while it trains (an image that fails to
+  // decode: DataSource::DecodeOrSkip): with a log they are skipped (a batch then lacks that
+  // sample), counted and described there, and the run fails only when more than
+  // max_bad_share of a split's records are bad; without one (the default) the first bad
+  // record fails the load or the run.
   std::shared_ptr<io::SkipLog> bad_records;
   double max_bad_share = 0.01;
 

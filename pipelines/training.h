@@ -56,6 +56,7 @@ struct StageFigures {
   double busy_s = 0.0;     // summed over the stage's workers
   double starved_s = 0.0;  // waiting on an empty input
   double blocked_s = 0.0;  // waiting on a full output
+  int64_t skipped = 0;     // records passed over (augment: failed to decode, under skip)
 };
 
 struct TrainResult {
