@@ -78,7 +78,8 @@ void CheckBadShare(const TrainConfig& config, int64_t skipped, int64_t kept,
                       << (config.bad_records ? config.bad_records->Summary() : std::string()));
 }
 
-std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
+std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split,
+                                                      std::vector<std::string>& notes) {
   const std::string name = split == Split::kTest ? "test" : "train";
   if (config.data_format == "idx") {
     MILLRACE_CHECK(std::filesystem::is_directory(config.data_dir), ErrorKind::kIo,
@@ -97,6 +98,7 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
     auto tree = std::make_shared<io::ImageFolderDataset>(
         (std::filesystem::path(config.data_dir) / name).string());
     CheckClassFolders(*tree, config);
+    if (tree->ignored().count > 0) notes.push_back(tree->ignored().Note(tree->root()));
     return tree;
   }
   if (config.data_format == "tar") {
@@ -164,7 +166,10 @@ class DataSource::BadRecords {
 };
 
 DataSource DataSource::Open(const TrainConfig& config, Split split) {
-  return DataSource(OpenDataset(config, split), split, config);
+  std::vector<std::string> notes;
+  DataSource source(OpenDataset(config, split, notes), split, config);
+  source.notes_ = std::move(notes);
+  return source;
 }
 
 DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -110,6 +111,9 @@ class DataSource {
   int64_t batches_per_epoch() const { return sampler_.num_batches(); }
   int64_t samples_per_epoch() const { return sampler_.num_samples(); }
   const io::IndexedDataset& dataset() const { return *dataset_; }
+  // Warnings of the scan to show the user: entries of an image tree that are not images (a
+  // README, a FIFO), with their count and the first few paths.
+  const std::vector<std::string>& notes() const { return notes_; }
   const std::shared_ptr<const io::IndexedDataset>& shared() const { return dataset_; }
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
@@ -159,6 +163,7 @@ class DataSource {
   std::shared_ptr<const io::IndexedDataset> dataset_;
   std::shared_ptr<BadRecords> bad_;  // null under --on-bad-record fail
   Split split_;
+  std::vector<std::string> notes_;
   int64_t first_ = 0;
   int64_t size_ = 0;
   int64_t batch_size_ = 0;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,6 +213,9 @@ TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) 
   std::sort(files.begin(), files.end());
   ASSERT_GT(files.size(), 100u);
   std::ofstream(files[50], std::ios::trunc) << "not a jpeg";
+  // Entries that are not images: reported in a warning, the FIFO never opened.
+  std::ofstream(tree / "train" / "README.txt") << "Fashion-MNIST as JPEG\n";
+  ASSERT_EQ(::mkfifo((tree / "train" / "0" / "pipe.jpg").c_str(), 0600), 0);
   fs::resize_file(files[90], fs::file_size(files[90]) / 3);
   std::vector<std::string> args = {"--data", tree.string(), "--format", "folder", "--batch-size",
                                    "20", "--epochs", "1", "--no-eval", "--model", "mlp-small"};
@@ -229,6 +233,10 @@ TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) 
   EXPECT_NE(skip.find(files[50].string()), std::string::npos) << skip;
   EXPECT_NE(skip.find(files[90].string()), std::string::npos) << skip;
   EXPECT_NE(skip.find("skipped"), skip.find("bad records skipped")) << skip;  // the table's too
+  EXPECT_NE(skip.find("warning: 2 entries under " + (tree / "train").string() +
+                      " are not an image and were ignored: 0/pipe.jpg (a FIFO), README.txt"),
+            std::string::npos)
+      << skip;
 }
 
 }  // namespace
