@@ -133,7 +133,9 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--capacity", raw.capacity,
                  "capacity of the channel into a stage, STAGE=N (repeatable)");
   cmd.add_option("--checkpoint-dir", c.checkpoint_dir,
-                 "write DIR/last.safetensors at each epoch's end");
+                 "write DIR/last.safetensors at each epoch's end, and DIR/best.safetensors (the "
+                 "weights of the epoch with the best validation accuracy, or test accuracy "
+                 "without --validation) when an evaluation runs each epoch");
   cmd.add_option("--keep-checkpoints", c.keep_checkpoints,
                  "step-numbered checkpoints kept in --checkpoint-dir beside last.safetensors")
       ->check(CLI::Range(1, 1000000))

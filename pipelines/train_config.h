@@ -113,7 +113,9 @@ struct TrainConfig {
 
   // Evaluation, checkpoints, tracing.
   bool eval_each_epoch = true;  // test accuracy at each epoch's end (on a weight snapshot)
-  std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end
+  std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end, and
+                                // <dir>/best.safetensors: the weights of the epoch evaluated
+                                // best (validation accuracy, else test accuracy)
   int keep_checkpoints = 3;     // step-numbered checkpoints kept beside last.safetensors (>= 1)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
   bool resume = false;          // start from <checkpoint_dir>/last.safetensors

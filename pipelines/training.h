@@ -73,6 +73,11 @@ struct TrainResult {
   std::string first_compute_stage;  // "forward": the stage that waits when data is late
   ThreadBudget budget;
   double sparsity = 0.0;
+  // best.safetensors in the checkpoint dir (written when an evaluation scored better than the
+  // best so far: validation accuracy, or test accuracy without a validation split): the epoch
+  // of the last one this run wrote (0: none) and its accuracy.
+  int best_epoch = 0;
+  double best_accuracy = 0.0;
 };
 
 class TrainingPipeline {

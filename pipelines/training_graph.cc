@@ -335,7 +335,12 @@ class TrainingRun {
     std::optional<ClassificationMetrics> on_test = evaluate_on(m_.test.get(), item.summary.test);
     std::optional<ClassificationMetrics> on_validation =
         evaluate_on(m_.validation.get(), item.summary.validation);
+    const bool best = m_.SaveBestCheckpoint(*m_.eval_model, item.summary);
     std::lock_guard<std::mutex> lock(hooks_mu_);
+    if (best) {
+      result_.best_epoch = item.summary.epoch;
+      result_.best_accuracy = m_.best_accuracy;
+    }
     if (on_test) result_.final_test = std::move(on_test);
     if (on_validation) result_.final_validation = std::move(on_validation);
     result_.epochs.push_back(item.summary);

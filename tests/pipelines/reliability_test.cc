@@ -15,6 +15,9 @@
 
 #include "ops/checkpoint/checkpoint.h"
 #include "ops/checkpoint/history.h"
+#include "ops/compute_thread.h"
+#include "ops/models.h"
+#include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 
 namespace millrace::pipelines {
@@ -192,6 +195,48 @@ TEST_F(Reliability, HugeLearningRateStopsAndLeavesTheGoodCheckpoint) {
   p.model().Parameters()[0]->value.data<float>()[0] = std::nanf("");
   EXPECT_THROW(ops::SaveCheckpoint(dir_ / "x.safetensors", p.model(), nullptr, {}), Error);
   EXPECT_FALSE(fs::exists(dir_ / "x.safetensors"));
+}
+
+// best.safetensors: the weights of the epoch with the highest validation accuracy (the first
+// of equals), written from that epoch's snapshot, never pruned by keep_checkpoints, and kept
+// across a resume unless a later epoch beats it.
+TEST_F(Reliability, KeepsTheBestEpochByValidationAccuracyAcrossAResume) {
+  TrainConfig c = SmallConfig(dir_);
+  c.validation = 256;
+  c.epochs = 2;
+  c.keep_checkpoints = 1;
+  c.optimizer.lr = 0.3f;  // a bumpy run: the best epoch need not be the last
+  std::vector<EpochSummary> epochs;
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochSummary& e) { epochs.push_back(e); };
+  TrainResult first = TrainingPipeline(c).Run(hooks);
+  TrainConfig more = c;
+  more.epochs = 4;
+  more.resume = true;
+  TrainingPipeline resumed(more);
+  TrainResult second = resumed.Run(hooks);
+  ASSERT_EQ(epochs.size(), 4u);
+
+  size_t best = 0;
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    if (epochs[i].validation.accuracy > epochs[best].validation.accuracy) best = i;
+  }
+  const int best_epoch = static_cast<int>(best) + 1;
+  EXPECT_EQ(best_epoch <= 2 ? first.best_epoch : second.best_epoch, best_epoch);
+  if (best_epoch <= 2) EXPECT_EQ(second.best_epoch, 0);  // not replaced by a worse epoch
+  ASSERT_TRUE(fs::exists(dir_ / "best.safetensors"));
+  EXPECT_EQ(ops::StepCheckpoints(dir_).size(), 1u);  // keep 1: best is not a step file
+
+  // The file holds that epoch's weights: evaluated again, the same accuracy.
+  ops::Sequential model = ops::MakeModel(c.model, 99);
+  const ops::TrainingState state = ops::LoadCheckpoint(dir_ / "best.safetensors", model, nullptr);
+  EXPECT_EQ(state.step, best_epoch * 16);
+  EXPECT_EQ(state.metadata.at("epoch"), std::to_string(best_epoch));
+  EXPECT_EQ(state.metadata.at("best_by"), "validation accuracy");
+  ops::InitComputeThread(Device::Cpu(), 1);
+  const DataSource train = DataSource::Open(c, Split::kTrain);
+  const DataSource validation(train.shared(), Split::kValidation, c);
+  EXPECT_EQ(EvaluatePlain(model, validation).Accuracy(), epochs[best].validation.accuracy);
 }
 
 TEST_F(Reliability, UnusableOutputPathsFailBeforeTraining) {
