@@ -156,8 +156,9 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd.add_option("--on-nonfinite", raw.on_nonfinite,
-                 "a batch whose loss is NaN or Inf: fail (stop, naming the step; exit 3) or skip "
-                 "(no update for that batch; the count is reported)")
+                 "a batch whose loss or gradients are NaN or Inf: fail (stop, naming the step "
+                 "and the stage, loss or backward; exit 3) or skip (no update for that batch; the "
+                 "count is reported)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   cmd.add_option("--trace", c.trace_path, "write a Chrome trace-event JSON (open in Perfetto)");

@@ -137,7 +137,7 @@ int RunTrain(TrainArgs& args) {
   }
   if (pipeline.state().nonfinite_skipped > 0) {
     std::cout << "skipped " << pipeline.state().nonfinite_skipped
-              << " batches whose loss was NaN or Inf (--on-nonfinite skip)\n";
+              << " batches whose loss or gradients were NaN or Inf (--on-nonfinite skip)\n";
   }
   if (!config.checkpoint_dir.empty()) {
     std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors (and the last "

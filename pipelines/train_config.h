@@ -57,7 +57,8 @@ struct PruneConfig {
                                    // run's end
 };
 
-// What a batch whose loss is NaN or Inf does: stop the run (naming the step), or skip the
+// What a batch whose loss or gradients are NaN or Inf does (the gradients are checked after
+// backward, before any update): stop the run (naming the step), or skip the
 // batch (no backward, no optimizer step; counted in TrainState::nonfinite_skipped), as
 // mixed-precision loss scalers do.
 enum class NonFinitePolicy { kFail, kSkip };

@@ -171,6 +171,46 @@ TEST_F(Reliability, NonFiniteLossCanBeSkippedAndCounted) {
   }
 }
 
+// An Inf in the loss's gradient at one step (the loss itself finite): backward carries it into
+// the parameters' gradients, where the check after backward finds it.
+ComputeStagePtr PoisonGradient(int64_t step) {
+  return MakeComputeStage("poison-grad-" + std::to_string(step), [step](StepItem& item,
+                                                                      TrainState& state) {
+    if (state.steps_done == step) item.dlogits.data<float>()[3] = INFINITY;
+  });
+}
+
+TEST_F(Reliability, NonFiniteGradientStopsAtBackwardNamingTheStep) {
+  TrainingPipeline p(SmallConfig(dir_));
+  p.InsertBefore("backward", PoisonGradient(21));
+  try {
+    p.Run();
+    FAIL() << "an Inf gradient was stepped on";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    EXPECT_EQ(e.stage(), "backward") << e.what();
+    EXPECT_NE(std::string(e.what()).find("at step 21"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gradient"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ops::StepCheckpoints(dir_).back().filename(), "step-0000000016.safetensors");
+  for (ops::Parameter* param : p.model().Parameters()) {  // no update from the Inf step
+    for (float v : param->value.span<float>()) ASSERT_TRUE(std::isfinite(v)) << param->name;
+  }
+}
+
+TEST_F(Reliability, NonFiniteGradientCanBeSkippedAndCounted) {
+  TrainConfig c = SmallConfig(dir_);
+  c.on_nonfinite = NonFinitePolicy::kSkip;
+  TrainingPipeline p(c);
+  p.InsertBefore("backward", PoisonGradient(3));
+  p.InsertBefore("backward", PoisonGradient(30));
+  EXPECT_EQ(p.Run().steps, 48);
+  EXPECT_EQ(p.state().nonfinite_skipped, 2);
+  for (ops::Parameter* param : p.model().Parameters()) {
+    for (float v : param->value.span<float>()) ASSERT_TRUE(std::isfinite(v)) << param->name;
+  }
+}
+
 // A learning rate of 10^6 diverges: the run stops with the step named, the weights of the
 // last good checkpoint stay on disk, and non-finite weights are refused by SaveCheckpoint.
 TEST_F(Reliability, HugeLearningRateStopsAndLeavesTheGoodCheckpoint) {
