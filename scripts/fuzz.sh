@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (io/fuzz: IDX and gzip, tar in memory and streamed, image decode,
-# collate, safetensors) with clang in build-fuzz and runs each for a short time
+# collate, safetensors, image-tree scan) with clang in build-fuzz and runs each for a short time
 # (MILLRACE_FUZZ_SECONDS, default 20), seeded from tests/fuzz_corpus/<target>/. New inputs go to
 # build-fuzz/corpus/<target>; a crash leaves its input in build-fuzz/ and fails the script.
 # The targets use the production limits (4 GiB per IDX file, 1 GiB per tar entry, 2^26 pixels);
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${MILLRACE_FUZZ_SECONDS:-20}
 jobs=${MILLRACE_JOBS:-$(nproc)}
-targets=(idx tar image_decode collate safetensors)
+targets=(idx tar image_decode collate safetensors image_tree)
 
 CXX=${MILLRACE_FUZZ_CXX:-clang++} cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DMILLRACE_BUILD_FUZZERS=ON -DMILLRACE_CUDA=OFF -DMILLRACE_BUILD_TESTS=OFF \
