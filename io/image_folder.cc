@@ -113,7 +113,17 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
                     "no image files under the class directories" +
                         (ignored_.count > 0 ? "; " + ignored_.Note(root_) : std::string()));
   }
-  ExpectShapeOf(ReadFileSync(files_[0].path), files_[0].path, options_.decode);
+  for (size_t i = 0;; ++i) {
+    try {
+      ExpectShapeOf(ReadFileSync(files_[i].path), files_[i].path, options_.decode);
+      break;
+    } catch (const Error& e) {
+      if (options_.policy == BadInputPolicy::kFail || e.kind() != ErrorKind::kData ||
+          i + 1 == files_.size()) {
+        throw;
+      }
+    }
+  }
 }
 
 const ImageFolderDataset::File& ImageFolderDataset::file(int64_t index) const {

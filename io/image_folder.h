@@ -33,6 +33,10 @@ struct ImageFolderOptions {
   // File name extensions taken as images (compared without case); other files are ignored
   // and reported (ImageFolderDataset::ignored()).
   std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"};
+  // The image size of the tree is its first image's (DecodeOptions::height/width). kFail: an
+  // undecodable first image fails the scan; kSkip: the first image that decodes sets it (those
+  // before it fail again when read, where a skip policy passes them over).
+  BadInputPolicy policy = BadInputPolicy::kFail;
 };
 
 // What a scan passed over: files of other extensions (beside the class folders too) and

@@ -95,8 +95,10 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
   }
   if (config.data_format == "folder") {
     // root/train/<class>/<image> and root/test/<class>/<image> (`millrace data to-folder`).
+    io::ImageFolderOptions options;
+    options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
     auto tree = std::make_shared<io::ImageFolderDataset>(
-        (std::filesystem::path(config.data_dir) / name).string());
+        (std::filesystem::path(config.data_dir) / name).string(), options);
     CheckClassFolders(*tree, config);
     if (tree->ignored().count > 0) notes.push_back(tree->ignored().Note(tree->root()));
     return tree;

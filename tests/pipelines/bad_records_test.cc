@@ -175,6 +175,30 @@ TEST_F(BadRecords, MoreThanMaxBadShareEndsTheRun) {
   }
 }
 
+// The tree's first image sets the image size: under skip, an undecodable first image is one
+// more bad record (the first that decodes sets the size), under fail the scan names it.
+TEST_F(BadRecords, AnUndecodableFirstImageIsSkippedToo) {
+  const fs::path copy = *root_ / "first-bad";
+  fs::create_directories(copy);
+  fs::copy(*root_ / "tree" / "train", copy / "train", fs::copy_options::recursive);
+  const io::ImageFolderDataset tree((copy / "train").string());
+  const std::string first = tree.file(0).path;
+  fs::resize_file(first, 10);
+  TrainConfig c = Config(/*skip=*/false);
+  c.data_dir = copy.string();
+  try {
+    TrainingPipeline p(c);
+    FAIL() << "an undecodable first image was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    EXPECT_NE(std::string(e.what()).find(first), std::string::npos) << e.what();
+  }
+  c = Config(/*skip=*/true);
+  c.data_dir = copy.string();
+  EXPECT_EQ(TrainingPipeline(c).Run().steps, 16);
+  EXPECT_EQ(c.bad_records->count(), 4) << c.bad_records->Summary();
+}
+
 TEST_F(BadRecords, ABadTarMemberIsNamedWithItsShard) {
   // Damage the PNG data of one member of the second shard (its IDAT bytes: a CRC error).
   const fs::path shard = *root_ / "tar" / "train" / "shard-000001.tar";
