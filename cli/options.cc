@@ -139,7 +139,9 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--capacity", raw.capacity,
                  "capacity of the channel into a stage, STAGE=N (repeatable)");
   cmd.add_option("--checkpoint-dir", c.checkpoint_dir,
-                 "write DIR/last.safetensors at each epoch's end");
+                 "write DIR/last.safetensors at each epoch's end, and DIR/best.safetensors (the "
+                 "weights of the epoch with the best validation accuracy, or test accuracy "
+                 "without --validation) when an evaluation runs each epoch");
   cmd.add_option("--keep-checkpoints", c.keep_checkpoints,
                  "step-numbered checkpoints kept in --checkpoint-dir beside last.safetensors")
       ->check(CLI::Range(1, 1000000))
@@ -149,8 +151,10 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                "where an interrupted run stopped)");
   cmd.add_option("--on-bad-record", raw.on_bad_record,
                  "a bad record found while the data loads (cut-off gzip, label out of range, tar "
-                 "sample without label or image): fail (exit 3, naming the file and record) or "
-                 "skip (counted; each reported at the end; more than --max-bad-share fails)")
+                 "sample without label or image) or while it trains (an image that fails to "
+                 "decode): fail (exit 3, naming the file, tar entry and record) or skip (dropped "
+                 "from its batch, counted in the augment stage's row; each reported at the end; "
+                 "more than --max-bad-share fails)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   cmd.add_option("--max-bad-share", c.max_bad_share,
@@ -158,8 +162,9 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd.add_option("--on-nonfinite", raw.on_nonfinite,
-                 "a batch whose loss is NaN or Inf: fail (stop, naming the step; exit 3) or skip "
-                 "(no update for that batch; the count is reported)")
+                 "a batch whose loss or gradients are NaN or Inf: fail (stop, naming the step "
+                 "and the stage, loss or backward; exit 3) or skip (no update for that batch; the "
+                 "count is reported)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   cmd.add_option("--trace", c.trace_path, "write a Chrome trace-event JSON (open in Perfetto)");

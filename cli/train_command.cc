@@ -162,11 +162,17 @@ int RunTrain(TrainArgs& args) {
   }
   if (pipeline.state().nonfinite_skipped > 0) {
     std::cout << "skipped " << pipeline.state().nonfinite_skipped
-              << " batches whose loss was NaN or Inf (--on-nonfinite skip)\n";
+              << " batches whose loss or gradients were NaN or Inf (--on-nonfinite skip)\n";
   }
   if (!config.checkpoint_dir.empty()) {
     std::cout << "checkpoint: " << config.checkpoint_dir << "/last.safetensors (and the last "
               << config.keep_checkpoints << " step-numbered ones)\n";
+    if (result.best_epoch > 0) {
+      std::cout << std::setprecision(2) << "best: " << config.checkpoint_dir
+                << "/best.safetensors (epoch " << result.best_epoch << ", "
+                << (config.validation > 0 ? "validation" : "test") << " accuracy "
+                << 100.0 * result.best_accuracy << "%)\n";
+    }
   }
   if (!config.trace_path.empty()) {
     std::cout << "trace: " << config.trace_path << " (open in https://ui.perfetto.dev)\n";

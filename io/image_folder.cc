@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
+#include <set>
 
 #include "core/error.h"
 
@@ -16,7 +18,50 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// What an entry that is not a regular file is, for the report of ignored entries ("" for a
+// regular file). From its status (stat), never by opening it.
+std::string KindOf(const fs::directory_entry& entry) {
+  std::error_code ec;
+  const fs::file_status st = entry.status(ec);
+  switch (st.type()) {
+    case fs::file_type::regular: return "";
+    case fs::file_type::fifo: return "a FIFO";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::block:
+    case fs::file_type::character: return "a device";
+    case fs::file_type::not_found: return "a broken link";
+    default: return "not a regular file";
+  }
+}
+
+// Keeps the count and the IgnoredEntries::kKept smallest paths.
+class IgnoredList {
+ public:
+  void Add(const fs::path& root, const fs::directory_entry& entry, const std::string& kind) {
+    ++count_;
+    std::string path = entry.path().lexically_relative(root).string();
+    if (!kind.empty()) path += " (" + kind + ")";
+    first_.insert(std::move(path));
+    if (first_.size() > IgnoredEntries::kKept) first_.erase(std::prev(first_.end()));
+  }
+  IgnoredEntries Take() const { return {count_, {first_.begin(), first_.end()}}; }
+
+ private:
+  int64_t count_ = 0;
+  std::set<std::string> first_;
+};
+
 }  // namespace
+
+std::string IgnoredEntries::Note(const std::string& root) const {
+  if (count == 0) return {};
+  std::string text = std::to_string(count) + (count == 1 ? " entry" : " entries") + " under " +
+                     root + (count == 1 ? " is" : " are") + " not an image and " +
+                     (count == 1 ? "was" : "were") + " ignored: ";
+  for (size_t i = 0; i < first.size(); ++i) text += (i > 0 ? ", " : "") + first[i];
+  if (count > static_cast<int64_t>(first.size())) text += ", ...";
+  return text;
+}
 
 ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptions options)
     : root_(root), options_(std::move(options)) {
@@ -25,9 +70,15 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
   if (!fs::is_directory(root_, ec))
     throw Error(ErrorKind::kIo, "not a directory" + (ec ? ": " + ec.message() : std::string()))
         .WithFile(root_);
+  IgnoredList ignored;
   std::vector<fs::path> class_dirs;
   for (const fs::directory_entry& entry : fs::directory_iterator(root_, ec)) {
-    if (entry.is_directory()) class_dirs.push_back(entry.path());
+    std::error_code type_ec;
+    if (entry.is_directory(type_ec)) {
+      class_dirs.push_back(entry.path());
+    } else {
+      ignored.Add(root_, entry, KindOf(entry));  // a file beside the class folders
+    }
   }
   if (ec) throw Error(ErrorKind::kIo, "cannot list: " + ec.message()).WithFile(root_);
   std::sort(class_dirs.begin(), class_dirs.end(),
@@ -39,11 +90,15 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
     classes_.push_back(dir.filename().string());
     std::vector<File> files;
     for (const fs::directory_entry& entry : fs::recursive_directory_iterator(dir, ec)) {
-      if (!entry.is_regular_file()) continue;
+      std::error_code type_ec;
+      if (entry.is_directory(type_ec)) continue;
+      const std::string kind = entry.is_regular_file(type_ec) ? "" : KindOf(entry);
       const std::string ext = Lower(entry.path().extension().string());
-      if (std::find(options_.extensions.begin(), options_.extensions.end(), ext) ==
-          options_.extensions.end())
+      if (!kind.empty() || std::find(options_.extensions.begin(), options_.extensions.end(),
+                                     ext) == options_.extensions.end()) {
+        ignored.Add(root_, entry, kind);
         continue;
+      }
       files.push_back({entry.path().string(), entry.file_size(), label});
     }
     if (ec) throw Error(ErrorKind::kIo, "cannot list: " + ec.message()).WithFile(dir.string());
@@ -52,9 +107,23 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
     files_.insert(files_.end(), std::make_move_iterator(files.begin()),
                   std::make_move_iterator(files.end()));
   }
-  if (files_.empty())
-    throw DataError(root_, std::nullopt, "no image files under the class directories");
-  ExpectShapeOf(ReadFileSync(files_[0].path), files_[0].path, options_.decode);
+  ignored_ = ignored.Take();
+  if (files_.empty()) {
+    throw DataError(root_, std::nullopt,
+                    "no image files under the class directories" +
+                        (ignored_.count > 0 ? "; " + ignored_.Note(root_) : std::string()));
+  }
+  for (size_t i = 0;; ++i) {
+    try {
+      ExpectShapeOf(ReadFileSync(files_[i].path), files_[i].path, options_.decode);
+      break;
+    } catch (const Error& e) {
+      if (options_.policy == BadInputPolicy::kFail || e.kind() != ErrorKind::kData ||
+          i + 1 == files_.size()) {
+        throw;
+      }
+    }
+  }
 }
 
 const ImageFolderDataset::File& ImageFolderDataset::file(int64_t index) const {

@@ -30,8 +30,27 @@ namespace millrace::io {
 
 struct ImageFolderOptions {
   DecodeOptions decode;
-  // File name extensions taken as images (compared without case); other files are ignored.
+  // File name extensions taken as images (compared without case); other files are ignored
+  // and reported (ImageFolderDataset::ignored()).
   std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"};
+  // The image size of the tree is its first image's (DecodeOptions::height/width). kFail: an
+  // undecodable first image fails the scan; kSkip: the first image that decodes sets it (those
+  // before it fail again when read, where a skip policy passes them over).
+  BadInputPolicy policy = BadInputPolicy::kFail;
+};
+
+// What a scan passed over: files of other extensions (beside the class folders too) and
+// entries that are not regular files whatever their name (a FIFO, a socket, a device, a
+// broken link). None of them is opened, so a FIFO can't hang the scan.
+struct IgnoredEntries {
+  static constexpr size_t kKept = 5;
+  int64_t count = 0;
+  // The kKept first paths in byte-wise order, relative to the root, with what they are where
+  // that is not a plain file ("cat/x.jpg (a FIFO)").
+  std::vector<std::string> first;
+  // "3 entries under ROOT are not images and were ignored: cat/notes.txt, ..." (empty when
+  // none was).
+  std::string Note(const std::string& root) const;
 };
 
 class ImageFolderDataset final : public IndexedDataset {
@@ -59,6 +78,7 @@ class ImageFolderDataset final : public IndexedDataset {
   const std::vector<std::string>& classes() const noexcept { return classes_; }
   const File& file(int64_t index) const;
   const std::string& root() const noexcept { return root_; }
+  const IgnoredEntries& ignored() const noexcept { return ignored_; }
   const ImageFolderOptions& options() const noexcept { return options_; }
 
  private:
@@ -66,6 +86,7 @@ class ImageFolderDataset final : public IndexedDataset {
   ImageFolderOptions options_;
   std::vector<std::string> classes_;
   std::vector<File> files_;
+  IgnoredEntries ignored_;
 };
 
 struct StreamOptions {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "io/async_reader.h"
@@ -45,6 +46,29 @@ std::string DefaultIndexPath(const std::string& dir) {
   std::snprintf(name, sizeof(name), "tarindex-%016llx", static_cast<unsigned long long>(hash));
   return (cache / name).string();
 }
+// The name of the tar member whose data starts at `offset` of `shard`, from its header, the
+// block before the data (a name longer than the header holds comes in a GNU or pax record
+// before that header: the header's own name field, cut at 100 bytes, is given then). Empty when
+// the block can't be read or is not a header. Only on an error's path: the index holds no names.
+std::string MemberName(const std::string& shard, uint64_t offset) {
+  if (offset < kTarBlock) return {};
+  Bytes header;
+  try {
+    header = ReadRangeSync({shard, offset - kTarBlock, kTarBlock});
+  } catch (const Error&) {
+    return {};
+  }
+  if (header.size() != kTarBlock || std::memcmp(header.data() + 257, "ustar", 5) != 0) return {};
+  auto field = [&](size_t at, size_t n) {
+    const char* p = reinterpret_cast<const char*>(header.data()) + at;
+    return std::string(p, strnlen(p, n));
+  };
+  std::string name = field(0, 100);
+  const std::string prefix = field(345, 155);
+  if (!prefix.empty()) name = prefix + "/" + name;
+  return name;
+}
+
 }  // namespace
 
 TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
@@ -152,7 +176,17 @@ std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
 
 Sample TarDataset::Decode(const EncodedRecord& record) const {
   if (options_.in_memory) return Read(record.index);
-  return *DecodeRecord(record, options_.decode, BadInputPolicy::kFail);
+  try {
+    return *DecodeRecord(record, options_.decode, BadInputPolicy::kFail);
+  } catch (const Error& e) {
+    // Name the tar member (the index keeps only where its bytes lie).
+    if (e.kind() != ErrorKind::kData || record.index < 0 || record.index >= size()) throw;
+    const RecordLocation where = *Locate(record.index);
+    const std::string name = MemberName(where.range.path, where.range.offset);
+    if (name.empty()) throw;
+    throw DataError(record.source + " [entry " + name + ", " + record.entry + "]", record.index,
+                    e.message());
+  }
 }
 
 Sample TarDataset::Read(int64_t index) const {

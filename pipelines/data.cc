@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <set>
 
 #include "io/idx.h"
@@ -77,7 +78,8 @@ void CheckBadShare(const TrainConfig& config, int64_t skipped, int64_t kept,
                       << (config.bad_records ? config.bad_records->Summary() : std::string()));
 }
 
-std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split) {
+std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config, Split split,
+                                                      std::vector<std::string>& notes) {
   const std::string name = split == Split::kTest ? "test" : "train";
   if (config.data_format == "idx") {
     MILLRACE_CHECK(std::filesystem::is_directory(config.data_dir), ErrorKind::kIo,
@@ -93,9 +95,12 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
   }
   if (config.data_format == "folder") {
     // root/train/<class>/<image> and root/test/<class>/<image> (`millrace data to-folder`).
+    io::ImageFolderOptions options;
+    options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
     auto tree = std::make_shared<io::ImageFolderDataset>(
-        (std::filesystem::path(config.data_dir) / name).string());
+        (std::filesystem::path(config.data_dir) / name).string(), options);
     CheckClassFolders(*tree, config);
+    if (tree->ignored().count > 0) notes.push_back(tree->ignored().Note(tree->root()));
     return tree;
   }
   if (config.data_format == "tar") {
@@ -132,8 +137,41 @@ void CheckValidationSplit(const io::IndexedDataset& dataset, int64_t trainable) 
 
 }  // namespace
 
+// The records of a split that failed to decode under --on-bad-record skip: each is described
+// in the run's SkipLog once, and too many of them end the run.
+class DataSource::BadRecords {
+ public:
+  BadRecords(const TrainConfig& config, int64_t records)
+      : log_(config.bad_records), max_share_(config.max_bad_share), records_(records) {}
+
+  void Skip(const Error& error, int64_t index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!bad_.insert(index).second) return;  // seen in an earlier epoch
+    log_->Record(error);
+    const int64_t bad = static_cast<int64_t>(bad_.size());
+    MILLRACE_CHECK(bad <= max_share_ * static_cast<double>(records_), ErrorKind::kData,
+                   bad << " of the " << records_ << " records failed to decode so far, more than "
+                       << 100.0 * max_share_ << "% that may be skipped (--max-bad-share); "
+                       << log_->Summary());
+  }
+  int64_t count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(bad_.size());
+  }
+
+ private:
+  std::shared_ptr<io::SkipLog> log_;
+  double max_share_;
+  int64_t records_;
+  mutable std::mutex mu_;
+  std::set<int64_t> bad_;
+};
+
 DataSource DataSource::Open(const TrainConfig& config, Split split) {
-  return DataSource(OpenDataset(config, split), split, config);
+  std::vector<std::string> notes;
+  DataSource source(OpenDataset(config, split, notes), split, config);
+  source.notes_ = std::move(notes);
+  return source;
 }
 
 DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
@@ -156,6 +194,7 @@ DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split 
                          << size_ << " samples"
                          << (config.validation > 0 ? " (after the validation split)" : "")
                          << ", fewer than one batch of " << config.batch_size);
+  if (config.bad_records) bad_ = std::make_shared<BadRecords>(config, size_);
   augment_options_.seed = config.seed;
   augment_options_.crop_padding = 2;
   augment_options_.random_flip = true;
@@ -226,10 +265,41 @@ std::optional<RawSample> SampleReader::Next() {
   return RawSample{epoch, pos, std::move(*record)};
 }
 
+std::optional<io::Sample> DataSource::DecodeOrSkip(const io::EncodedRecord& record) const {
+  if (!bad_) return Decode(record);
+  try {
+    return Decode(record);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kData) throw;
+    bad_->Skip(e, record.index);
+    return std::nullopt;
+  }
+}
+
+std::optional<io::Sample> DataSource::ReadOrSkip(int64_t index) const {
+  if (!bad_) return Read(index);
+  try {
+    return Read(index);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kData) throw;
+    bad_->Skip(e, first_ + index);
+    return std::nullopt;
+  }
+}
+
+int64_t DataSource::bad_records() const { return bad_ ? bad_->count() : 0; }
+
 Batch DataSource::MakeBatch(int epoch, std::span<const int64_t> indices) const {
   std::vector<io::Sample> samples;
   samples.reserve(indices.size());
-  for (int64_t index : indices) samples.push_back(Prepare(Read(index), epoch));
+  for (int64_t index : indices) {
+    if (std::optional<io::Sample> s = ReadOrSkip(index)) samples.push_back(Prepare(std::move(*s), epoch));
+  }
+  MILLRACE_CHECK(!samples.empty(), ErrorKind::kData,
+                 "every one of the " << indices.size() << " records of a batch of epoch " << epoch
+                                     << " failed to decode and was skipped: "
+                                     << dataset_->size() << " records, "
+                                     << (bad_ ? bad_->count() : 0) << " of them bad");
   Batch b = Collate(samples);
   b.epoch = epoch;
   return b;

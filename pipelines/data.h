@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -110,6 +111,9 @@ class DataSource {
   int64_t batches_per_epoch() const { return sampler_.num_batches(); }
   int64_t samples_per_epoch() const { return sampler_.num_samples(); }
   const io::IndexedDataset& dataset() const { return *dataset_; }
+  // Warnings of the scan to show the user: entries of an image tree that are not images (a
+  // README, a FIFO), with their count and the first few paths.
+  const std::vector<std::string>& notes() const { return notes_; }
   const std::shared_ptr<const io::IndexedDataset>& shared() const { return dataset_; }
 
   // The batches of `epoch` (from 1): indices into the split, 0 .. size() - 1 (Read adds first()).
@@ -131,7 +135,18 @@ class DataSource {
                                            SampleReaderOptions options = {}) const;
   io::Sample Decode(const io::EncodedRecord& record) const { return dataset_->Decode(record); }
 
-  // Read + Prepare + Collate in a plain loop.
+  // Decode and Read under --on-bad-record (TrainConfig::bad_records): a record that fails to
+  // decode (Error of kind kData: an undecodable JPEG or PNG, named with its file, tar entry and
+  // index) throws under fail; under skip it gives nullopt, is described in the SkipLog the
+  // first time it fails (a bad file fails again every epoch), and once more than
+  // max_bad_share of the split's records have failed, Error(kData) ends the run. Thread-safe.
+  std::optional<io::Sample> DecodeOrSkip(const io::EncodedRecord& record) const;
+  std::optional<io::Sample> ReadOrSkip(int64_t index) const;
+  // Records of this split that failed to decode and were skipped (each counted once).
+  int64_t bad_records() const;
+
+  // ReadOrSkip + Prepare + Collate in a plain loop (a record skipped under --on-bad-record skip
+  // leaves the batch one sample short, as in the graph).
   Batch MakeBatch(int epoch, std::span<const int64_t> indices) const;
 
  private:
@@ -143,8 +158,12 @@ class DataSource {
   DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split split,
              const TrainConfig& config, Range range);
 
+  class BadRecords;  // data.cc: the records skipped under --on-bad-record skip
+
   std::shared_ptr<const io::IndexedDataset> dataset_;
+  std::shared_ptr<BadRecords> bad_;  // null under --on-bad-record fail
   Split split_;
+  std::vector<std::string> notes_;
   int64_t first_ = 0;
   int64_t size_ = 0;
   int64_t batch_size_ = 0;

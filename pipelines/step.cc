@@ -49,6 +49,7 @@ class BackwardStage final : public ComputeStage {
     state.optimizer->ZeroGrad();
     state.model->Backward(item.dlogits);
     item.dlogits = Tensor();
+    SkipNonFiniteGradients(item, state);  // before any update: the step then leaves them be
   }
 };
 

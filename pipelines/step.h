@@ -54,7 +54,7 @@ struct StepItem {
   Tensor dlogits;         // loss: d loss / d logits
   double lr = 0.0;        // step: the learning rate used
   SideWork side;          // run by the side stage once this item has left compute
-  bool skipped = false;   // a non-finite loss skipped (NonFinitePolicy::kSkip): no update
+  bool skipped = false;   // non-finite loss or gradients (NonFinitePolicy::kSkip): no update
 };
 
 // What the compute stages share. Touched only by the compute thread.
@@ -69,7 +69,7 @@ struct TrainState {
   // something (side work) gives up when it turns true.
   std::function<bool()> cancelled;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
-  int64_t nonfinite_skipped = 0;  // batches skipped for a non-finite loss
+  int64_t nonfinite_skipped = 0;  // batches skipped for a non-finite loss or gradient
 };
 
 class ComputeStage {

@@ -57,7 +57,8 @@ struct PruneConfig {
                                    // run's end
 };
 
-// What a batch whose loss is NaN or Inf does: stop the run (naming the step), or skip the
+// What a batch whose loss or gradients are NaN or Inf does (the gradients are checked after
+// backward, before any update): stop the run (naming the step), or skip the
 // batch (no backward, no optimizer step; counted in TrainState::nonfinite_skipped), as
 // mixed-precision loss scalers do.
 enum class NonFinitePolicy { kFail, kSkip };
@@ -78,9 +79,11 @@ struct TrainConfig {
                            // stage (asynchronous reads in flight: io_uring, or the pread pool
                            // where it is refused or MILLRACE_IO_URING=0)
   // Bad records found while a dataset loads (a cut-off gzip stream, a label out of range, an
-  // image or label missing from a tar sample): with a log they are skipped, counted and
-  // described there, and the load fails only when more than max_bad_share of the records
-  // are bad; without one (the default) the first bad record fails the load.
+  // image or label missing from a tar sample) or while it trains (an image that fails to
+  // decode: DataSource::DecodeOrSkip): with a log they are skipped (a batch then lacks that
+  // sample), counted and described there, and the run fails only when more than
+  // max_bad_share of a split's records are bad; without one (the default) the first bad
+  // record fails the load or the run.
   std::shared_ptr<io::SkipLog> bad_records;
   double max_bad_share = 0.01;
 
@@ -115,7 +118,9 @@ struct TrainConfig {
 
   // Evaluation, checkpoints, tracing.
   bool eval_each_epoch = true;  // test accuracy at each epoch's end (on a weight snapshot)
-  std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end
+  std::string checkpoint_dir;   // write <dir>/last.safetensors at each epoch's end, and
+                                // <dir>/best.safetensors: the weights of the epoch evaluated
+                                // best (validation accuracy, else test accuracy)
   int keep_checkpoints = 3;     // step-numbered checkpoints kept beside last.safetensors (>= 1)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
   bool resume = false;          // start from <checkpoint_dir>/last.safetensors

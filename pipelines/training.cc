@@ -154,6 +154,12 @@ void TrainingPipeline::SetTeacher(TeacherFn teacher, const std::string& placemen
 TrainResult TrainingPipeline::Run(const TrainHooks& hooks) {
   MILLRACE_CHECK_ARG(!impl_->ran, "a TrainingPipeline runs once");
   impl_->ran = true;
+  if (hooks.on_note) {  // what the data scan passed over
+    for (const DataSource* d : {impl_->train.get(), impl_->test.get()}) {
+      if (d == nullptr) continue;
+      for (const std::string& note : d->notes()) hooks.on_note("warning: " + note);
+    }
+  }
   const int64_t first_step = impl_->state.steps_done;
   try {
     return impl_->Run(hooks);

@@ -56,6 +56,7 @@ struct StageFigures {
   double busy_s = 0.0;     // summed over the stage's workers
   double starved_s = 0.0;  // waiting on an empty input
   double blocked_s = 0.0;  // waiting on a full output
+  int64_t skipped = 0;     // records passed over (augment: failed to decode, under skip)
 };
 
 struct TrainResult {
@@ -73,6 +74,11 @@ struct TrainResult {
   ThreadBudget budget;      // compute: the team size at the end (pipelines/thread_plan.h)
   std::string thread_plan;  // how that team size was chosen, in words
   double sparsity = 0.0;
+  // best.safetensors in the checkpoint dir (written when an evaluation scored better than the
+  // best so far: validation accuracy, or test accuracy without a validation split): the epoch
+  // of the last one this run wrote (0: none) and its accuracy.
+  int best_epoch = 0;
+  double best_accuracy = 0.0;
 };
 
 class TrainingPipeline {

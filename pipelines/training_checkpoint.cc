@@ -3,13 +3,17 @@
 // last.safetensors, the newest. Written at each epoch's end on the compute thread (between two
 // steps, so the weights and the optimizer state belong to the same step), and once more when a
 // run is interrupted (a preemption checkpoint at the current step); read back by --resume,
-// from an epoch's end or from the middle of one.
+// from an epoch's end or from the middle of one. best.safetensors holds the weights of the
+// best-evaluated epoch, written by the evaluate stage from that epoch's snapshot.
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "ops/checkpoint/history.h"
+#include "ops/checkpoint/safetensors.h"
 #include "pipelines/training_impl.h"
 
 namespace millrace::pipelines {
@@ -63,6 +67,37 @@ std::filesystem::path TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
                                       ops::TensorsOf(*model), optimizer.get(), s);
 }
 
+namespace {
+constexpr const char* kBest = "best.safetensors";
+
+// What best.safetensors is chosen by: held-out data when there is a validation split.
+const char* BestBy(const TrainConfig& c) {
+  return c.validation > 0 ? "validation accuracy" : "test accuracy";
+}
+}  // namespace
+
+bool TrainingPipeline::Impl::SaveBestCheckpoint(ops::Sequential& evaluated,
+                                                const EpochSummary& epoch) {
+  if (config.checkpoint_dir.empty()) return false;
+  const EvalFigures& figures = config.validation > 0 ? epoch.validation : epoch.test;
+  if (!figures.done || !(figures.accuracy > best_accuracy)) return false;
+  ops::TrainingState s;
+  s.step = epoch.steps;
+  s.metadata["model"] = config.model;
+  s.metadata["epoch"] = std::to_string(epoch.epoch);
+  s.metadata["seed"] = std::to_string(config.seed);
+  s.metadata["batch_size"] = std::to_string(config.batch_size);
+  s.metadata["best_by"] = BestBy(config);
+  char accuracy[32];
+  std::snprintf(accuracy, sizeof accuracy, "%.17g", figures.accuracy);
+  s.metadata["accuracy"] = accuracy;
+  // Weights only (no optimizer state): it is for evaluation and deployment, --resume reads
+  // last.safetensors. Written to a temporary and renamed, as every checkpoint.
+  ops::SaveCheckpoint(std::filesystem::path(config.checkpoint_dir) / kBest, evaluated, nullptr, s);
+  best_accuracy = figures.accuracy;
+  return true;
+}
+
 void TrainingPipeline::Impl::LoadCheckpoint() {
   const std::filesystem::path path = LastCheckpoint(config);
   MILLRACE_CHECK(std::filesystem::exists(path), ErrorKind::kIo,
@@ -83,6 +118,17 @@ void TrainingPipeline::Impl::LoadCheckpoint() {
   // that batch of the epoch's order (training_graph.cc), which is a function of (seed, epoch).
   state.steps_done = s.step;
   first_epoch = static_cast<int>(s.step / train->batches_per_epoch()) + 1;
+  // The best so far, chosen the same way: a resumed run replaces it only with a better epoch.
+  const std::filesystem::path best = std::filesystem::path(config.checkpoint_dir) / kBest;
+  if (std::filesystem::exists(best)) {
+    const ops::SafetensorsContents file = ops::ReadSafetensors(best);
+    auto by = file.metadata.find("user.best_by");
+    auto accuracy = file.metadata.find("user.accuracy");
+    if (by != file.metadata.end() && by->second == BestBy(config) &&
+        accuracy != file.metadata.end()) {
+      best_accuracy = std::strtod(accuracy->second.c_str(), nullptr);
+    }
+  }
 }
 
 }  // namespace millrace::pipelines

@@ -106,7 +106,7 @@ class TrainingRun {
     for (const StageStats& s : stats.stages) {
       result_.stages.push_back({s.name, s.placement, s.concurrency,
                                 static_cast<int64_t>(s.items_in), s.busy_s, s.starved_s,
-                                s.blocked_s});
+                                s.blocked_s, static_cast<int64_t>(s.items_skipped)});
     }
     result_.graph = stats;
     result_.budget.compute = plan_.threads();
@@ -136,25 +136,68 @@ class TrainingRun {
       if (!raw) return std::nullopt;
       return SampleItem{raw->epoch, raw->pos, {}, std::move(raw->record)};
     });
-    auto augment = g_.Map<SampleItem>("augment", Cpu(augment_workers()), [train](SampleItem&& s) {
-      s.sample = train->Prepare(train->Decode(std::exchange(s.record, {})), s.epoch);
-      return std::move(s);
-    });
-    // collate: groups batch_size samples (in sequence order: one worker) and stacks them.
-    auto pending = std::make_shared<std::vector<io::Sample>>();
+    // augment: a record that fails to decode is passed over under --on-bad-record skip
+    // (counted as the stage's skipped items); its batch is then one sample short.
+    auto augment = g_.MapOrSkip<SampleItem>(
+        "augment", Cpu(augment_workers()), [train](SampleItem&& s) -> std::optional<SampleItem> {
+          std::optional<io::Sample> sample = train->DecodeOrSkip(std::exchange(s.record, {}));
+          if (!sample) return std::nullopt;
+          s.sample = train->Prepare(std::move(*sample), s.epoch);
+          return std::move(s);
+        });
+    // collate: stacks the samples of each batch of the order (in sequence order: one worker).
+    // A batch holds the positions [k * batch_size, (k + 1) * batch_size) of its epoch's order,
+    // less any skipped record, so a skipped record changes no other batch: training stays a
+    // function of the data and the seed, and resumes bit-exactly. It is handed on at its last
+    // position, or (that record skipped) when the next batch's first sample or the end comes.
+    struct Pending {
+      std::vector<io::Sample> samples;
+      int64_t seq = -1;
+      int epoch = 0;
+      int64_t index_in_epoch = 0;
+      int64_t next_seq = 0;  // the batch the compute stages expect next
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->next_seq = m_.state.steps_done;
+    // A batch none of whose records decoded can't be trained on, even under skip.
+    auto expect = [spe, batch_size](int64_t seq, int64_t next_seq) {
+      MILLRACE_CHECK(seq == next_seq, ErrorKind::kData,
+                     "every one of the " << batch_size << " records of batch "
+                                         << next_seq % spe + 1 << " of epoch " << next_seq / spe + 1
+                                         << " failed to decode and was skipped");
+    };
+    auto hand_on = [train, spe, pending, expect](Emit<StepItem>& emit) {
+      Pending& p = *pending;
+      if (p.seq < 0) return;
+      expect(p.seq, p.next_seq);
+      StepItem item;
+      item.batch = train->Collate(p.samples);
+      p.samples.clear();
+      item.batch.epoch = p.epoch;
+      item.batch.index_in_epoch = p.index_in_epoch;
+      item.batch.seq = p.seq;
+      item.batch.last_in_epoch = p.index_in_epoch == spe - 1;
+      p.seq = -1;
+      ++p.next_seq;
+      emit(std::move(item));
+    };
+    const int64_t total_steps = m_.total_steps;
     auto collate = g_.FlatMap<SampleItem, StepItem>(
         "collate", Cpu(1),
-        [train, spe, batch_size, pending](SampleItem&& s, Emit<StepItem>& emit) {
-          pending->push_back(std::move(s.sample));
-          if (static_cast<int64_t>(pending->size()) < batch_size) return;
-          StepItem item;
-          item.batch = train->Collate(*pending);
-          pending->clear();
-          item.batch.epoch = s.epoch;
-          item.batch.index_in_epoch = s.pos / batch_size;
-          item.batch.seq = (item.batch.epoch - 1) * spe + item.batch.index_in_epoch;
-          item.batch.last_in_epoch = item.batch.index_in_epoch == spe - 1;
-          emit(std::move(item));
+        [spe, batch_size, pending, hand_on](SampleItem&& s, Emit<StepItem>& emit) {
+          Pending& p = *pending;
+          const int64_t index = s.pos / batch_size;
+          const int64_t seq = (s.epoch - 1) * spe + index;
+          if (p.seq != seq) hand_on(emit);  // the previous batch's last record was skipped
+          p.seq = seq;
+          p.epoch = s.epoch;
+          p.index_in_epoch = index;
+          p.samples.push_back(std::move(s.sample));
+          if (s.pos % batch_size == batch_size - 1) hand_on(emit);
+        },
+        [pending, hand_on, expect, total_steps](Emit<StepItem>& emit) {
+          hand_on(emit);
+          expect(total_steps, pending->next_seq);  // no batch missing at the end
         });
     g_.Connect(read, augment, c_.CapacityOf("augment", 4 * static_cast<int>(batch_size)))
         .Connect(augment, collate, c_.CapacityOf("collate", 2 * static_cast<int>(batch_size)));
@@ -315,7 +358,12 @@ class TrainingRun {
     std::optional<ClassificationMetrics> on_test = evaluate_on(m_.test.get(), item.summary.test);
     std::optional<ClassificationMetrics> on_validation =
         evaluate_on(m_.validation.get(), item.summary.validation);
+    const bool best = m_.SaveBestCheckpoint(*m_.eval_model, item.summary);
     std::lock_guard<std::mutex> lock(hooks_mu_);
+    if (best) {
+      result_.best_epoch = item.summary.epoch;
+      result_.best_accuracy = m_.best_accuracy;
+    }
     if (on_test) result_.final_test = std::move(on_test);
     if (on_validation) result_.final_validation = std::move(on_validation);
     result_.epochs.push_back(item.summary);

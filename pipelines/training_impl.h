@@ -46,6 +46,12 @@ struct TrainingPipeline::Impl {
   void CheckOutputPaths();
   std::filesystem::path SaveCheckpoint(int epoch);  // returns the step file written
   void LoadCheckpoint();
+  // best.safetensors: the weights of the epoch whose evaluation scored best (validation
+  // accuracy, or test accuracy without a validation split). Called on the evaluate stage with
+  // `evaluated` holding that epoch's snapshot; writes (atomically) when `accuracy` beats
+  // best_accuracy and returns whether it did. Never pruned by keep_checkpoints.
+  bool SaveBestCheckpoint(ops::Sequential& evaluated, const EpochSummary& epoch);
+  double best_accuracy = -1.0;  // of best.safetensors (read back by --resume)
 };
 
 // Builds a model preset (ops::MakeModel).

@@ -133,6 +133,17 @@ class Graph {
         rt(), std::move(name), placement, internal::StageShape::kMap, Body{std::move(fn)}));
   }
 
+  // fn(In&&) -> std::optional<Out>: std::nullopt passes the item over (a bad record under a
+  // skip policy), counted in StageStats::items_skipped; its sequence number leaves a gap, as
+  // a filter's does.
+  template <class In, class F>
+  auto MapOrSkip(std::string name, Placement placement, F fn) {
+    using O = typename std::decay_t<typename internal::MapResult<F, In&&>::type>::value_type;
+    using Body = internal::MapOrSkipBody<In, O, F>;
+    return Add<In, O>(std::make_unique<internal::TransformStage<In, O, Body>>(
+        rt(), std::move(name), placement, internal::StageShape::kMap, Body{std::move(fn)}));
+  }
+
   // pred(const T&) -> bool: false drops the item (its sequence number leaves a gap).
   template <class T, class F>
   Stage<T, T> Filter(std::string name, Placement placement, F pred) {
@@ -147,6 +158,16 @@ class Graph {
     using Body = internal::FlatMapBody<In, Out, F>;
     return Add<In, Out>(std::make_unique<internal::TransformStage<In, Out, Body>>(
         rt(), std::move(name), placement, internal::StageShape::kFlatMap, Body{std::move(fn)}));
+  }
+
+  // The same, and flush(Emit<Out>& emit) once after the last input item (not when the graph is
+  // cancelled): it hands on what fn held back, e.g. items it groups by a key of their own.
+  template <class In, class Out, class F, class G>
+  Stage<In, Out> FlatMap(std::string name, Placement placement, F fn, G flush) {
+    using Body = internal::FlatMapFlushBody<In, Out, F, G>;
+    return Add<In, Out>(std::make_unique<internal::TransformStage<In, Out, Body>>(
+        rt(), std::move(name), placement, internal::StageShape::kFlatMap,
+        Body{std::move(fn), std::move(flush)}));
   }
 
   // Groups `size` consecutive items into a std::vector<T> (serial: concurrency 1). (A training

@@ -23,6 +23,7 @@ GraphStats Runtime::Stats() const {
     st.concurrency = s->concurrency();
     st.items_in = s->items_in();
     st.items_out = s->items_out();
+    st.items_skipped = s->items_skipped();
     st.busy_s = s->busy_ns() * 1e-9;
     if (start != 0) {
       int64_t starved = 0, blocked = 0;

@@ -92,14 +92,19 @@ std::string GraphStats::BottleneckSentence() const {
 }
 
 std::string GraphStats::ToTable() const {
+  // The column of skipped items only when a stage skipped any.
+  bool skips = false;
+  for (const auto& s : stages) skips = skips || s.items_skipped > 0;
   std::ostringstream out;
   out << std::left << std::setw(16) << "stage" << std::setw(10) << "placement" << std::setw(9)
-      << "shape" << std::right << std::setw(12) << "items in" << std::setw(12) << "items out"
-      << std::setw(7) << "busy" << std::setw(9) << "starved" << std::setw(9) << "blocked" << '\n';
+      << "shape" << std::right << std::setw(12) << "items in" << std::setw(12) << "items out";
+  if (skips) out << std::setw(9) << "skipped";
+  out << std::setw(7) << "busy" << std::setw(9) << "starved" << std::setw(9) << "blocked" << '\n';
   for (const auto& s : stages) {
     out << std::left << std::setw(16) << s.name << std::setw(10) << s.placement << std::setw(9)
-        << s.shape << std::right << std::setw(12) << s.items_in << std::setw(12) << s.items_out
-        << std::setw(7) << Percent(s.busy_fraction) << std::setw(9) << Percent(s.starved_fraction)
+        << s.shape << std::right << std::setw(12) << s.items_in << std::setw(12) << s.items_out;
+    if (skips) out << std::setw(9) << s.items_skipped;
+    out << std::setw(7) << Percent(s.busy_fraction) << std::setw(9) << Percent(s.starved_fraction)
         << std::setw(9) << Percent(s.blocked_fraction) << '\n';
   }
   out << '\n'

@@ -15,6 +15,7 @@ struct StageStats {
   int concurrency = 1;          // the current setting
   uint64_t items_in = 0;        // items taken from the input(s) (sources: 0)
   uint64_t items_out = 0;       // items handed to the output(s) (sinks: 0)
+  uint64_t items_skipped = 0;   // items a MapOrSkip body passed over (bad records)
   double busy_s = 0;            // summed over concurrent invocations: can exceed elapsed_s
   double starved_s = 0;         // wall time with nothing running because the input was empty
   double blocked_s = 0;         // wall time with nothing running because an output was full

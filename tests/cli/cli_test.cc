@@ -110,6 +110,14 @@ TEST(Cli, ShortTrainingRunThenEvalOfItsCheckpoint) {
   ASSERT_TRUE(std::regex_search(eval.out, m, accuracy)) << eval.out;
   EXPECT_EQ(m[2], correct) << eval.out;
 
+  // best.safetensors, the best-evaluated epoch, is a checkpoint `eval` reads too.
+  EXPECT_TRUE(Has(train.out, "/best.safetensors (epoch ")) << train.out;
+  Result best = Millrace("eval " + (dir / "best.safetensors").string() +
+                         " --model mlp-small --test-limit 500");
+  ASSERT_EQ(best.code, 0) << best.out;
+  ASSERT_TRUE(std::regex_search(best.out, m, accuracy)) << best.out;
+  EXPECT_GE(std::stoi(m[2]), std::stoi(correct)) << best.out;
+
   Result wrong = Millrace("eval " + (dir / "last.safetensors").string() + " --model mlp");
   EXPECT_NE(wrong.code, 0) << wrong.out;
   EXPECT_TRUE(Has(wrong.out, "last.safetensors")) << wrong.out;

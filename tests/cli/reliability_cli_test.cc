@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -22,14 +24,16 @@ std::string ReadFile(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Starts `millrace train ARGS...` with stdout and stderr in `log`; returns its pid.
-pid_t Start(const std::vector<std::string>& args, const fs::path& log) {
+// Starts `millrace COMMAND ARGS...` (COMMAND: train) with stdout and stderr in `log`; returns
+// its pid.
+pid_t Start(const std::vector<std::string>& args, const fs::path& log,
+            const char* command = "train") {
   const pid_t pid = ::fork();
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<char*> argv = {const_cast<char*>(MILLRACE_BINARY), const_cast<char*>("train")};
+    std::vector<char*> argv = {const_cast<char*>(MILLRACE_BINARY), const_cast<char*>(command)};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execv(MILLRACE_BINARY, argv.data());
@@ -188,6 +192,51 @@ TEST_F(CliReliability, BadRecordsFailNamingTheRecordOrAreSkippedAndReported) {
 
   args.insert(args.end(), {"--max-bad-share", "0.001"});  // 1 of 100 is more than 0.1%
   EXPECT_EQ(Wait(Start(args, dir_ / "share.log")), 3) << ReadFile(dir_ / "share.log");
+}
+
+// An image tree (written by `millrace data to-folder`) with two files that fail to decode: fail
+// exits 3 at the stage augment naming the file; skip trains, shows the skipped samples in the
+// stage table and lists both files at the end.
+TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST is not installed";
+  }
+  const fs::path tree = dir_ / "tree";
+  ASSERT_EQ(Wait(Start({"to-folder", "--out", tree.string(), "--limit", "200"}, dir_ / "w.log",
+                       "data")),
+            0)
+      << ReadFile(dir_ / "w.log");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(tree / "train")) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GT(files.size(), 100u);
+  std::ofstream(files[50], std::ios::trunc) << "not a jpeg";
+  // Entries that are not images: reported in a warning, the FIFO never opened.
+  std::ofstream(tree / "train" / "README.txt") << "Fashion-MNIST as JPEG\n";
+  ASSERT_EQ(::mkfifo((tree / "train" / "0" / "pipe.jpg").c_str(), 0600), 0);
+  fs::resize_file(files[90], fs::file_size(files[90]) / 3);
+  std::vector<std::string> args = {"--data", tree.string(), "--format", "folder", "--batch-size",
+                                   "20", "--epochs", "1", "--no-eval", "--model", "mlp-small"};
+  EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
+  const std::string fail = ReadFile(dir_ / "fail.log");
+  EXPECT_NE(fail.find("stage 'augment'"), std::string::npos) << fail;
+  EXPECT_TRUE(fail.find(files[50].string()) != std::string::npos ||
+              fail.find(files[90].string()) != std::string::npos)
+      << fail;
+
+  args.insert(args.end(), {"--on-bad-record", "skip"});
+  EXPECT_EQ(Wait(Start(args, dir_ / "skip.log")), 0) << ReadFile(dir_ / "skip.log");
+  const std::string skip = ReadFile(dir_ / "skip.log");
+  EXPECT_NE(skip.find("2 records skipped"), std::string::npos) << skip;
+  EXPECT_NE(skip.find(files[50].string()), std::string::npos) << skip;
+  EXPECT_NE(skip.find(files[90].string()), std::string::npos) << skip;
+  EXPECT_NE(skip.find("skipped"), skip.find("bad records skipped")) << skip;  // the table's too
+  EXPECT_NE(skip.find("warning: 2 entries under " + (tree / "train").string() +
+                      " are not an image and were ignored: 0/pipe.jpg (a FIFO), README.txt"),
+            std::string::npos)
+      << skip;
 }
 
 }  // namespace

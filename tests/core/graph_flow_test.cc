@@ -209,6 +209,52 @@ TEST(GraphFlow, SequenceNumbersSurviveFilterAndConcurrentMap) {
   EXPECT_EQ(seen, want);
 }
 
+// A map that passes bad items over (a record that fails to decode, under a skip policy), at
+// concurrency 3 in sequence order, and a flat-map that groups items by a key of their own
+// (groups of 4 by value, so a group whose last items were skipped still ends) and hands on the
+// last group at the end of the data.
+TEST(GraphFlow, MapOrSkipCountsSkippedItemsAndFlatMapFlushesItsLastGroup) {
+  const int64_t n = 2000 / kScale;
+  auto bad = [](int64_t x) { return x % 9 == 2 || x == n - 1; };
+  Graph g;
+  auto source = g.Source<int64_t>("source", Io(), Count(n));
+  auto decode = g.MapOrSkip<int64_t>("decode", Cpu(3), [&](int64_t x) -> std::optional<int64_t> {
+    if (bad(x)) return std::nullopt;
+    return x;
+  });
+  auto pending = std::make_shared<std::vector<int64_t>>();
+  auto group = g.FlatMap<int64_t, std::vector<int64_t>>(
+      "group", Cpu(1),
+      [pending](int64_t x, Emit<std::vector<int64_t>>& emit) {
+        if (!pending->empty() && pending->front() / 4 != x / 4) emit(std::exchange(*pending, {}));
+        pending->push_back(x);
+      },
+      [pending](Emit<std::vector<int64_t>>& emit) {
+        if (!pending->empty()) emit(std::exchange(*pending, {}));
+      });
+  std::vector<std::vector<int64_t>> seen;
+  auto sink = g.Sink<std::vector<int64_t>>("sink", Cpu(1),
+                                          [&](std::vector<int64_t> v) { seen.push_back(v); });
+  g.Connect(source, decode, 8).Connect(decode, group, 4).Connect(group, sink, 2);
+  g.Run();
+  std::vector<std::vector<int64_t>> want;
+  int64_t skipped = 0;
+  for (int64_t x = 0; x < n; ++x) {
+    if (bad(x)) {
+      ++skipped;
+      continue;
+    }
+    if (want.empty() || want.back().front() / 4 != x / 4) want.emplace_back();
+    want.back().push_back(x);
+  }
+  EXPECT_EQ(seen, want);
+  const GraphStats stats = g.Stats();
+  EXPECT_EQ(stats.stages[1].items_skipped, static_cast<uint64_t>(skipped));
+  EXPECT_EQ(stats.stages[1].items_out, static_cast<uint64_t>(n - skipped));
+  EXPECT_EQ(stats.stages[2].items_skipped, 0u);
+  EXPECT_NE(stats.ToTable().find("skipped"), std::string::npos) << stats.ToTable();
+}
+
 TEST(GraphFlow, FanOutAndJoinPairTeacherWithStudent) {
   const int64_t n = 20000 / kScale;
   Graph g;

@@ -1,6 +1,8 @@
 #include "io/image_folder.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -143,6 +145,34 @@ TEST_F(ImageFolderTest, UndecodableAndMissingFilesNameTheFileAndRecord) {
     decoded += DecodeRecord(*record, {}, BadInputPolicy::kSkip, &log).has_value();
   EXPECT_EQ(decoded, 2);
   EXPECT_EQ(log.count(), 2);
+}
+
+// Files of other extensions, a FIFO named like an image and a broken link are reported (count
+// and first paths in byte-wise order), never opened: the FIFO can't hang the scan.
+TEST_F(ImageFolderTest, EntriesThatAreNotImagesAreCountedAndNamedAndAFifoNeverHangs) {
+  ASSERT_EQ(::mkfifo((dir_ / "cat/pipe.jpg").c_str(), 0600), 0);
+  std::filesystem::create_symlink(dir_ / "absent.png", dir_ / "dog/gone.png");
+  ::alarm(10);  // a scan that opened the FIFO would block here: SIGALRM ends the test then
+  ImageFolderDataset ds(dir_.path().string());
+  ::alarm(0);
+  EXPECT_EQ(ds.size(), 4);
+  const IgnoredEntries& ignored = ds.ignored();
+  EXPECT_EQ(ignored.count, 4);
+  EXPECT_EQ(ignored.first, (std::vector<std::string>{"cat/pipe.jpg (a FIFO)",
+                                                     "dog/gone.png (a broken link)",
+                                                     "dog/readme.md", "notes.txt"}));
+  const std::string note = ignored.Note(ds.root());
+  EXPECT_NE(note.find("4 entries under " + ds.root() + " are not an image"), std::string::npos)
+      << note;
+  EXPECT_NE(note.find("cat/pipe.jpg (a FIFO)"), std::string::npos) << note;
+
+  // More than IgnoredEntries::kKept: the count, the first five, and "...".
+  for (int i = 0; i < 5; ++i) WriteFile(dir_ / ("ant/z" + std::to_string(i) + ".txt"), {1});
+  ImageFolderDataset more(dir_.path().string());
+  EXPECT_EQ(more.ignored().count, 9);
+  ASSERT_EQ(more.ignored().first.size(), IgnoredEntries::kKept);
+  EXPECT_EQ(more.ignored().first[0], "ant/z0.txt");
+  EXPECT_NE(more.ignored().Note(more.root()).find(", ..."), std::string::npos);
 }
 
 TEST(ImageFolderErrorsTest, MissingOrEmptyRootsThrow) {

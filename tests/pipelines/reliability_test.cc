@@ -15,6 +15,9 @@
 
 #include "ops/checkpoint/checkpoint.h"
 #include "ops/checkpoint/history.h"
+#include "ops/compute_thread.h"
+#include "ops/models.h"
+#include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 
 namespace millrace::pipelines {
@@ -168,6 +171,46 @@ TEST_F(Reliability, NonFiniteLossCanBeSkippedAndCounted) {
   }
 }
 
+// An Inf in the loss's gradient at one step (the loss itself finite): backward carries it into
+// the parameters' gradients, where the check after backward finds it.
+ComputeStagePtr PoisonGradient(int64_t step) {
+  return MakeComputeStage("poison-grad-" + std::to_string(step), [step](StepItem& item,
+                                                                      TrainState& state) {
+    if (state.steps_done == step) item.dlogits.data<float>()[3] = INFINITY;
+  });
+}
+
+TEST_F(Reliability, NonFiniteGradientStopsAtBackwardNamingTheStep) {
+  TrainingPipeline p(SmallConfig(dir_));
+  p.InsertBefore("backward", PoisonGradient(21));
+  try {
+    p.Run();
+    FAIL() << "an Inf gradient was stepped on";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    EXPECT_EQ(e.stage(), "backward") << e.what();
+    EXPECT_NE(std::string(e.what()).find("at step 21"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gradient"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ops::StepCheckpoints(dir_).back().filename(), "step-0000000016.safetensors");
+  for (ops::Parameter* param : p.model().Parameters()) {  // no update from the Inf step
+    for (float v : param->value.span<float>()) ASSERT_TRUE(std::isfinite(v)) << param->name;
+  }
+}
+
+TEST_F(Reliability, NonFiniteGradientCanBeSkippedAndCounted) {
+  TrainConfig c = SmallConfig(dir_);
+  c.on_nonfinite = NonFinitePolicy::kSkip;
+  TrainingPipeline p(c);
+  p.InsertBefore("backward", PoisonGradient(3));
+  p.InsertBefore("backward", PoisonGradient(30));
+  EXPECT_EQ(p.Run().steps, 48);
+  EXPECT_EQ(p.state().nonfinite_skipped, 2);
+  for (ops::Parameter* param : p.model().Parameters()) {
+    for (float v : param->value.span<float>()) ASSERT_TRUE(std::isfinite(v)) << param->name;
+  }
+}
+
 // A learning rate of 10^6 diverges: the run stops with the step named, the weights of the
 // last good checkpoint stay on disk, and non-finite weights are refused by SaveCheckpoint.
 TEST_F(Reliability, HugeLearningRateStopsAndLeavesTheGoodCheckpoint) {
@@ -192,6 +235,48 @@ TEST_F(Reliability, HugeLearningRateStopsAndLeavesTheGoodCheckpoint) {
   p.model().Parameters()[0]->value.data<float>()[0] = std::nanf("");
   EXPECT_THROW(ops::SaveCheckpoint(dir_ / "x.safetensors", p.model(), nullptr, {}), Error);
   EXPECT_FALSE(fs::exists(dir_ / "x.safetensors"));
+}
+
+// best.safetensors: the weights of the epoch with the highest validation accuracy (the first
+// of equals), written from that epoch's snapshot, never pruned by keep_checkpoints, and kept
+// across a resume unless a later epoch beats it.
+TEST_F(Reliability, KeepsTheBestEpochByValidationAccuracyAcrossAResume) {
+  TrainConfig c = SmallConfig(dir_);
+  c.validation = 256;
+  c.epochs = 2;
+  c.keep_checkpoints = 1;
+  c.optimizer.lr = 0.3f;  // a bumpy run: the best epoch need not be the last
+  std::vector<EpochSummary> epochs;
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochSummary& e) { epochs.push_back(e); };
+  TrainResult first = TrainingPipeline(c).Run(hooks);
+  TrainConfig more = c;
+  more.epochs = 4;
+  more.resume = true;
+  TrainingPipeline resumed(more);
+  TrainResult second = resumed.Run(hooks);
+  ASSERT_EQ(epochs.size(), 4u);
+
+  size_t best = 0;
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    if (epochs[i].validation.accuracy > epochs[best].validation.accuracy) best = i;
+  }
+  const int best_epoch = static_cast<int>(best) + 1;
+  EXPECT_EQ(best_epoch <= 2 ? first.best_epoch : second.best_epoch, best_epoch);
+  if (best_epoch <= 2) EXPECT_EQ(second.best_epoch, 0);  // not replaced by a worse epoch
+  ASSERT_TRUE(fs::exists(dir_ / "best.safetensors"));
+  EXPECT_EQ(ops::StepCheckpoints(dir_).size(), 1u);  // keep 1: best is not a step file
+
+  // The file holds that epoch's weights: evaluated again, the same accuracy.
+  ops::Sequential model = ops::MakeModel(c.model, 99);
+  const ops::TrainingState state = ops::LoadCheckpoint(dir_ / "best.safetensors", model, nullptr);
+  EXPECT_EQ(state.step, best_epoch * 16);
+  EXPECT_EQ(state.metadata.at("epoch"), std::to_string(best_epoch));
+  EXPECT_EQ(state.metadata.at("best_by"), "validation accuracy");
+  ops::InitComputeThread(Device::Cpu(), 1);
+  const DataSource train = DataSource::Open(c, Split::kTrain);
+  const DataSource validation(train.shared(), Split::kValidation, c);
+  EXPECT_EQ(EvaluatePlain(model, validation).Accuracy(), epochs[best].validation.accuracy);
 }
 
 TEST_F(Reliability, UnusableOutputPathsFailBeforeTraining) {

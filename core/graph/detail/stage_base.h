@@ -159,6 +159,7 @@ class StageBase {
   // Statistics (any thread).
   uint64_t items_in() const { return items_in_.load(std::memory_order_relaxed); }
   uint64_t items_out() const { return items_out_.load(std::memory_order_relaxed); }
+  uint64_t items_skipped() const { return items_skipped_.load(std::memory_order_relaxed); }
   int64_t busy_ns() const { return busy_ns_.load(std::memory_order_relaxed); }
   void IdleNs(int64_t now_ns, int64_t* starved, int64_t* blocked) const;
   bool finished() const { return finished_.load(); }
@@ -188,6 +189,7 @@ class StageBase {
   bool cancelled() const;
   void CountIn(size_t n) { items_in_.fetch_add(n, std::memory_order_relaxed); }
   void CountOut(size_t n) { items_out_.fetch_add(n, std::memory_order_relaxed); }
+  void CountSkipped(size_t n) { items_skipped_.fetch_add(n, std::memory_order_relaxed); }
   Runtime* runtime() const { return runtime_; }
 
   std::vector<ChannelBase*> inputs_;
@@ -227,6 +229,7 @@ class StageBase {
   // Written by every run.
   alignas(64) std::atomic<uint64_t> items_in_{0};
   std::atomic<uint64_t> items_out_{0};
+  std::atomic<uint64_t> items_skipped_{0};
   std::atomic<int64_t> busy_ns_{0};
   std::atomic<int64_t> starved_ns_{0};
   std::atomic<int64_t> blocked_ns_{0};

@@ -139,6 +139,7 @@ class TransformStage final : public StageBase {
         for (size_t i = before; i < out.size(); ++i) out[i].ready = ready;
       }
     }
+    if constexpr (requires { Body::kCountsSkipped; }) CountSkipped(n - out.size());
     if constexpr (!kSink) {
       CountOut(out.size());
       out_.Settle(reserved, static_cast<int64_t>(out.size()));
@@ -179,11 +180,44 @@ struct MapBody {
   }
 };
 
+// A map whose body may pass an item over: fn returns std::optional<Out>; nullopt is counted
+// as skipped (StageStats::items_skipped).
+template <class In, class Out, class F>
+struct MapOrSkipBody {
+  static constexpr bool kCountsSkipped = true;
+  F fn;
+  void operator()(Item<In>&& item, std::vector<Item<Out>>& out) {
+    std::optional<Out> value;
+    if constexpr (std::is_invocable_v<F&, In&&, DeviceContext&>) {
+      value = fn(std::move(item.value), CurrentDeviceContext());
+    } else {
+      value = fn(std::move(item.value));
+    }
+    if (value) out.push_back(Item<Out>{std::move(*value), item.seq, nullptr});
+  }
+};
+
 template <class T, class F>
 struct FilterBody {
   F pred;
   void operator()(Item<T>&& item, std::vector<Item<T>>& out) {
     if (pred(std::as_const(item.value))) out.push_back(std::move(item));
+  }
+};
+
+// A flat-map with a function called once at the end of the data, which may emit what the
+// body held back (items grouped by a key of their own).
+template <class In, class Out, class F, class G>
+struct FlatMapFlushBody {
+  F fn;
+  G flush;
+  void operator()(Item<In>&& item, std::vector<Item<Out>>& out) {
+    Emit<Out> emit(&out);
+    fn(std::move(item.value), emit);
+  }
+  void Flush(std::vector<Item<Out>>& out) {
+    Emit<Out> emit(&out);
+    flush(emit);
   }
 };
 
