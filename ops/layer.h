@@ -69,6 +69,10 @@ class Layer {
   virtual void set_input_grad(bool needed) { input_grad_ = needed; }
   bool input_grad() const { return input_grad_; }
 
+  // The backend's implementations for the last Forward's shape ("jit:avx2 / jit:avx2 / ..."
+  // for oneDNN), for profiles and reports; empty for layers without a backend primitive.
+  virtual std::string BackendInfo() const { return {}; }
+
   // Trained tensors, in a fixed order (weight before bias).
   virtual std::vector<Parameter*> Parameters() { return {}; }
   // State that is checkpointed but not trained (BatchNorm's running mean and variance), with

@@ -4,6 +4,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "ops/profile.h"
+
 namespace millrace::ops {
 
 namespace {
@@ -55,8 +57,15 @@ void Sequential::RefreshInputGrad() {
 
 Tensor Sequential::Forward(const Tensor& x, Mode mode) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Forward on an empty model");
-  Tensor h = layers_[0].second->Forward(x, mode);
-  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i].second->Forward(h, mode);
+  LayerProfile* profile = LayerProfile::Current();
+  auto Run = [&](size_t i, const Tensor& in) {
+    Layer& layer = *layers_[i].second;
+    if (!profile) return layer.Forward(in, mode);
+    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kForward,
+                         [&] { return layer.Forward(in, mode); });
+  };
+  Tensor h = Run(0, x);
+  for (size_t i = 1; i < layers_.size(); ++i) h = Run(i, h);
   return h;
 }
 
@@ -64,8 +73,15 @@ Tensor Sequential::Backward(const Tensor& dy) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Backward on an empty model");
   // Without input_grad, layers before the first trained one have nothing to compute.
   const size_t stop = input_grad_ ? 0 : std::min(FirstTrained(), layers_.size() - 1);
-  Tensor g = layers_.back().second->Backward(dy);
-  for (size_t i = layers_.size() - 1; i-- > stop;) g = layers_[i].second->Backward(g);
+  LayerProfile* profile = LayerProfile::Current();
+  auto Run = [&](size_t i, const Tensor& in) {
+    Layer& layer = *layers_[i].second;
+    if (!profile) return layer.Backward(in);
+    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kBackward,
+                         [&] { return layer.Backward(in); });
+  };
+  Tensor g = Run(layers_.size() - 1, dy);
+  for (size_t i = layers_.size() - 1; i-- > stop;) g = Run(i, g);
   return input_grad_ ? std::move(g) : Tensor();
 }
 

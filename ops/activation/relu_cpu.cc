@@ -11,8 +11,10 @@ struct ReLU::Cpu {
     memory::desc data;
     dnnl::eltwise_forward forward;
     dnnl::eltwise_backward backward;
+    std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
+  std::string last_impl;
 
   Entry& Get(int64_t numel) {
     return cache.Get("ReLU", {numel}, [&] {
@@ -22,8 +24,10 @@ struct ReLU::Cpu {
           {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu, e.data, 0.f},
           cpu::Engine());
       e.forward = dnnl::eltwise_forward(fwd);
-      e.backward = dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(
-          {dnnl::algorithm::eltwise_relu, e.data, e.data, 0.f}, cpu::Engine(), fwd));
+      dnnl::eltwise_backward::primitive_desc bwd(
+          {dnnl::algorithm::eltwise_relu, e.data, e.data, 0.f}, cpu::Engine(), fwd);
+      e.backward = dnnl::eltwise_backward(bwd);
+      e.impl = cpu::ImplName(fwd) + " / " + cpu::ImplName(bwd);
       return e;
     });
   }
@@ -32,6 +36,7 @@ struct ReLU::Cpu {
 Tensor ReLU::ForwardCpu(const Tensor& x) {
   if (!cpu_) cpu_.reset(new Cpu());
   Cpu::Entry& e = cpu_->Get(x.numel());
+  cpu_->last_impl = e.impl;
   Tensor y = Tensor::Empty(x.shape());
   cpu::Execute("ReLU", e.forward,
                {{DNNL_ARG_SRC, cpu::Wrap(e.data, x)}, {DNNL_ARG_DST, cpu::Wrap(e.data, y)}});
@@ -47,6 +52,8 @@ Tensor ReLU::BackwardCpu(const Tensor& dy) {
                 {DNNL_ARG_DIFF_SRC, cpu::Wrap(e.data, dx)}});
   return dx;
 }
+
+std::string ReLU::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void ReLU::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 

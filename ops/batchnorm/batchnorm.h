@@ -36,6 +36,7 @@ class BatchNorm2d : public Layer {
   int64_t ForwardFlops(const Shape& input) const override { return 4 * NumElements(input); }
   std::vector<Parameter*> Parameters() override { return {&weight_, &bias_}; }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override;
+  std::string BackendInfo() const override;  // "forward / backward" implementations
 
   int64_t channels() const { return channels_; }
   double momentum() const { return momentum_; }

@@ -19,9 +19,11 @@ struct BatchNorm2d::Cpu {
     memory::desc x, c;
     dnnl::batch_normalization_forward train, infer;
     dnnl::batch_normalization_backward backward;
+    std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
   Tensor weight_grad, bias_grad;  // scratch
+  std::string last_impl;
 };
 
 namespace {
@@ -47,8 +49,10 @@ Tensor BatchNorm2d::ForwardCpu(const Tensor& x, Mode mode) {
     e.train = dnnl::batch_normalization_forward(train);
     e.infer = dnnl::batch_normalization_forward(infer);
     e.backward = dnnl::batch_normalization_backward(backward);
+    e.impl = cpu::ImplName(train) + " / " + cpu::ImplName(backward);
     return e;
   });
+  cpu_->last_impl = e.impl;
   Tensor y = Tensor::Empty(x.shape());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, cpu::Wrap(e.x, x)},
                                           {DNNL_ARG_DST, cpu::Wrap(e.x, y)},
@@ -104,6 +108,8 @@ Tensor BatchNorm2d::BackwardCpu(const Tensor& dy) {
   cpu::AddInto(bias_.grad.data<float>(), cpu_->bias_grad.data<float>(), channels_);
   return dx;
 }
+
+std::string BatchNorm2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void BatchNorm2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 

@@ -53,7 +53,7 @@ class Conv2d : public Layer {
 
   // The oneDNN implementations used for the last shape, "fwd / bwd-data / bwd-weights"
   // (for benchmarks and reports); empty before the first Forward.
-  std::string BackendInfo() const;
+  std::string BackendInfo() const override;
 
   // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
   struct BackendKernels {

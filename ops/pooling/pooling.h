@@ -29,6 +29,7 @@ class Pool2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   // One operation per input element of each window.
   int64_t ForwardFlops(const Shape& input) const override;
+  std::string BackendInfo() const override;  // "forward / backward" implementations
 
   int64_t kernel() const { return kernel_; }  // 0 for GlobalAvgPool (the whole input)
   int64_t stride() const { return stride_; }

@@ -15,8 +15,10 @@ struct Pool2d::Cpu {
     dnnl::pooling_forward train, infer;
     dnnl::pooling_backward backward;
     dnnl::memory workspace;  // max pooling only
+    std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
+  std::string last_impl;
 };
 
 Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
@@ -50,8 +52,10 @@ Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
     e.infer = dnnl::pooling_forward(infer);
     e.backward = dnnl::pooling_backward(backward);
     if (pool_kind_ == Kind::kMax) e.workspace = dnnl::memory(train.workspace_desc(), engine);
+    e.impl = cpu::ImplName(train) + " / " + cpu::ImplName(backward);
     return e;
   });
+  cpu_->last_impl = e.impl;
   Tensor y = Tensor::Empty(y_shape);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, cpu::Wrap(e.x, x)},
                                           {DNNL_ARG_DST, cpu::Wrap(e.y, y)}};
@@ -77,6 +81,8 @@ Tensor Pool2d::BackwardCpu(const Tensor& dy) {
   cpu::Execute(Describe(), e.backward, args);
   return dx;
 }
+
+std::string Pool2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void Pool2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 
