@@ -82,7 +82,7 @@ KernelTable<Conv2d::BackendKernels>& Conv2d::Kernels() {
 Tensor Conv2d::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, "Conv2d");
   OutputShape(x.shape());
-  return (this->*Kernels().Get(x.device()).forward)(x, mode);
+  return LayoutScope::Finish((this->*Kernels().Get(x.device()).forward)(x, mode));
 }
 
 Tensor Conv2d::Backward(const Tensor& dy) {
@@ -93,7 +93,7 @@ Tensor Conv2d::Backward(const Tensor& dy) {
                                                         << " does not match output "
                                                         << ToString(expected));
   CheckSameDevice(dy, input_, "Conv2d");
-  return (this->*Kernels().Get(dy.device()).backward)(dy);
+  return LayoutScope::Finish((this->*Kernels().Get(dy.device()).backward)(dy));
 }
 
 }  // namespace millrace::ops

@@ -45,6 +45,8 @@ class Conv2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   int64_t ForwardFlops(const Shape& input) const override;
   std::vector<Parameter*> Parameters() override;
+  // Takes x and dy in any oneDNN layout; returns y and dx in the layouts its primitives chose.
+  bool AcceptsLayouts() const override { return true; }
 
   const Conv2dConfig& config() const { return config_; }
   bool depthwise() const { return config_.groups > 1 && config_.groups == config_.in_channels; }
