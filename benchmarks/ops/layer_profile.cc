@@ -2,6 +2,7 @@
 // (medians over the steps) and the oneDNN implementations it runs, as a Markdown table.
 //
 //   build/benchmarks/ops_layer_profile --model dwsep --steps 30 --threads 1
+//   ... --conv-layouts plain-pointwise   (cpu::ConvLayouts: auto, plain, onednn, plain-pointwise)
 //
 // One step: ZeroGrad, Forward (kTrain), Backward of a fixed random gradient of the logits (no
 // loss, no optimizer). The parts of a DepthwiseSeparable block are listed under it (indented;
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "ops/compute_thread.h"
+#include "ops/cpu/layout.h"
 #include "ops/init.h"
 #include "ops/models.h"
 #include "ops/profile.h"
@@ -49,7 +51,7 @@ double WallSeconds() {
 
 int Usage() {
   std::cerr << "usage: ops_layer_profile [--model cnn|dwsep|mlp] [--steps N] [--warmup N]"
-               " [--threads N] [--batch N]\n";
+               " [--threads N] [--batch N] [--conv-layouts auto|plain|onednn|plain-pointwise]\n";
   return 2;
 }
 
@@ -68,6 +70,13 @@ int main(int argc, char** argv) {
     else if (arg == "--warmup") warmup = std::stoi(value);
     else if (arg == "--threads") threads = std::stoi(value);
     else if (arg == "--batch") batch = std::stoll(value);
+    else if (arg == "--conv-layouts") {
+      if (value == "auto") cpu::SetConvLayouts(cpu::ConvLayouts::kAuto);
+      else if (value == "plain") cpu::SetConvLayouts(cpu::ConvLayouts::kPlain);
+      else if (value == "onednn") cpu::SetConvLayouts(cpu::ConvLayouts::kOneDnn);
+      else if (value == "plain-pointwise") cpu::SetConvLayouts(cpu::ConvLayouts::kPlainPointwise);
+      else return Usage();
+    }
     else return Usage();
   }
   InitComputeThread(millrace::Device::Cpu(), threads);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "ops/activation/relu.h"
 #include "ops/checks.h"
 #include "ops/init.h"
 
@@ -72,6 +73,11 @@ int64_t Conv2d::ForwardFlops(const Shape& input) const {
 std::vector<Parameter*> Conv2d::Parameters() {
   if (config_.bias) return {&weight_, &bias_};
   return {&weight_};
+}
+
+bool Conv2d::FuseNext(const Layer* next) {
+  fused_relu_ = dynamic_cast<const ReLU*>(next) != nullptr;
+  return fused_relu_;
 }
 
 KernelTable<Conv2d::BackendKernels>& Conv2d::Kernels() {

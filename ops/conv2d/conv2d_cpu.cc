@@ -8,7 +8,8 @@
 // layout (plain images at the model's edge). The weights stay plain in their Parameter: they
 // are reordered once per Forward and that copy serves the backward-data pass too; the weight
 // and bias gradients are computed into scratch (oneDNN's backward-weights overwrites its output)
-// and added into the grads.
+// and added into the grads. A fused ReLU is an eltwise post-op of the forward; the backward
+// first masks dy with the saved output (eltwise_relu_use_dst_for_bwd: y > 0 where x > 0).
 #include <unordered_map>
 
 #include "ops/conv2d/conv2d.h"
@@ -28,11 +29,14 @@ struct Conv2d::Cpu {
     std::shared_ptr<const cpu::DnnlLayout> y_layout, dx_layout;  // null: plain
     // forward: x, w; backward data: dy, w; backward weights: x, dy, dw
     cpu::LayoutAdapter f_x, f_w, d_dy, d_w, w_x, w_dy, w_dw;
+    dnnl::eltwise_backward relu_backward;  // fused ReLU only: dy * (y > 0), in y's layout
+    cpu::LayoutAdapter r_dy;               // dy into y's layout for it
     std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
   Tensor weight_grad, bias_grad;  // scratch
   memory x_data, w_data;          // what the last Forward ran on, for the Backward
+  Shape key;                      // the cache key of the last train-mode Forward
   std::string last_impl;
 };
 
@@ -40,7 +44,9 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
   if (!cpu_) cpu_.reset(new Cpu());
   const Conv2dConfig& c = config_;
   const Shape y_shape = OutputShape(x.shape());
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), x.shape(), [&] {
+  Shape key = x.shape();
+  key.push_back(fused_relu_);
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), key, [&] {
     Cpu::Entry e;
     const memory::desc x_plain = cpu::PlainDesc(x.shape());
     const memory::desc y_plain = cpu::PlainDesc(y_shape);
@@ -71,12 +77,19 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     using Fwd = dnnl::convolution_forward;
     using BwdData = dnnl::convolution_backward_data;
     using BwdWeights = dnnl::convolution_backward_weights;
+    dnnl::primitive_attr attr;
+    if (fused_relu_) {
+      dnnl::post_ops relu;
+      relu.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(relu);
+    }
     Fwd::primitive_desc fwd =
         c.bias ? Fwd::primitive_desc(
                      {prop, alg, x_md, w_md, e.bias, y_md, strides, dilates, padding, padding_r},
-                     engine)
+                     attr, engine)
                : Fwd::primitive_desc(
-                     {prop, alg, x_md, w_md, y_md, strides, dilates, padding, padding_r}, engine);
+                     {prop, alg, x_md, w_md, y_md, strides, dilates, padding, padding_r}, attr,
+                     engine);
     // The backward passes choose their layouts too (the same as the forward's wherever oneDNN
     // has a jit kernel for them; forcing the forward's would give conv1's backward-weights, whose
     // input has one channel, the reference kernel).
@@ -104,6 +117,15 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     e.w_dw = cpu::LayoutAdapter(bwd_weights.diff_weights_desc(), w_plain);
     e.impl =
         cpu::ImplName(fwd) + " / " + cpu::ImplName(bwd_data) + " / " + cpu::ImplName(bwd_weights);
+    if (fused_relu_) {
+      const auto relu_alg = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
+      dnnl::eltwise_forward::primitive_desc hint(
+          {dnnl::prop_kind::forward_training, relu_alg, e.y, 0.f}, engine);
+      e.relu_backward = dnnl::eltwise_backward(
+          dnnl::eltwise_backward::primitive_desc({relu_alg, e.y, e.y, 0.f}, engine, hint));
+      e.r_dy = cpu::LayoutAdapter(e.y);
+      e.impl += " (fused ReLU)";
+    }
     return e;
   });
   cpu_->last_impl = e.impl;
@@ -116,18 +138,31 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
   cpu::Execute(Describe(), e.forward, args);
   if (mode == Mode::kTrain) {
     input_ = x.View();
+    output_ = fused_relu_ ? y.View() : Tensor();
+    cpu_->key = std::move(key);
     cpu_->x_data = x_data;  // x itself, or its reordered copy in f_x's buffer
     cpu_->w_data = w_data;
   } else {
     input_ = Tensor();
+    output_ = Tensor();
   }
   return y;
 }
 
-Tensor Conv2d::BackwardCpu(const Tensor& dy) {
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), input_.shape(), []() -> Cpu::Entry {
+Tensor Conv2d::BackwardCpu(const Tensor& dy_in) {
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), cpu_->key, []() -> Cpu::Entry {
     throw Error(ErrorKind::kInternal, "Conv2d: no primitives for the saved input's shape");
   });
+  // A fused ReLU: the gradient at the convolution's output is dy where y > 0.
+  Tensor masked;
+  if (output_.defined()) {
+    masked = cpu::EmptyIn(e.y_layout, output_.shape());
+    cpu::Execute(Describe(), e.relu_backward,
+                 {{DNNL_ARG_DST, cpu::Wrap(e.y, output_)},
+                  {DNNL_ARG_DIFF_DST, e.r_dy.In(dy_in)},
+                  {DNNL_ARG_DIFF_SRC, cpu::Wrap(e.y, masked)}});
+  }
+  const Tensor& dy = output_.defined() ? masked : dy_in;
   // The forward's x and weights serve the backward passes when the layouts agree (neither can
   // have changed between this step's Forward and Backward).
   const memory dy_data = e.d_dy.In(dy);

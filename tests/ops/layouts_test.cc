@@ -171,6 +171,27 @@ TEST(FusedBatchNormRelu, MatchesBatchNormThenRelu) {
   EXPECT_FALSE(fused.fused_relu());
 }
 
+TEST(FusedConvRelu, MatchesConvThenRelu) {
+  const Conv2dConfig config{.in_channels = 8, .out_channels = 8, .kernel_h = 3, .kernel_w = 3,
+                            .padding = 1, .groups = 8};  // depthwise, with bias
+  Conv2d fused(config, 1), conv(config, 1);
+  ReLU relu;
+  ASSERT_TRUE(fused.FuseNext(&relu));
+  const Tensor x = RandomTensor({2, 8, 6, 6}, 2);
+  const Tensor dy = RandomTensor({2, 8, 6, 6}, 3);
+  EXPECT_TRUE(AllClose(fused.Forward(x, Mode::kTrain),
+                       relu.Forward(conv.Forward(x, Mode::kTrain), Mode::kTrain), 1e-6, 1e-5));
+  EXPECT_TRUE(AllClose(fused.Backward(dy), conv.Backward(relu.Backward(dy)), 1e-6, 1e-5));
+  EXPECT_TRUE(AllClose(fused.weight().grad, conv.weight().grad, 1e-5, 1e-5));
+  EXPECT_TRUE(AllClose(fused.bias()->grad, conv.bias()->grad, 1e-5, 1e-5));
+  // In a Sequential: the ReLU is skipped, its name stays.
+  Sequential model;
+  model.Add("conv", std::make_unique<Conv2d>(config, 1));
+  model.Add("relu", std::make_unique<ReLU>());
+  EXPECT_TRUE(model.fused(1));
+  EXPECT_EQ(model.layer_name(1), "relu");
+}
+
 TEST(FusedBatchNormRelu, SequentialFusesAndKeepsNames) {
   Sequential model;
   model.Add("bn", std::make_unique<BatchNorm2d>(4));
