@@ -1,5 +1,7 @@
 #include "ops/profile.h"
 
+#include <time.h>
+
 #include <chrono>
 
 #include "ops/layer.h"
@@ -20,6 +22,12 @@ double LayerProfile::Now() {
       .count();
 }
 
+double LayerProfile::ThreadCpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 size_t LayerProfile::Enter(std::string_view name) {
   std::string path;
   for (const std::string& p : path_) path += p + ".";
@@ -34,10 +42,12 @@ size_t LayerProfile::Enter(std::string_view name) {
   return entries_.size() - 1;
 }
 
-void LayerProfile::Leave(size_t entry, const Layer& layer, Pass pass, double seconds) {
+void LayerProfile::Leave(size_t entry, const Layer& layer, Pass pass, double seconds,
+                         double cpu_seconds) {
   path_.pop_back();
   Entry& e = entries_[entry];
   (pass == Pass::kForward ? e.forward_s : e.backward_s).push_back(seconds);
+  (pass == Pass::kForward ? e.forward_cpu_s : e.backward_cpu_s).push_back(cpu_seconds);
   if (pass == Pass::kForward) e.implementation = layer.BackendInfo();
 }
 

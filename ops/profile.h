@@ -30,7 +30,10 @@ class LayerProfile {
     std::string path;            // "conv1", "block1.dw"
     int depth = 0;               // 0 for a model's own layers
     std::string implementation;  // Layer::BackendInfo() after the last Forward
-    std::vector<double> forward_s, backward_s;  // one sample per call
+    std::vector<double> forward_s, backward_s;  // wall time, one sample per call
+    // CPU time of the calling thread, one sample per call: all of the layer's work when its
+    // oneDNN team has one thread, and unaffected by other processes taking the core.
+    std::vector<double> forward_cpu_s, backward_cpu_s;
   };
 
   const std::vector<Entry>& entries() const { return entries_; }
@@ -56,16 +59,17 @@ class LayerProfile {
   template <typename Run>
   auto Time(std::string_view name, const Layer& layer, Pass pass, Run&& run) {
     const size_t entry = Enter(name);
-    const double start = Now();
+    const double start = Now(), cpu_start = ThreadCpuNow();
     auto result = run();
-    Leave(entry, layer, pass, Now() - start);
+    Leave(entry, layer, pass, Now() - start, ThreadCpuNow() - cpu_start);
     return result;
   }
 
  private:
   size_t Enter(std::string_view name);  // the entry's index
-  void Leave(size_t entry, const Layer& layer, Pass pass, double seconds);
+  void Leave(size_t entry, const Layer& layer, Pass pass, double seconds, double cpu_seconds);
   static double Now();
+  static double ThreadCpuNow();
 
   std::vector<Entry> entries_;
   std::vector<std::string> path_;  // the layers being run, outermost first

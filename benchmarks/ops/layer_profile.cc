@@ -6,8 +6,10 @@
 //
 // One step: ZeroGrad, Forward (kTrain), Backward of a fixed random gradient of the logits (no
 // loss, no optimizer). The parts of a DepthwiseSeparable block are listed under it (indented;
-// the block's own row includes them). "wall" is the median step's wall time, "CPU" the
-// process's CPU time per step (all OpenMP threads). Threads: this program's main thread is the
+// the block's own row includes them). The step's "wall" is the median step's wall time, "CPU" the
+// process's CPU time per step (all OpenMP threads). Per layer: with --threads 1, the medians of
+// the compute thread's CPU time (all of the layer's work, and not inflated when other processes
+// take the core: use this on a loaded machine); with more threads, of wall time. Threads: this program's main thread is the
 // one compute thread, its OpenMP team has --threads threads (ops::InitComputeThread).
 // For the primitive-level view, run with ONEDNN_VERBOSE=1 (or =profile_exec).
 #include <time.h>
@@ -112,16 +114,21 @@ int main(int argc, char** argv) {
               "%.2f ms CPU; %.0f samples/s (wall)\n\n",
               model_name.c_str(), static_cast<long long>(batch), threads, steps, step * 1e3,
               cpu_per_step * 1e3, batch / step);
+  const bool cpu = threads == 1;
+  const double total = cpu ? cpu_per_step : step;
   std::printf("| layer | forward ms | backward ms | share of step | implementation (fwd / bwd) |\n");
   std::printf("|---|---|---|---|---|\n");
   double top_level = 0;
   for (const LayerProfile::Entry& e : profile.entries()) {
-    const double f = Median(e.forward_s), b = Median(e.backward_s);
+    const double f = Median(cpu ? e.forward_cpu_s : e.forward_s);
+    const double b = Median(cpu ? e.backward_cpu_s : e.backward_s);
     if (e.depth == 0) top_level += f + b;
     std::printf("| %s%s | %.2f | %.2f | %.1f%% | %s |\n", e.depth ? "&nbsp;&nbsp;" : "",
-                e.path.c_str(), f * 1e3, b * 1e3, 100 * (f + b) / step,
+                e.path.c_str(), f * 1e3, b * 1e3, 100 * (f + b) / total,
                 e.implementation.empty() ? "-" : e.implementation.c_str());
   }
-  std::printf("| (ZeroGrad, between layers) | | | %.1f%% | |\n", 100 * (step - top_level) / step);
+  std::printf("| (ZeroGrad, between layers) | | | %.1f%% | |\n", 100 * (total - top_level) / total);
+  std::printf("\nPer layer: medians of %s per step.\n",
+              cpu ? "the compute thread's CPU time" : "wall time");
   return 0;
 }
