@@ -8,7 +8,8 @@
 // layout (plain images at the model's edge). The weights stay plain in their Parameter: they
 // are reordered once per Forward and that copy serves the backward-data pass too; the weight
 // and bias gradients are computed into scratch (oneDNN's backward-weights overwrites its output)
-// and added into the grads. A fused ReLU is an eltwise post-op of the forward; the backward
+// and added into the grads. Exception: a convolution over fewer than 8 input channels (the
+// first layer's) computes its weight gradient by im2col + gemm on plain memory. A fused ReLU is an eltwise post-op of the forward; the backward
 // first masks dy with the saved output (eltwise_relu_use_dst_for_bwd: y > 0 where x > 0).
 #include <unordered_map>
 
@@ -95,12 +96,18 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     // input has one channel, the reference kernel).
     BwdData::primitive_desc bwd_data({alg, x_md, w_md, y_md, strides, dilates, padding, padding_r},
                                      engine, fwd);
+    // A few input channels (the images' one): the jit backward-weights kernel would run on x
+    // padded to a block of 8 channels; im2col + gemm on plain memory takes ~2/3 of its time
+    // even with dy reordered to plain (docs/BENCHMARKS.md). kAuto only.
+    const bool few = policy == cpu::ConvLayouts::kAuto && c.groups == 1 && c.in_channels < 8;
+    const memory::desc wx = few ? x_plain : x_md, wy = few ? y_plain : y_md;
+    const memory::desc ww = few ? w_plain : w_md;
     BwdWeights::primitive_desc bwd_weights =
         c.bias ? BwdWeights::primitive_desc(
-                     {alg, x_md, w_md, e.bias, y_md, strides, dilates, padding, padding_r}, engine,
+                     {alg, wx, ww, e.bias, wy, strides, dilates, padding, padding_r}, engine,
                      fwd)
                : BwdWeights::primitive_desc(
-                     {alg, x_md, w_md, y_md, strides, dilates, padding, padding_r}, engine, fwd);
+                     {alg, wx, ww, wy, strides, dilates, padding, padding_r}, engine, fwd);
     e.forward = Fwd(fwd);
     e.backward_data = BwdData(bwd_data);
     e.backward_weights = BwdWeights(bwd_weights);
