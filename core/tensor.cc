@@ -52,6 +52,33 @@ Tensor Tensor::FromVector(Shape shape, std::initializer_list<float> values) {
   return FromVector(std::move(shape), std::span<const float>(values.begin(), values.size()));
 }
 
+Tensor Tensor::Empty(Shape shape, std::shared_ptr<const TensorLayout> layout, DType dtype) {
+  MILLRACE_CHECK_ARG(layout != nullptr, "Tensor::Empty: a null layout (use the plain Empty)");
+  Tensor t;
+  t.numel_ = NumElements(shape);
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.layout_ = std::move(layout);
+  t.storage_ = Storage::Allocate(t.nbytes(), t.device_, HostMemory::kPageable);
+  t.data_ = t.storage_->data();
+  return t;
+}
+
+Tensor Tensor::Plain() const {
+  MILLRACE_CHECK_ARG(defined(), "Plain() on an undefined tensor");
+  if (!layout_) return View();
+  Tensor t = Empty(shape_, dtype_, device_);
+  layout_->ToPlain(data_, t.data_);
+  return t;
+}
+
+void Tensor::CheckPlain(const char* what) const {
+  MILLRACE_CHECK_ARG(layout_ == nullptr,
+                     "Tensor::" << what << ": the tensor " << ToString(shape_)
+                                << " is in the backend layout " << layout_->Name()
+                                << ", not plain row-major; convert it with Plain() first");
+}
+
 int64_t Tensor::dim(int i) const {
   const int n = ndim();
   const int j = i < 0 ? i + n : i;
@@ -60,6 +87,7 @@ int64_t Tensor::dim(int i) const {
 }
 
 void Tensor::CheckHostAccess(DType expected) const {
+  CheckPlain("data");
   MILLRACE_CHECK_ARG(device_.is_cpu(), "Tensor::data: tensor is on "
                                            << device_.ToString()
                                            << "; copy it to the CPU first (To(Device::Cpu()))");
@@ -71,6 +99,14 @@ Tensor Tensor::Clone() const { return To(device_, pinned() ? HostMemory::kPinned
 
 Tensor Tensor::To(Device device, HostMemory host) const {
   MILLRACE_CHECK_ARG(defined(), "To() on an undefined tensor");
+  if (layout_) {
+    MILLRACE_CHECK_ARG(device.is_cpu() && device_.is_cpu(),
+                       "To(" << device.ToString() << "): the tensor is in the CPU backend's layout "
+                             << layout_->Name() << "; convert it with Plain() first");
+    Tensor t = Empty(shape_, layout_, dtype_);
+    CopyBytes(t.data_, device, data_, device_, nbytes());
+    return t;
+  }
   Tensor t = Empty(shape_, dtype_, device, host);
   CopyBytes(t.data_, device, data_, device_, nbytes());
   return t;
@@ -80,6 +116,12 @@ void Tensor::CopyFrom(const Tensor& src) {
   MILLRACE_CHECK_ARG(src.shape_ == shape_ && src.dtype_ == dtype_,
                      "CopyFrom: " << ToString(src.dtype_) << ToString(src.shape_) << " into "
                                   << ToString(dtype_) << ToString(shape_));
+  MILLRACE_CHECK_ARG((layout_ == nullptr) == (src.layout_ == nullptr) &&
+                         (layout_ == nullptr || layout_->SameAs(*src.layout_)),
+                     "CopyFrom: the layouts differ (" << (src.layout_ ? src.layout_->Name() : "plain")
+                                                      << " into "
+                                                      << (layout_ ? layout_->Name() : "plain")
+                                                      << "); convert with Plain() first");
   CopyBytes(data_, device_, src.data_, src.device_, nbytes());
 }
 
@@ -100,6 +142,7 @@ void Tensor::Fill(float value) {
 }
 
 Tensor Tensor::Reshape(Shape shape) const {
+  CheckPlain("Reshape");
   int64_t known = 1;
   int inferred = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -123,6 +166,7 @@ Tensor Tensor::Reshape(Shape shape) const {
 }
 
 Tensor Tensor::Slice(int64_t begin, int64_t end) const {
+  CheckPlain("Slice");
   MILLRACE_CHECK_ARG(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
                      "Slice [" << begin << ", " << end << ") of shape " << ToString(shape_));
   const int64_t row = shape_[0] == 0 ? 0 : numel_ / shape_[0];
@@ -141,6 +185,7 @@ Tensor Tensor::View() const {
   t.numel_ = numel_;
   t.dtype_ = dtype_;
   t.device_ = device_;
+  t.layout_ = layout_;
   return t;
 }
 

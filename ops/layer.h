@@ -21,6 +21,25 @@ namespace millrace::ops {
 
 enum class Mode : unsigned char { kTrain, kEval };
 
+// Whether the caller of a layer on this thread takes its results in a backend layout
+// (Layer::AcceptsLayouts). Sequential opens LayoutScope(true) around the layers that accept
+// layouts and LayoutScope(false) around the others; outside any scope, layers return plain
+// tensors. Scopes nest and restore the previous value.
+class LayoutScope {
+ public:
+  explicit LayoutScope(bool allowed);
+  ~LayoutScope();
+  LayoutScope(const LayoutScope&) = delete;
+  LayoutScope& operator=(const LayoutScope&) = delete;
+
+  static bool allowed();
+  // t as the current scope takes it: t itself, or t.Plain() outside a LayoutScope(true).
+  static Tensor Finish(Tensor t);
+
+ private:
+  bool previous_;
+};
+
 // A trained tensor with its gradient and, once pruned, its mask.
 struct Parameter {
   std::string name;   // set by Sequential: "<layer name>.<weight|bias|...>"
@@ -62,12 +81,31 @@ class Layer {
   // Multiply-adds x 2 of one Forward for an input shape (0 for layers without arithmetic).
   virtual int64_t ForwardFlops(const Shape& input) const { return 0; }
 
+  // Whether Forward takes x, and Backward dy, in a backend layout (Tensor::plain() false, e.g.
+  // oneDNN's nChw8c). Sequential converts to plain before every layer that says no (the
+  // default), so a layer that reads data() never sees a blocked tensor. A layer that says yes
+  // returns its results in a backend layout only inside a LayoutScope(true), which Sequential
+  // opens around it; called directly it returns plain tensors. Sequential::Forward / Backward
+  // return plain tensors.
+  virtual bool AcceptsLayouts() const { return false; }
+
+  // Fusion with the next layer of a Sequential. Sequential calls it whenever its layers change,
+  // with the layer that follows (nullptr for the last, or to undo). A layer that from then on
+  // computes `next` inside its own primitives (BatchNorm2d a following ReLU) returns true, and
+  // Sequential skips `next` in Forward and Backward; `next` stays in the model with its name.
+  // Results equal those of the two layers run apart up to floating-point reassociation.
+  virtual bool FuseNext(const Layer* next) { return false; }
+
   // Whether Backward must return the gradient with respect to the input (default: yes). A
   // model's first trained layer is told no (Sequential::set_input_grad): its input is data, and
   // dx of the first layer is a third of the mlp's work. Backward then returns an undefined
   // Tensor; the parameters' gradients are computed as before.
   virtual void set_input_grad(bool needed) { input_grad_ = needed; }
   bool input_grad() const { return input_grad_; }
+
+  // The backend's implementations for the last Forward's shape ("jit:avx2 / jit:avx2 / ..."
+  // for oneDNN), for profiles and reports; empty for layers without a backend primitive.
+  virtual std::string BackendInfo() const { return {}; }
 
   // Trained tensors, in a fixed order (weight before bias).
   virtual std::vector<Parameter*> Parameters() { return {}; }

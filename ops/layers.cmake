@@ -2,7 +2,7 @@
 list(APPEND MILLRACE_OPS_SOURCES
   cpu/dnnl_context.cc cpu/layout.cc
   init.cc
-  sequential.cc
+  layer.cc sequential.cc profile.cc
   kernel_table.cc checks.cc compute_thread.cc cpu/register.cc
   linear/linear.cc linear/linear_cpu.cc
   activation/relu.cc activation/relu_cpu.cc activation/dropout.cc activation/dropout_cpu.cc

@@ -4,6 +4,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "ops/profile.h"
+
 namespace millrace::ops {
 
 namespace {
@@ -24,6 +26,7 @@ Layer& Sequential::Add(std::string name, std::unique_ptr<Layer> layer) {
   PrefixParameterNames(name, *layer);
   layers_.emplace_back(std::move(name), std::move(layer));
   RefreshInputGrad();
+  RefreshFusion();
   return *layers_.back().second;
 }
 
@@ -34,6 +37,16 @@ void Sequential::Replace(size_t i, std::unique_ptr<Layer> layer) {
   PrefixParameterNames(layers_[i].first, *layer);
   layers_[i].second = std::move(layer);
   RefreshInputGrad();
+  RefreshFusion();
+}
+
+void Sequential::RefreshFusion() {
+  fused_.assign(layers_.size(), false);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer* next = i + 1 < layers_.size() && !fused_[i] ? layers_[i + 1].second.get() : nullptr;
+    const bool fuses = layers_[i].second->FuseNext(next);
+    if (next != nullptr) fused_[i + 1] = fuses;
+  }
 }
 
 void Sequential::set_input_grad(bool needed) {
@@ -54,18 +67,54 @@ void Sequential::RefreshInputGrad() {
 }
 
 Tensor Sequential::Forward(const Tensor& x, Mode mode) {
-  MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Forward on an empty model");
-  Tensor h = layers_[0].second->Forward(x, mode);
-  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i].second->Forward(h, mode);
-  return h;
+  Tensor y = ForwardInLayout(x, mode);
+  return y.plain() ? std::move(y) : y.Plain();
 }
 
 Tensor Sequential::Backward(const Tensor& dy) {
+  Tensor dx = BackwardInLayout(dy);
+  return !dx.defined() || dx.plain() ? std::move(dx) : dx.Plain();
+}
+
+Tensor Sequential::ForwardInLayout(const Tensor& x, Mode mode) {
+  MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Forward on an empty model");
+  LayerProfile* profile = LayerProfile::Current();
+  auto Run = [&](size_t i, const Tensor& in) {
+    Layer& layer = *layers_[i].second;
+    auto Call = [&] {
+      const LayoutScope scope(layer.AcceptsLayouts());
+      if (in.plain() || layer.AcceptsLayouts()) return layer.Forward(in, mode);
+      return layer.Forward(in.Plain(), mode);
+    };
+    if (!profile) return Call();
+    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kForward, Call);
+  };
+  Tensor h = Run(0, x);
+  for (size_t i = 1; i < layers_.size(); ++i) {
+    if (!fused_[i]) h = Run(i, h);
+  }
+  return h;
+}
+
+Tensor Sequential::BackwardInLayout(const Tensor& dy) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Backward on an empty model");
   // Without input_grad, layers before the first trained one have nothing to compute.
   const size_t stop = input_grad_ ? 0 : std::min(FirstTrained(), layers_.size() - 1);
-  Tensor g = layers_.back().second->Backward(dy);
-  for (size_t i = layers_.size() - 1; i-- > stop;) g = layers_[i].second->Backward(g);
+  LayerProfile* profile = LayerProfile::Current();
+  auto Run = [&](size_t i, const Tensor& in) {
+    Layer& layer = *layers_[i].second;
+    auto Call = [&] {
+      const LayoutScope scope(layer.AcceptsLayouts());
+      if (in.plain() || layer.AcceptsLayouts()) return layer.Backward(in);
+      return layer.Backward(in.Plain());
+    };
+    if (!profile) return Call();
+    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kBackward, Call);
+  };
+  Tensor g = dy.View();
+  for (size_t i = layers_.size(); i-- > stop;) {
+    if (!fused_[i]) g = Run(i, g);
+  }
   return input_grad_ ? std::move(g) : Tensor();
 }
 

@@ -7,6 +7,13 @@
 //   Tensor logits = mlp.Forward(x, Mode::kTrain);
 //   mlp.Backward(dlogits);            // grads of "fc1.weight", "fc1.bias", ...
 //
+// Layouts: between layers that take backend layouts (Layer::AcceptsLayouts: the CPU
+// convolutions, batch norms, ReLUs and pooling) activations and gradients stay in the layouts
+// oneDNN chose; Sequential converts them to plain before any other layer, and Forward and
+// Backward return plain tensors. Fusion: a layer that absorbs the next (Layer::FuseNext, a
+// BatchNorm2d followed by a ReLU) makes Sequential skip that next layer; names, parameters and
+// checkpoints do not change.
+//
 // Used by one thread at a time.
 #pragma once
 
@@ -29,10 +36,17 @@ class Sequential {
   // "<name>.<param>". Returns the layer.
   Layer& Add(std::string name, std::unique_ptr<Layer> layer);
 
+  // Returns a plain tensor.
   Tensor Forward(const Tensor& x, Mode mode);
-  // Runs every layer's Backward, last first; returns the gradient with respect to the input,
-  // or an undefined Tensor after set_input_grad(false).
+  // Runs every layer's Backward, last first; returns the gradient with respect to the input
+  // (plain), or an undefined Tensor after set_input_grad(false).
   Tensor Backward(const Tensor& dy);
+  // Forward and Backward that return the last layer's result in whatever layout it has: for
+  // composite layers that hold a Sequential and take backend layouts themselves.
+  Tensor ForwardInLayout(const Tensor& x, Mode mode);
+  Tensor BackwardInLayout(const Tensor& dy);
+  // Whether layer i is fused into the layer before it (and so skipped by Forward / Backward).
+  bool fused(size_t i) const { return i < fused_.size() && fused_[i]; }
 
   // Whether Backward computes the gradient with respect to the model's input (default: yes).
   // With false, Backward stops at the first layer that has parameters, which computes only its
@@ -67,11 +81,14 @@ class Sequential {
   // Tells the layers whether their input needs a gradient (after Add, Replace and
   // set_input_grad).
   void RefreshInputGrad();
+  // Offers every layer its successor for fusion (after Add and Replace).
+  void RefreshFusion();
   // The first layer with parameters (size() when none): where Backward stops without input_grad.
   size_t FirstTrained() const;
 
   std::vector<std::pair<std::string, std::unique_ptr<Layer>>> layers_;
   bool input_grad_ = true;
+  std::vector<bool> fused_;  // per layer: skipped, computed by the layer before it
 };
 
 }  // namespace millrace::ops

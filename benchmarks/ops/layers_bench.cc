@@ -4,7 +4,8 @@
 //   BM_TrainStep/model/N  forward + backward of a model preset at batch N (ZeroGrad included,
 //                         no loss, no optimizer): FLOPs counted as 3 x the forward's
 //                         (forward, backward-data, backward-weights)
-//                         layouts: 0 auto (the default), 1 plain, 2 oneDNN's choice
+//                         layouts: 0 auto (the default), 1 plain, 2 oneDNN's choice,
+//                         3 plain for 1x1 convolutions only
 //                         (cpu::ConvLayouts, for the convolutions of dwsep and cnn)
 //   BM_Forward/model/N    forward only (kEval)
 // Threads: the benchmark's main thread is the one compute thread; its OpenMP team has
@@ -61,9 +62,10 @@ void BM_TrainStep(benchmark::State& state) {
     benchmark::DoNotOptimize(dx.raw_data());
   }
   cpu::SetConvLayouts(cpu::ConvLayouts::kAuto);
-  state.SetLabel(name + (layouts == cpu::ConvLayouts::kAuto    ? ""
-                         : layouts == cpu::ConvLayouts::kPlain ? ", conv layouts: plain"
-                                                               : ", conv layouts: oneDNN's"));
+  state.SetLabel(name + (layouts == cpu::ConvLayouts::kAuto             ? ""
+                         : layouts == cpu::ConvLayouts::kPlain          ? ", conv layouts: plain"
+                         : layouts == cpu::ConvLayouts::kPlainPointwise ? ", conv layouts: plain 1x1"
+                                                                        : ", conv layouts: oneDNN's"));
   state.counters["GFLOP/s"] = benchmark::Counter(3.0 * model.ForwardFlops(input) * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -92,7 +94,7 @@ BENCHMARK(BM_TrainStep)
     ->ArgNames({"model", "batch", "layouts"})
     ->ArgsProduct({{0, 1}, {128, 256}, {0}})
     ->Args({2, 128, 0})
-    ->ArgsProduct({{1, 2}, {128}, {1, 2}})
+    ->ArgsProduct({{1, 2}, {128}, {1, 3}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Forward)

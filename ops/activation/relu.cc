@@ -21,7 +21,7 @@ Shape ReLU::OutputShape(const Shape& input) const {
 Tensor ReLU::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, "ReLU");
   OutputShape(x.shape());
-  Tensor y = (this->*Kernels().Get(x.device()).forward)(x);
+  Tensor y = LayoutScope::Finish((this->*Kernels().Get(x.device()).forward)(x));
   input_ = mode == Mode::kTrain ? x.View() : Tensor();
   return y;
 }
@@ -33,7 +33,7 @@ Tensor ReLU::Backward(const Tensor& dy) {
                                                                      << " does not match output "
                                                                      << ToString(input_.shape()));
   CheckSameDevice(dy, input_, "ReLU");
-  return (this->*Kernels().Get(dy.device()).backward)(dy);
+  return LayoutScope::Finish((this->*Kernels().Get(dy.device()).backward)(dy));
 }
 
 }  // namespace millrace::ops

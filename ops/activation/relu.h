@@ -23,6 +23,8 @@ class ReLU : public Layer {
   Tensor Forward(const Tensor& x, Mode mode) override;
   Tensor Backward(const Tensor& dy) override;
   Shape OutputShape(const Shape& input) const override;
+  bool AcceptsLayouts() const override { return true; }
+  std::string BackendInfo() const override;  // "forward / backward" implementations
 
   // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
   struct BackendKernels {

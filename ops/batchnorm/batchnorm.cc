@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "ops/activation/relu.h"
 #include "ops/checks.h"
 
 namespace millrace::ops {
@@ -43,6 +44,11 @@ Shape BatchNorm2d::OutputShape(const Shape& input) const {
   return input;
 }
 
+bool BatchNorm2d::FuseNext(const Layer* next) {
+  fused_relu_ = dynamic_cast<const ReLU*>(next) != nullptr;
+  return fused_relu_;
+}
+
 KernelTable<BatchNorm2d::BackendKernels>& BatchNorm2d::Kernels() {
   static KernelTable<BackendKernels> table("BatchNorm2d");
   return table;
@@ -56,7 +62,7 @@ Tensor BatchNorm2d::Forward(const Tensor& x, Mode mode) {
                        Describe() << ": training needs more than one value per channel, input "
                                   << ToString(x.shape()));
   }
-  return (this->*Kernels().Get(x.device()).forward)(x, mode);
+  return LayoutScope::Finish((this->*Kernels().Get(x.device()).forward)(x, mode));
 }
 
 Tensor BatchNorm2d::Backward(const Tensor& dy) {
@@ -66,7 +72,7 @@ Tensor BatchNorm2d::Backward(const Tensor& dy) {
                      Describe() << ": gradient " << ToString(dy.shape())
                                 << " does not match output " << ToString(input_.shape()));
   CheckSameDevice(dy, input_, "BatchNorm2d");
-  return (this->*Kernels().Get(dy.device()).backward)(dy);
+  return LayoutScope::Finish((this->*Kernels().Get(dy.device()).backward)(dy));
 }
 
 }  // namespace millrace::ops

@@ -7,6 +7,10 @@
 //           m = N H W (the unbiased variance, as torch does).
 //   kEval:  the same with running_mean and running_var.
 // Backward (after a kTrain Forward) differentiates through the batch statistics.
+// Fused ReLU: in a Sequential, a BatchNorm2d followed by a ReLU computes y = max(BN(x), 0) in
+// its own primitive (oneDNN's fuse_norm_relu, whose backward masks dy with a workspace saved by
+// the forward) and Sequential skips the ReLU layer (Layer::FuseNext); same results.
+// Layouts: takes x and dy in any oneDNN layout and returns y and dx in x's (no conversion).
 // Device-neutral: the kernels come from BatchNorm2d::Kernels() by the input's device (the CPU
 // backend, oneDNN batch_normalization primitives, is in batchnorm_cpu.cc; no other backend yet).
 #pragma once
@@ -35,7 +39,12 @@ class BatchNorm2d : public Layer {
   // Normalisation and affine: ~4 operations per element.
   int64_t ForwardFlops(const Shape& input) const override { return 4 * NumElements(input); }
   std::vector<Parameter*> Parameters() override { return {&weight_, &bias_}; }
+  bool AcceptsLayouts() const override { return true; }
+  // Fuses a following ReLU (see above); nullptr or another layer undoes it.
+  bool FuseNext(const Layer* next) override;
+  bool fused_relu() const { return fused_relu_; }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override;
+  std::string BackendInfo() const override;  // "forward / backward" implementations
 
   int64_t channels() const { return channels_; }
   double momentum() const { return momentum_; }
@@ -65,6 +74,7 @@ class BatchNorm2d : public Layer {
   double momentum_, eps_;
   Parameter weight_, bias_;
   Tensor running_mean_, running_var_;
+  bool fused_relu_ = false;
   Tensor input_, batch_mean_, batch_var_;  // saved by a kTrain Forward
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
 };

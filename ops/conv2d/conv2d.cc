@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "ops/activation/relu.h"
 #include "ops/checks.h"
 #include "ops/init.h"
 
@@ -74,6 +75,11 @@ std::vector<Parameter*> Conv2d::Parameters() {
   return {&weight_};
 }
 
+bool Conv2d::FuseNext(const Layer* next) {
+  fused_relu_ = dynamic_cast<const ReLU*>(next) != nullptr;
+  return fused_relu_;
+}
+
 KernelTable<Conv2d::BackendKernels>& Conv2d::Kernels() {
   static KernelTable<BackendKernels> table("Conv2d");
   return table;
@@ -82,7 +88,7 @@ KernelTable<Conv2d::BackendKernels>& Conv2d::Kernels() {
 Tensor Conv2d::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, "Conv2d");
   OutputShape(x.shape());
-  return (this->*Kernels().Get(x.device()).forward)(x, mode);
+  return LayoutScope::Finish((this->*Kernels().Get(x.device()).forward)(x, mode));
 }
 
 Tensor Conv2d::Backward(const Tensor& dy) {
@@ -93,7 +99,7 @@ Tensor Conv2d::Backward(const Tensor& dy) {
                                                         << " does not match output "
                                                         << ToString(expected));
   CheckSameDevice(dy, input_, "Conv2d");
-  return (this->*Kernels().Get(dy.device()).backward)(dy);
+  return LayoutScope::Finish((this->*Kernels().Get(dy.device()).backward)(dy));
 }
 
 }  // namespace millrace::ops

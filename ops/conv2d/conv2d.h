@@ -5,6 +5,10 @@
 // Device-neutral: the kernels come from Conv2d::Kernels() by the input's device (the CPU
 // backend, oneDNN convolution primitives, is in conv2d_cpu.cc; no other backend exists yet).
 // Keeps a view of the last train-mode input for Backward.
+// Fused ReLU: in a Sequential, a Conv2d followed directly by a ReLU (no BatchNorm between, as
+// in a DepthwiseSeparable block without batch norm) applies it as a oneDNN eltwise post-op, and
+// its Backward masks dy with y > 0 (the output, kept for that) before the convolution's
+// backward passes; Sequential skips the ReLU layer (Layer::FuseNext). Same results.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +49,11 @@ class Conv2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   int64_t ForwardFlops(const Shape& input) const override;
   std::vector<Parameter*> Parameters() override;
+  // Takes x and dy in any oneDNN layout; returns y and dx in the layouts its primitives chose.
+  bool AcceptsLayouts() const override { return true; }
+  // Fuses a following ReLU (see above); nullptr or another layer undoes it.
+  bool FuseNext(const Layer* next) override;
+  bool fused_relu() const { return fused_relu_; }
 
   const Conv2dConfig& config() const { return config_; }
   bool depthwise() const { return config_.groups > 1 && config_.groups == config_.in_channels; }
@@ -53,7 +62,7 @@ class Conv2d : public Layer {
 
   // The oneDNN implementations used for the last shape, "fwd / bwd-data / bwd-weights"
   // (for benchmarks and reports); empty before the first Forward.
-  std::string BackendInfo() const;
+  std::string BackendInfo() const override;
 
   // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
   struct BackendKernels {
@@ -73,7 +82,9 @@ class Conv2d : public Layer {
 
   Conv2dConfig config_;
   Parameter weight_, bias_;
+  bool fused_relu_ = false;
   Tensor input_;
+  Tensor output_;  // the last train-mode output, with a fused ReLU only
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/cpu/layout.h"
 
 namespace millrace::ops::cpu {
 
@@ -69,6 +70,16 @@ dnnl::memory::desc PlainDesc(const Shape& shape) {
 }
 
 dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t) {
+  if (!t.plain()) {
+    // Only as the layout it is in: a blocked tensor is never read as plain.
+    const auto* layout = dynamic_cast<const DnnlLayout*>(t.layout());
+    MILLRACE_CHECK_ARG(layout != nullptr && layout->desc() == desc,
+                       "a tensor " << ToString(t.shape()) << " in the layout "
+                                   << t.layout()->Name() << " read as "
+                                   << LayoutName(desc)
+                                   << "; convert it with Tensor::Plain() first");
+    return dnnl::memory(desc, Engine(), const_cast<void*>(t.layout_data()));
+  }
   return dnnl::memory(desc, Engine(), const_cast<void*>(t.raw_data()));
 }
 

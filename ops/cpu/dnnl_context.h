@@ -53,7 +53,8 @@ int ComputeThreads();
 dnnl::memory::dims Dims(const Shape& shape);
 // A plain row-major f32 desc of `shape` (nc, nchw, oihw, ...).
 dnnl::memory::desc PlainDesc(const Shape& shape);
-// A dnnl::memory over a tensor's elements (no copy).
+// A dnnl::memory over a tensor's elements (no copy). A tensor in a DnnlLayout (ops/cpu/layout.h)
+// is wrapped only with that layout's desc: anything else throws Error(kInvalidArgument).
 dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t);
 dnnl::memory Wrap(const dnnl::memory::desc& desc, void* data);
 

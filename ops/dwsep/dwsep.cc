@@ -94,9 +94,11 @@ Shape DepthwiseSeparable::OutputShape(const Shape& input) const {
 
 Tensor DepthwiseSeparable::Forward(const Tensor& x, Mode mode) {
   OutputShape(x.shape());
-  return parts_.Forward(x, mode);
+  return LayoutScope::Finish(parts_.ForwardInLayout(x, mode));
 }
 
-Tensor DepthwiseSeparable::Backward(const Tensor& dy) { return parts_.Backward(dy); }
+Tensor DepthwiseSeparable::Backward(const Tensor& dy) {
+  return LayoutScope::Finish(parts_.BackwardInLayout(dy));
+}
 
 }  // namespace millrace::ops

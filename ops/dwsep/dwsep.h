@@ -45,6 +45,7 @@ class DepthwiseSeparable : public Layer {
     parts_.set_input_grad(needed);
   }
   Shape OutputShape(const Shape& input) const override;
+  bool AcceptsLayouts() const override { return true; }  // its parts all do
   int64_t ForwardFlops(const Shape& input) const override { return parts_.ForwardFlops(input); }
   std::vector<Parameter*> Parameters() override { return parts_.Parameters(); }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override { return parts_.Buffers(); }

@@ -61,7 +61,7 @@ KernelTable<Pool2d::BackendKernels>& Pool2d::Kernels() {
 Tensor Pool2d::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, kind());
   OutputShape(x.shape());
-  return (this->*Kernels().Get(x.device(), kind()).forward)(x, mode);
+  return LayoutScope::Finish((this->*Kernels().Get(x.device(), kind()).forward)(x, mode));
 }
 
 Tensor Pool2d::Backward(const Tensor& dy) {
@@ -72,7 +72,7 @@ Tensor Pool2d::Backward(const Tensor& dy) {
   MILLRACE_CHECK_ARG(dy.shape() == expected, Describe() << ": gradient " << ToString(dy.shape())
                                                         << " does not match output "
                                                         << ToString(expected));
-  return (this->*Kernels().Get(dy.device(), kind()).backward)(dy);
+  return LayoutScope::Finish((this->*Kernels().Get(dy.device(), kind()).backward)(dy));
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)

@@ -29,6 +29,9 @@ class Pool2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   // One operation per input element of each window.
   int64_t ForwardFlops(const Shape& input) const override;
+  std::string BackendInfo() const override;  // "forward / backward" implementations
+  // Takes x and dy in any oneDNN layout; y and dx come in the layouts oneDNN picks for x's.
+  bool AcceptsLayouts() const override { return true; }
 
   int64_t kernel() const { return kernel_; }  // 0 for GlobalAvgPool (the whole input)
   int64_t stride() const { return stride_; }
@@ -58,6 +61,7 @@ class Pool2d : public Layer {
   Kind pool_kind_;
   int64_t kernel_, stride_, padding_;
   Shape input_shape_;  // of the last train-mode Forward
+  Shape input_key_;    // its primitive cache key (shape and layout)
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
 };
 

@@ -1,8 +1,12 @@
-// Pooling on the CPU: oneDNN pooling forward / backward per input shape, cached. Max pooling
-// in training keeps oneDNN's workspace (the argmax) in the cache entry for the backward.
+// Pooling on the CPU: oneDNN pooling forward / backward per input shape and layout, cached. x
+// is taken in its own layout (nChw8c after a blocked convolution: oneDNN's jit kernels; plain
+// nchw: its simple_nchw kernel, several times slower) and y is written in the layout oneDNN
+// picks for it (the same blocking). Max pooling in training keeps oneDNN's workspace (the
+// argmax) in the cache entry for the backward.
 #include <unordered_map>
 
 #include "ops/cpu/dnnl_context.h"
+#include "ops/cpu/layout.h"
 #include "ops/pooling/pooling.h"
 
 namespace millrace::ops {
@@ -12,20 +16,26 @@ using dnnl::memory;
 struct Pool2d::Cpu {
   struct Entry {
     memory::desc x, y;
+    std::shared_ptr<const cpu::DnnlLayout> x_layout, y_layout;  // null: plain
     dnnl::pooling_forward train, infer;
     dnnl::pooling_backward backward;
     dnnl::memory workspace;  // max pooling only
+    cpu::LayoutAdapter dy;   // dy into y's layout
+    std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
+  std::string last_impl;
 };
 
 Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
   if (!cpu_) cpu_.reset(new Cpu());
   const Shape y_shape = OutputShape(x.shape());
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), x.shape(), [&] {
+  Shape key = x.shape();
+  key.push_back(cpu::LayoutKey(cpu::DescOf(x)));
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), key, [&] {
     Cpu::Entry e;
-    e.x = cpu::PlainDesc(x.shape());
-    e.y = cpu::PlainDesc(y_shape);
+    e.x = cpu::DescOf(x);
+    const memory::desc y_any(cpu::Dims(y_shape), memory::data_type::f32, memory::format_tag::any);
     const int64_t kh = kernel_ == 0 ? x.dim(2) : kernel_;
     const int64_t kw = kernel_ == 0 ? x.dim(3) : kernel_;
     const memory::dims strides = {stride_, stride_}, kernel = {kh, kw};
@@ -39,8 +49,9 @@ Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
                                     : dnnl::algorithm::pooling_avg_exclude_padding;
     const auto& engine = cpu::Engine();
     dnnl::pooling_forward::primitive_desc train(
-        {dnnl::prop_kind::forward_training, alg, e.x, e.y, strides, kernel, padding, padding_r},
+        {dnnl::prop_kind::forward_training, alg, e.x, y_any, strides, kernel, padding, padding_r},
         engine);
+    e.y = train.dst_desc();
     dnnl::pooling_forward::primitive_desc infer(
         {dnnl::prop_kind::forward_inference, alg, e.x, e.y, strides, kernel, padding, padding_r},
         engine);
@@ -50,9 +61,14 @@ Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
     e.infer = dnnl::pooling_forward(infer);
     e.backward = dnnl::pooling_backward(backward);
     if (pool_kind_ == Kind::kMax) e.workspace = dnnl::memory(train.workspace_desc(), engine);
+    e.x_layout = cpu::MakeLayout(e.x);
+    e.y_layout = cpu::MakeLayout(e.y);
+    e.dy = cpu::LayoutAdapter(backward.diff_dst_desc());
+    e.impl = cpu::ImplName(train) + " / " + cpu::ImplName(backward);
     return e;
   });
-  Tensor y = Tensor::Empty(y_shape);
+  cpu_->last_impl = e.impl;
+  Tensor y = cpu::EmptyIn(e.y_layout, y_shape);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, cpu::Wrap(e.x, x)},
                                           {DNNL_ARG_DST, cpu::Wrap(e.y, y)}};
   if (mode == Mode::kEval) {
@@ -63,20 +79,23 @@ Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
   if (pool_kind_ == Kind::kMax) args[DNNL_ARG_WORKSPACE] = e.workspace;
   cpu::Execute(Describe(), e.train, args);
   input_shape_ = x.shape();
+  input_key_ = std::move(key);
   return y;
 }
 
 Tensor Pool2d::BackwardCpu(const Tensor& dy) {
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), input_shape_, []() -> Cpu::Entry {
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), input_key_, []() -> Cpu::Entry {
     throw Error(ErrorKind::kInternal, "pooling: no primitives for the saved input's shape");
   });
-  Tensor dx = Tensor::Empty(input_shape_);
-  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, cpu::Wrap(e.y, dy)},
+  Tensor dx = cpu::EmptyIn(e.x_layout, input_shape_);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, e.dy.In(dy)},
                                           {DNNL_ARG_DIFF_SRC, cpu::Wrap(e.x, dx)}};
   if (pool_kind_ == Kind::kMax) args[DNNL_ARG_WORKSPACE] = e.workspace;
   cpu::Execute(Describe(), e.backward, args);
   return dx;
 }
+
+std::string Pool2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void Pool2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 

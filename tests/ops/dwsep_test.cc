@@ -25,7 +25,9 @@ TEST(DepthwiseSeparable, IsTheCompositionOfItsParts) {
   h = relu1.Forward(bn1.Forward(h, Mode::kTrain), Mode::kEval);
   h = block.pointwise().Forward(h, Mode::kEval);
   h = relu2.Forward(bn2.Forward(h, Mode::kTrain), Mode::kEval);
-  EXPECT_TRUE(testing::SameBits(h, y));
+  // Inside the block the parts run in oneDNN's blocked layouts with the ReLUs fused into the
+  // batch norms; by hand, each layer returns plain tensors: equal up to reassociation.
+  EXPECT_TRUE(testing::AllClose(h, y));
 }
 
 TEST(DepthwiseSeparable, BackwardMatchesFiniteDifferences) {

@@ -102,4 +102,22 @@ inline bool SameBits(const Tensor& a, const Tensor& b) {
                     [](float u, float v) { return std::memcmp(&u, &v, sizeof(float)) == 0; });
 }
 
+// Element-wise |a - b| <= atol + rtol |b| of two plain f32 tensors of the same shape; the largest
+// violation in the message.
+inline ::testing::AssertionResult AllClose(const Tensor& a, const Tensor& b, double atol = 1e-5,
+                                           double rtol = 1e-5) {
+  if (a.shape() != b.shape()) {
+    return ::testing::AssertionFailure()
+           << "shapes " << ToString(a.shape()) << " and " << ToString(b.shape());
+  }
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (!(std::abs(double(pa[i]) - pb[i]) <= atol + rtol * std::abs(double(pb[i])))) {
+      return ::testing::AssertionFailure() << "element " << i << ": " << pa[i] << " vs " << pb[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace millrace::ops::testing
