@@ -118,10 +118,10 @@ void Tensor::CopyFrom(const Tensor& src) {
                                   << ToString(dtype_) << ToString(shape_));
   MILLRACE_CHECK_ARG((layout_ == nullptr) == (src.layout_ == nullptr) &&
                          (layout_ == nullptr || layout_->SameAs(*src.layout_)),
-                     "CopyFrom: the layouts differ (" << (src.layout_ ? src.layout_->Name() : "plain")
-                                                      << " into "
-                                                      << (layout_ ? layout_->Name() : "plain")
-                                                      << "); convert with Plain() first");
+                     "CopyFrom: the layouts differ ("
+                         << (src.layout_ ? src.layout_->Name() : "plain") << " into "
+                         << (layout_ ? layout_->Name() : "plain")
+                         << "); convert with Plain() first");
   CopyBytes(data_, device_, src.data_, src.device_, nbytes());
 }
 

@@ -130,7 +130,7 @@ class Tensor {
     return {data<T>(), static_cast<size_t>(numel_)};
   }
 
-  Tensor Clone() const;                // same device and layout, new storage
+  Tensor Clone() const;  // same device and layout, new storage
   // A copy on `device`; a tensor in a backend layout copies only to the CPU (Plain() first).
   Tensor To(Device device, HostMemory host = HostMemory::kPageable) const;
   void CopyFrom(const Tensor& src);    // same shape, dtype and layout, any devices
@@ -149,7 +149,7 @@ class Tensor {
 
  private:
   void CheckHostAccess(DType expected) const;  // a plain CPU tensor of dtype `expected`
-  void CheckPlain(const char* what) const;      // throws for a tensor in a backend layout
+  void CheckPlain(const char* what) const;     // throws for a tensor in a backend layout
 
   std::shared_ptr<Storage> storage_;
   void* data_ = nullptr;  // storage_->data() + view offset

@@ -18,8 +18,7 @@ LayerProfile::Scope::~Scope() { current = previous_; }
 LayerProfile* LayerProfile::Current() { return current; }
 
 double LayerProfile::Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 double LayerProfile::ThreadCpuNow() {

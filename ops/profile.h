@@ -27,9 +27,9 @@ class LayerProfile {
  public:
   enum class Pass : unsigned char { kForward, kBackward };
   struct Entry {
-    std::string path;            // "conv1", "block1.dw"
-    int depth = 0;               // 0 for a model's own layers
-    std::string implementation;  // Layer::BackendInfo() after the last Forward
+    std::string path;                           // "conv1", "block1.dw"
+    int depth = 0;                              // 0 for a model's own layers
+    std::string implementation;                 // Layer::BackendInfo() after the last Forward
     std::vector<double> forward_s, backward_s;  // wall time, one sample per call
     // CPU time of the calling thread, one sample per call: all of the layer's work when its
     // oneDNN team has one thread, and unaffected by other processes taking the core.

@@ -43,7 +43,8 @@ void Sequential::Replace(size_t i, std::unique_ptr<Layer> layer) {
 void Sequential::RefreshFusion() {
   fused_.assign(layers_.size(), false);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const Layer* next = i + 1 < layers_.size() && !fused_[i] ? layers_[i + 1].second.get() : nullptr;
+    const Layer* next =
+        i + 1 < layers_.size() && !fused_[i] ? layers_[i + 1].second.get() : nullptr;
     const bool fuses = layers_[i].second->FuseNext(next);
     if (next != nullptr) fused_[i + 1] = fuses;
   }

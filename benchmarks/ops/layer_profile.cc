@@ -9,9 +9,10 @@
 // the block's own row includes them). The step's "wall" is the median step's wall time, "CPU" the
 // process's CPU time per step (all OpenMP threads). Per layer: with --threads 1, the medians of
 // the compute thread's CPU time (all of the layer's work, and not inflated when other processes
-// take the core: use this on a loaded machine); with more threads, of wall time. Threads: this program's main thread is the
-// one compute thread, its OpenMP team has --threads threads (ops::InitComputeThread).
-// For the primitive-level view, run with ONEDNN_VERBOSE=1 (or =profile_exec).
+// take the core: use this on a loaded machine); with more threads, of wall time. Threads: this
+// program's main thread is the one compute thread, its OpenMP team has --threads threads
+// (ops::InitComputeThread). For the primitive-level view, run with ONEDNN_VERBOSE=1 (or
+// =profile_exec).
 #include <time.h>
 
 #include <algorithm>
@@ -47,8 +48,7 @@ double CpuSeconds() {
 }
 
 double WallSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 int Usage() {
@@ -67,19 +67,29 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (i + 1 >= argc) return Usage();
     const std::string value = argv[++i];
-    if (arg == "--model") model_name = value;
-    else if (arg == "--steps") steps = std::stoi(value);
-    else if (arg == "--warmup") warmup = std::stoi(value);
-    else if (arg == "--threads") threads = std::stoi(value);
-    else if (arg == "--batch") batch = std::stoll(value);
+    if (arg == "--model")
+      model_name = value;
+    else if (arg == "--steps")
+      steps = std::stoi(value);
+    else if (arg == "--warmup")
+      warmup = std::stoi(value);
+    else if (arg == "--threads")
+      threads = std::stoi(value);
+    else if (arg == "--batch")
+      batch = std::stoll(value);
     else if (arg == "--conv-layouts") {
-      if (value == "auto") cpu::SetConvLayouts(cpu::ConvLayouts::kAuto);
-      else if (value == "plain") cpu::SetConvLayouts(cpu::ConvLayouts::kPlain);
-      else if (value == "onednn") cpu::SetConvLayouts(cpu::ConvLayouts::kOneDnn);
-      else if (value == "plain-pointwise") cpu::SetConvLayouts(cpu::ConvLayouts::kPlainPointwise);
-      else return Usage();
-    }
-    else return Usage();
+      if (value == "auto")
+        cpu::SetConvLayouts(cpu::ConvLayouts::kAuto);
+      else if (value == "plain")
+        cpu::SetConvLayouts(cpu::ConvLayouts::kPlain);
+      else if (value == "onednn")
+        cpu::SetConvLayouts(cpu::ConvLayouts::kOneDnn);
+      else if (value == "plain-pointwise")
+        cpu::SetConvLayouts(cpu::ConvLayouts::kPlainPointwise);
+      else
+        return Usage();
+    } else
+      return Usage();
   }
   InitComputeThread(millrace::Device::Cpu(), threads);
   Sequential model = MakeModel(model_name, 1);
@@ -110,13 +120,15 @@ int main(int argc, char** argv) {
   const double cpu_per_step = (CpuSeconds() - cpu_start) / steps;
   const double step = Median(wall);
 
-  std::printf("%s, batch %lld, %d OpenMP thread(s), %d steps: median step %.2f ms wall, "
-              "%.2f ms CPU; %.0f samples/s (wall)\n\n",
-              model_name.c_str(), static_cast<long long>(batch), threads, steps, step * 1e3,
-              cpu_per_step * 1e3, batch / step);
+  std::printf(
+      "%s, batch %lld, %d OpenMP thread(s), %d steps: median step %.2f ms wall, "
+      "%.2f ms CPU; %.0f samples/s (wall)\n\n",
+      model_name.c_str(), static_cast<long long>(batch), threads, steps, step * 1e3,
+      cpu_per_step * 1e3, batch / step);
   const bool cpu = threads == 1;
   const double total = cpu ? cpu_per_step : step;
-  std::printf("| layer | forward ms | backward ms | share of step | implementation (fwd / bwd) |\n");
+  std::printf(
+      "| layer | forward ms | backward ms | share of step | implementation (fwd / bwd) |\n");
   std::printf("|---|---|---|---|---|\n");
   double top_level = 0;
   for (const LayerProfile::Entry& e : profile.entries()) {

@@ -62,10 +62,11 @@ void BM_TrainStep(benchmark::State& state) {
     benchmark::DoNotOptimize(dx.raw_data());
   }
   cpu::SetConvLayouts(cpu::ConvLayouts::kAuto);
-  state.SetLabel(name + (layouts == cpu::ConvLayouts::kAuto             ? ""
-                         : layouts == cpu::ConvLayouts::kPlain          ? ", conv layouts: plain"
-                         : layouts == cpu::ConvLayouts::kPlainPointwise ? ", conv layouts: plain 1x1"
-                                                                        : ", conv layouts: oneDNN's"));
+  state.SetLabel(name + (layouts == cpu::ConvLayouts::kAuto    ? ""
+                         : layouts == cpu::ConvLayouts::kPlain ? ", conv layouts: plain"
+                         : layouts == cpu::ConvLayouts::kPlainPointwise
+                             ? ", conv layouts: plain 1x1"
+                             : ", conv layouts: oneDNN's"));
   state.counters["GFLOP/s"] = benchmark::Counter(3.0 * model.ForwardFlops(input) * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }

@@ -58,8 +58,8 @@ Tensor ReLU::ForwardCpu(const Tensor& x) {
   Cpu::Entry& e = cpu_->Get(x);
   cpu_->last_impl = e.impl;
   Tensor y = cpu::EmptyIn(e.layout, x.shape());
-  cpu::Execute("ReLU", e.forward, {{DNNL_ARG_SRC, WrapData(e.data, x)},
-                                   {DNNL_ARG_DST, WrapData(e.data, y)}});
+  cpu::Execute("ReLU", e.forward,
+               {{DNNL_ARG_SRC, WrapData(e.data, x)}, {DNNL_ARG_DST, WrapData(e.data, y)}});
   return y;
 }
 

@@ -25,8 +25,8 @@ struct BatchNorm2d::Cpu {
     std::shared_ptr<const cpu::DnnlLayout> layout;  // x's, y's and dx's; null: plain
     dnnl::batch_normalization_forward train, infer;
     dnnl::batch_normalization_backward backward;
-    memory workspace;        // fused ReLU only: written by train, read by backward
-    cpu::LayoutAdapter dy;   // dy into x's layout
+    memory workspace;       // fused ReLU only: written by train, read by backward
+    cpu::LayoutAdapter dy;  // dy into x's layout
     std::string impl;
   };
   cpu::PrimitiveCache<Entry> cache;
@@ -55,7 +55,8 @@ Tensor BatchNorm2d::ForwardCpu(const Tensor& x, Mode mode) {
     dnnl::batch_normalization_forward::primitive_desc train(
         {dnnl::prop_kind::forward_training, e.x, eps, flags}, engine);
     dnnl::batch_normalization_forward::primitive_desc infer(
-        {dnnl::prop_kind::forward_inference, e.x, eps, flags | normalization_flags::use_global_stats},
+        {dnnl::prop_kind::forward_inference, e.x, eps,
+         flags | normalization_flags::use_global_stats},
         engine);
     dnnl::batch_normalization_backward::primitive_desc backward(
         {dnnl::prop_kind::backward, e.x, e.x, eps, flags}, engine, train);

@@ -9,8 +9,9 @@
 // are reordered once per Forward and that copy serves the backward-data pass too; the weight
 // and bias gradients are computed into scratch (oneDNN's backward-weights overwrites its output)
 // and added into the grads. Exception: a convolution over fewer than 8 input channels (the
-// first layer's) computes its weight gradient by im2col + gemm on plain memory. A fused ReLU is an eltwise post-op of the forward; the backward
-// first masks dy with the saved output (eltwise_relu_use_dst_for_bwd: y > 0 where x > 0).
+// first layer's) computes its weight gradient by im2col + gemm on plain memory. A fused ReLU is an
+// eltwise post-op of the forward; the backward first masks dy with the saved output
+// (eltwise_relu_use_dst_for_bwd: y > 0 where x > 0).
 #include <unordered_map>
 
 #include "ops/conv2d/conv2d.h"
@@ -104,10 +105,9 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     const memory::desc ww = few ? w_plain : w_md;
     BwdWeights::primitive_desc bwd_weights =
         c.bias ? BwdWeights::primitive_desc(
-                     {alg, wx, ww, e.bias, wy, strides, dilates, padding, padding_r}, engine,
-                     fwd)
-               : BwdWeights::primitive_desc(
-                     {alg, wx, ww, wy, strides, dilates, padding, padding_r}, engine, fwd);
+                     {alg, wx, ww, e.bias, wy, strides, dilates, padding, padding_r}, engine, fwd)
+               : BwdWeights::primitive_desc({alg, wx, ww, wy, strides, dilates, padding, padding_r},
+                                            engine, fwd);
     e.forward = Fwd(fwd);
     e.backward_data = BwdData(bwd_data);
     e.backward_weights = BwdWeights(bwd_weights);
@@ -176,8 +176,7 @@ Tensor Conv2d::BackwardCpu(const Tensor& dy_in) {
   Tensor dx;
   if (input_grad()) {
     dx = cpu::EmptyIn(e.dx_layout, input_.shape());
-    const memory w_data =
-        e.d_w.wanted() == e.f_w.wanted() ? cpu_->w_data : e.d_w.In(weight_.value);
+    const memory w_data = e.d_w.wanted() == e.f_w.wanted() ? cpu_->w_data : e.d_w.In(weight_.value);
     cpu::Execute(Describe(), e.backward_data,
                  {{DNNL_ARG_DIFF_DST, dy_data},
                   {DNNL_ARG_WEIGHTS, w_data},

@@ -74,9 +74,8 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t) {
     // Only as the layout it is in: a blocked tensor is never read as plain.
     const auto* layout = dynamic_cast<const DnnlLayout*>(t.layout());
     MILLRACE_CHECK_ARG(layout != nullptr && layout->desc() == desc,
-                       "a tensor " << ToString(t.shape()) << " in the layout "
-                                   << t.layout()->Name() << " read as "
-                                   << LayoutName(desc)
+                       "a tensor " << ToString(t.shape()) << " in the layout " << t.layout()->Name()
+                                   << " read as " << LayoutName(desc)
                                    << "; convert it with Tensor::Plain() first");
     return dnnl::memory(desc, Engine(), const_cast<void*>(t.layout_data()));
   }

@@ -85,8 +85,8 @@ bool DnnlLayout::SameAs(const TensorLayout& other) const {
 dnnl::memory::desc DescOf(const Tensor& t) {
   if (t.plain()) return PlainDesc(t.shape());
   const auto* layout = dynamic_cast<const DnnlLayout*>(t.layout());
-  MILLRACE_CHECK_ARG(layout != nullptr, "a tensor in the layout " << t.layout()->Name()
-                                                                  << " of another backend");
+  MILLRACE_CHECK_ARG(layout != nullptr,
+                     "a tensor in the layout " << t.layout()->Name() << " of another backend");
   return layout->desc();
 }
 
@@ -100,8 +100,7 @@ Tensor EmptyIn(const std::shared_ptr<const DnnlLayout>& layout, const Shape& sha
   return Tensor::Empty(shape, layout);
 }
 
-LayoutAdapter::LayoutAdapter(const dnnl::memory::desc& wanted,
-                             const dnnl::memory::desc& plain_view)
+LayoutAdapter::LayoutAdapter(const dnnl::memory::desc& wanted, const dnnl::memory::desc& plain_view)
     : wanted_(wanted), plain_view_(plain_view) {}
 
 dnnl::memory::desc LayoutAdapter::FromOf(const Tensor& t) const {
@@ -112,7 +111,8 @@ dnnl::memory::desc LayoutAdapter::FromOf(const Tensor& t) const {
 dnnl::memory LayoutAdapter::In(const Tensor& t) {
   const dnnl::memory::desc from = FromOf(t);
   reordered_ = from != wanted_;
-  if (!reordered_) return t.plain() ? Wrap(wanted_, const_cast<void*>(t.raw_data())) : Wrap(wanted_, t);
+  if (!reordered_)
+    return t.plain() ? Wrap(wanted_, const_cast<void*>(t.raw_data())) : Wrap(wanted_, t);
   if (!buffer_) buffer_ = dnnl::memory(wanted_, Engine());
   if (from != from_) {
     try {
@@ -145,7 +145,8 @@ dnnl::memory LayoutAdapter::Target(Tensor& t) {
 
 void LayoutAdapter::Out(Tensor& t) {
   if (!reordered_) return;
-  Execute("reorder", to_plain_, {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, Wrap(FromOf(t), t.raw_data())}});
+  Execute("reorder", to_plain_,
+          {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, Wrap(FromOf(t), t.raw_data())}});
 }
 
 }  // namespace millrace::ops::cpu

@@ -35,17 +35,18 @@ std::vector<std::pair<std::string, std::unique_ptr<Layer>>> Layers() {
   auto add = [&](std::string name, std::unique_ptr<Layer> layer) {
     l.emplace_back(std::move(name), std::move(layer));
   };
-  add("conv1", std::make_unique<Conv2d>(
-                   Conv2dConfig{.in_channels = 3, .out_channels = 16, .padding = 1, .bias = false},
-                   1));
+  add("conv1",
+      std::make_unique<Conv2d>(
+          Conv2dConfig{.in_channels = 3, .out_channels = 16, .padding = 1, .bias = false}, 1));
   add("bn1", std::make_unique<BatchNorm2d>(16));
   add("relu1", std::make_unique<ReLU>());
   add("pool1", std::make_unique<MaxPool2d>(2));
-  add("block", std::make_unique<DepthwiseSeparable>(
-                   DepthwiseSeparableConfig{.in_channels = 16, .out_channels = 24, .stride = 2}, 2));
-  add("conv2", std::make_unique<Conv2d>(
-                   Conv2dConfig{.in_channels = 24, .out_channels = 8, .kernel_h = 1, .kernel_w = 1},
-                   3));
+  add("block",
+      std::make_unique<DepthwiseSeparable>(
+          DepthwiseSeparableConfig{.in_channels = 16, .out_channels = 24, .stride = 2}, 2));
+  add("conv2",
+      std::make_unique<Conv2d>(
+          Conv2dConfig{.in_channels = 24, .out_channels = 8, .kernel_h = 1, .kernel_w = 1}, 3));
   add("relu2", std::make_unique<ReLU>());
   add("pool2", std::make_unique<GlobalAvgPool>());
   add("flatten", std::make_unique<Flatten>());
@@ -172,8 +173,12 @@ TEST(FusedBatchNormRelu, MatchesBatchNormThenRelu) {
 }
 
 TEST(FusedConvRelu, MatchesConvThenRelu) {
-  const Conv2dConfig config{.in_channels = 8, .out_channels = 8, .kernel_h = 3, .kernel_w = 3,
-                            .padding = 1, .groups = 8};  // depthwise, with bias
+  const Conv2dConfig config{.in_channels = 8,
+                            .out_channels = 8,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .padding = 1,
+                            .groups = 8};  // depthwise, with bias
   Conv2d fused(config, 1), conv(config, 1);
   ReLU relu;
   ASSERT_TRUE(fused.FuseNext(&relu));
