@@ -95,23 +95,27 @@ int Main(int argc, char** argv) {
 }  // namespace millrace::cli
 
 namespace {
-// oneDNN runs on OpenMP here, and libgomp reads OMP_WAIT_POLICY once, when it is loaded: its
-// default lets idle team threads spin, which on a machine whose cores are also busy with the
-// cpu stages (or anything else) turns every barrier into a wait for a descheduled thread. With
-// the preprocessing stages running, 2 compute threads reached 947 samples/s compute-only with
-// spinning and 12,311 passive (docs/BENCHMARKS.md, "OpenMP wait policy"), so millrace makes
-// passive the default: when the variable is unset it sets it and re-executes itself once.
-// A user who sets OMP_WAIT_POLICY (or GOMP_SPINCOUNT) keeps their choice.
-void DefaultToPassiveOpenMpWait(char** argv) {
+// oneDNN runs on OpenMP here, and libgomp reads its waiting policy once, when it is loaded. Its
+// default lets a team thread spin 300,000 times after each parallel region before it sleeps:
+// between two primitives of a step that keeps it hot, but on a machine whose cores are also
+// busy (the cpu stages, other processes) a spinning thread takes a core from the thread the
+// team's next barrier waits for. Passive waiting never spins, and pays a futex wake-up per
+// primitive: the cnn trained 15-20% slower with it. A spin count of 1,000 (a few tens of
+// microseconds) keeps the team hot between back-to-back primitives and sleeps soon after:
+// measured best or within noise of best on both presets, on the quiet and the loaded machine
+// (docs/BENCHMARKS.md, "OpenMP waiting"). So when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT
+// is set, millrace sets GOMP_SPINCOUNT=1000 and re-executes itself once; a user's setting is
+// kept.
+void DefaultOpenMpSpinCount(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) {
     return;
   }
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then run with the spin default
+  setenv("GOMP_SPINCOUNT", "1000", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with libgomp's default
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  DefaultToPassiveOpenMpWait(argv);
+  DefaultOpenMpSpinCount(argv);
   return millrace::cli::Main(argc, argv);
 }
