@@ -91,6 +91,7 @@ std::shared_ptr<Teacher> Teacher::FromCheckpoint(const std::string& model_name,
 
 Tensor Teacher::Forward(const Tensor& images) {
   forwards_.fetch_add(1);
+  forwarded_samples_.fetch_add(images.ndim() >= 1 ? images.dim(0) : 0);
   return model_.Forward(images, ops::Mode::kEval);
 }
 
@@ -113,6 +114,17 @@ Tensor Teacher::Logits(const Batch& batch) {
                   sizeof(float) * classes_);
     }
     return logits;
+  }
+  if (cache_logits_ && classes_ > 0 && rows > 0 && batch.images.ndim() >= 1 &&
+      batch.images.dim(0) == rows) {
+    // Part of the batch is cached (an epoch's order drops a partial batch at its end, so
+    // epoch 2 meets a few samples epoch 1 never saw): forward only the missing rows.
+    std::vector<int64_t> missing;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i = batch.indices[r];
+      if (i < 0 || i >= static_cast<int64_t>(cached_.size()) || !cached_[i]) missing.push_back(r);
+    }
+    if (static_cast<int64_t>(missing.size()) < rows) return PartlyCached(batch, missing);
   }
   Tensor logits = Forward(batch.images);
   if (!cache_logits_ || rows == 0) return logits;
@@ -139,6 +151,31 @@ Tensor Teacher::Logits(const Batch& batch) {
     }
   }
   if (!file_.empty() && cached_count_ >= file_samples_) SaveCacheFile();
+  return logits;
+}
+
+Tensor Teacher::PartlyCached(const Batch& batch, const std::vector<int64_t>& missing) {
+  const int64_t rows = static_cast<int64_t>(batch.indices.size());
+  const Tensor images = batch.images.Plain();
+  Shape sub_shape = images.shape();
+  sub_shape[0] = static_cast<int64_t>(missing.size());
+  Tensor sub = Tensor::Empty(sub_shape);
+  const int64_t row_floats = images.numel() / rows;
+  const float* in = images.data<float>();
+  float* out = sub.data<float>();
+  for (size_t k = 0; k < missing.size(); ++k) {
+    std::memcpy(out + k * row_floats, in + missing[k] * row_floats, sizeof(float) * row_floats);
+  }
+  Batch part;
+  part.images = std::move(sub);
+  for (int64_t r : missing) part.indices.push_back(batch.indices[r]);
+  Logits(part);  // computes and caches the missing rows (a batch with nothing cached)
+  cache_hits_.fetch_add(1);
+  Tensor logits = Tensor::Empty({rows, classes_});
+  float* dst = logits.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * classes_, &cache_[batch.indices[r] * classes_], sizeof(float) * classes_);
+  }
   return logits;
 }
 

@@ -53,7 +53,8 @@ class Teacher {
                                                  bool cache_logits = false);
 
   // The teacher's logits f32 [B, classes] for a batch: from the cache when every sample of the
-  // batch is there, else by a forward (whose rows are then cached).
+  // batch is there; else by a forward of the rows not cached (all of them while the cache is
+  // empty), which are then cached.
   Tensor Logits(const Batch& batch);
   // The forward alone, never cached.
   Tensor Forward(const Tensor& images);
@@ -77,11 +78,14 @@ class Teacher {
   int64_t cached_samples() const { return cached_count_; }
   void set_cache(bool on) { cache_logits_ = on; }            // before the run
   int64_t forwards() const { return forwards_.load(); }      // batches computed
+  int64_t forwarded_samples() const { return forwarded_samples_.load(); }  // rows of them
   int64_t cache_hits() const { return cache_hits_.load(); }  // batches read from the cache
 
  private:
   ops::Sequential model_;
   bool Cached(const std::vector<int64_t>& indices) const;
+  // The logits of a batch whose rows `missing` are not cached: a forward of those rows alone.
+  Tensor PartlyCached(const Batch& batch, const std::vector<int64_t>& missing);
 
   bool cache_logits_ = false;
   int64_t classes_ = 0;
@@ -93,6 +97,7 @@ class Teacher {
   int64_t file_samples_ = 0;
   bool file_dirty_ = false;
   std::atomic<int64_t> forwards_{0};
+  std::atomic<int64_t> forwarded_samples_{0};
   std::atomic<int64_t> cache_hits_{0};
 };
 
