@@ -81,6 +81,31 @@ TEST(Cli, MalformedConcurrencyExits2) {
   EXPECT_TRUE(Has(serial.out, "augment")) << serial.out;
 }
 
+// --teacher-cache FILE: the first run fills the file, the second finds every sample there;
+// a cache with --augment is refused as bad usage.
+TEST(Cli, TeacherCacheFileIsReusedAndRefusedWithAugmentation) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("millrace_cli_teacher_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  Result teacher = Millrace("train --limit 512 --epochs 1 --batch-size 64 --model mlp-small "
+                            "--no-eval --checkpoint-dir " + dir.string());
+  ASSERT_EQ(teacher.code, 0) << teacher.out;
+  const std::string student = "train --limit 512 --epochs 2 --batch-size 64 --model mlp-small "
+                              "--no-eval --teacher-model mlp-small --teacher " +
+                              (dir / "last.safetensors").string();
+  const std::string file = (dir / "teacher.logits").string();
+  Result first = Millrace(student + " --teacher-cache " + file);
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_TRUE(Has(first.out, "(0 of 512 samples there)")) << first.out;
+  Result second = Millrace(student + " --teacher-cache " + file);
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_TRUE(Has(second.out, "(512 of 512 samples there)")) << second.out;
+  Result augmented = Millrace(student + " --augment --teacher-cache memory");
+  EXPECT_EQ(augmented.code, 2) << augmented.out;
+  EXPECT_TRUE(Has(augmented.out, "needs unaugmented inputs")) << augmented.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, ShortTrainingRunThenEvalOfItsCheckpoint) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("millrace_cli_" + std::to_string(getpid()));
