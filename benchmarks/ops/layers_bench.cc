@@ -67,7 +67,7 @@ void BM_TrainStep(benchmark::State& state) {
                          : layouts == cpu::ConvLayouts::kPlainPointwise
                              ? ", conv layouts: plain 1x1"
                              : ", conv layouts: oneDNN's"));
-  state.counters["GFLOP/s"] = benchmark::Counter(3.0 * model.ForwardFlops(input) * 1e-9,
+  state.counters["GFLOP/s"] = benchmark::Counter(1.0 * model.TrainingFlops(input) * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 

@@ -4,7 +4,8 @@
 // Threads: Debian's oneDNN runs on OpenMP. libgomp gives each thread that opens a parallel
 // region its own team, sized by that thread's nthreads ICV. millrace therefore calls oneDNN
 // from ONE compute thread (the compute stage's thread, see DESIGN.md "Threads and cores"),
-// which calls SetComputeThreads(n) once (through ops::InitComputeThread, ops/compute_thread.h):
+// which calls SetComputeThreads(n) before its first step, and again when the thread plan
+// changes the team (through ops::InitComputeThread, ops/compute_thread.h):
 // its OpenMP team then has n threads, and those n
 // threads are counted in the ThreadBudget beside the TBB arenas of the cpu stages. TBB
 // workers never call oneDNN, so the OpenMP teams and the TBB arenas don't multiply. (Two
@@ -32,7 +33,8 @@ namespace millrace::ops::cpu {
 // the most glibc takes, and M_TRIM_THRESHOLD 256 MiB): layers allocate their outputs every
 // step, and with glibc's defaults the freed activations went back to the kernel after each
 // step and came back as page faults, a third of the dwsep step's time (docs/BENCHMARKS.md).
-// A caching host allocator in core/ would make this unnecessary.
+// Tensors no longer depend on it (core/memory.cc takes them from oneTBB's scalable allocator,
+// which caches large blocks); oneDNN's own scratch allocations still do.
 const dnnl::engine& Engine();
 // An in-order stream of the calling thread on Engine().
 dnnl::stream& Stream();
