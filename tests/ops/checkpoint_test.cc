@@ -22,6 +22,7 @@
 #include "ops/optim/sgd.h"
 #include "ops/prune/magnitude.h"
 #include "ops/sequential.h"
+#include "tests/common/same_bits.h"
 
 namespace millrace::ops {
 namespace {
@@ -37,10 +38,7 @@ Sequential Mlp(int64_t hidden, uint64_t seed, bool extra_layer = false) {
   return m;
 }
 
-bool SameBits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
+using testing::SameBits;
 
 std::string ReadBytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

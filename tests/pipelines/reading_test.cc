@@ -16,16 +16,14 @@
 #include "ops/compute_thread.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
+#include "tests/common/same_bits.h"
 
 namespace millrace::pipelines {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool SameBits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
+using testing::SameBits;
 
 void ExpectSameWeights(TrainingPipeline& a, TrainingPipeline& b) {
   std::vector<ops::Parameter*> pa = a.model().Parameters(), pb = b.model().Parameters();

@@ -20,6 +20,7 @@
 #include "ops/models.h"
 #include "pipelines/evaluation.h"
 #include "pipelines/reference_loop.h"
+#include "tests/common/same_bits.h"
 
 namespace millrace::pipelines {
 namespace {
@@ -41,10 +42,7 @@ TrainConfig SmallConfig() {
   return c;
 }
 
-bool SameBits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
+using testing::SameBits;
 
 void ExpectSameWeights(TrainingPipeline& a, TrainingPipeline& b) {
   std::vector<ops::Parameter*> pa = a.model().Parameters(), pb = b.model().Parameters();
