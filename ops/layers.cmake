@@ -9,7 +9,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   flatten/flatten.cc
   conv2d/conv2d.cc conv2d/conv2d_cpu.cc
   batchnorm/batchnorm.cc batchnorm/batchnorm_cpu.cc
-  pooling/pooling.cc pooling/pooling_cpu.cc
+  pooling/pooling.cc pooling/pooling_cpu.cc pooling/max_pool_cpu.cc
   dwsep/dwsep.cc
   models.cc
 )
