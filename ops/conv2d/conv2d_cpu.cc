@@ -9,7 +9,8 @@
 // are reordered once per Forward and that copy serves the backward-data pass too; the weight
 // and bias gradients are computed into scratch (oneDNN's backward-weights overwrites its output)
 // and added into the grads. Exception: a convolution over fewer than 8 input channels (the
-// first layer's) computes its weight gradient by im2col + gemm on plain memory. A fused ReLU is an
+// first layer's) computes its weight gradient on nhwc x and dy (oneDNN's jit kernel for them;
+// blocked, x would be padded to 8 channels). A fused ReLU is an
 // eltwise post-op of the forward; the backward first masks dy with the saved output
 // (eltwise_relu_use_dst_for_bwd: y > 0 where x > 0).
 #include <unordered_map>
@@ -97,17 +98,31 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     // input has one channel, the reference kernel).
     BwdData::primitive_desc bwd_data({alg, x_md, w_md, y_md, strides, dilates, padding, padding_r},
                                      engine, fwd);
-    // A few input channels (the images' one): the jit backward-weights kernel would run on x
-    // padded to a block of 8 channels; im2col + gemm on plain memory takes ~2/3 of its time
-    // even with dy reordered to plain (docs/BENCHMARKS.md). kAuto only.
+    // A few input channels (the images' one): the jit backward-weights kernel on blocked layouts
+    // would run on x padded to a block of 8 channels, and im2col + gemm on plain memory takes
+    // 4.4 ms for the cnn's conv1 at batch 128 on one AVX2 core; oneDNN's jit kernel on nhwc x
+    // and dy takes 2.8-3.2, plus 0.4-1 for reordering dy (docs/BENCHMARKS.md). kAuto only.
+    // Where oneDNN has no jit kernel for nhwc (it would pick its reference kernel, ~100x
+    // slower), im2col + gemm on plain memory.
     const bool few = policy == cpu::ConvLayouts::kAuto && c.groups == 1 && c.in_channels < 8;
-    const memory::desc wx = few ? x_plain : x_md, wy = few ? y_plain : y_md;
-    const memory::desc ww = few ? w_plain : w_md;
-    BwdWeights::primitive_desc bwd_weights =
-        c.bias ? BwdWeights::primitive_desc(
-                     {alg, wx, ww, e.bias, wy, strides, dilates, padding, padding_r}, engine, fwd)
-               : BwdWeights::primitive_desc({alg, wx, ww, wy, strides, dilates, padding, padding_r},
-                                            engine, fwd);
+    auto WeightsPd = [&](const memory::desc& wx, const memory::desc& wy) {
+      return c.bias ? BwdWeights::primitive_desc(
+                          {alg, wx, w_md, e.bias, wy, strides, dilates, padding, padding_r}, engine,
+                          fwd)
+                    : BwdWeights::primitive_desc(
+                          {alg, wx, w_md, wy, strides, dilates, padding, padding_r}, engine, fwd);
+    };
+    BwdWeights::primitive_desc bwd_weights;
+    if (few) {
+      const auto nhwc = memory::format_tag::nhwc;
+      bwd_weights = WeightsPd(memory::desc(x_plain.dims(), memory::data_type::f32, nhwc),
+                              memory::desc(y_plain.dims(), memory::data_type::f32, nhwc));
+      if (cpu::ImplName(bwd_weights).rfind("ref", 0) == 0) {
+        bwd_weights = WeightsPd(x_plain, y_plain);
+      }
+    } else {
+      bwd_weights = WeightsPd(x_md, y_md);
+    }
     e.forward = Fwd(fwd);
     e.backward_data = BwdData(bwd_data);
     e.backward_weights = BwdWeights(bwd_weights);
