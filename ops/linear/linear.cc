@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "ops/activation/relu.h"
 #include "ops/checks.h"
 #include "ops/init.h"
 
@@ -52,6 +53,11 @@ std::vector<Parameter*> Linear::Parameters() {
 KernelTable<Linear::BackendKernels>& Linear::Kernels() {
   static KernelTable<BackendKernels> table("Linear");
   return table;
+}
+
+bool Linear::FuseNext(const Layer* next) {
+  fused_relu_ = dynamic_cast<const ReLU*>(next) != nullptr;
+  return fused_relu_;
 }
 
 Tensor Linear::Forward(const Tensor& x, Mode mode) {

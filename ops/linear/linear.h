@@ -5,6 +5,10 @@
 // other backend exists yet). Another device throws "no kernel for Linear on cuda:0". Backward needs
 // the last train-mode Forward's input, which the layer keeps as a view: the caller must not
 // overwrite x between Forward and Backward.
+// Fused ReLU: in a Sequential, a Linear followed directly by a ReLU (the mlp's hidden layers)
+// applies it in the matmul's epilogue (a oneDNN eltwise post-op after the bias), and its Backward
+// masks dy with y > 0 (the output, kept for that) in the pass that sums the bias gradient;
+// Sequential skips the ReLU layer (Layer::FuseNext). The same bits as Linear then ReLU.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +36,9 @@ class Linear : public Layer {
   Shape OutputShape(const Shape& input) const override;
   int64_t ForwardFlops(const Shape& input) const override;
   std::vector<Parameter*> Parameters() override;
+  // Fuses a following ReLU (see above); nullptr or another layer undoes it.
+  bool FuseNext(const Layer* next) override;
+  bool fused_relu() const { return fused_relu_; }
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
@@ -57,7 +64,9 @@ class Linear : public Layer {
 
   int64_t in_, out_;
   Parameter weight_, bias_;
-  Tensor input_;  // view of the last train-mode input
+  Tensor input_;   // view of the last train-mode input
+  Tensor output_;  // view of the last train-mode output, with a fused ReLU only
+  bool fused_relu_ = false;
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
 };
 

@@ -3,7 +3,9 @@
 //   backward data:    dx[N,I] = dy[N,O] . W[O,I]          (only when input_grad())
 //   backward weights: dW[O,I] += dy^T[O,N] . x[N,I]     (sum post-op: adds into the grad)
 //   backward bias:    db[o] += sum_n dy[n,o]            (a loop in a fixed order)
-// All memory is the tensors' own (plain row-major): no reorders.
+// All memory is the tensors' own (plain row-major): no reorders. A fused ReLU is an eltwise
+// post-op of the forward (after the bias); the backward masks dy with y > 0 in the bias loop
+// and runs the two matmuls on the masked gradient.
 #include <unordered_map>
 
 #include "ops/cpu/dnnl_context.h"
@@ -19,12 +21,17 @@ struct Linear::Cpu {
     dnnl::matmul forward, backward_data, backward_weights;
   };
   cpu::PrimitiveCache<Entry> cache;
+  Shape key;      // of the last train-mode Forward
+  Tensor masked;  // dy with a fused ReLU's mask applied, reused while the shape holds
 };
 
 Tensor Linear::ForwardCpu(const Tensor& x, Mode mode) {
   if (!cpu_) cpu_.reset(new Cpu());
   const int64_t n = x.dim(0);
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), x.shape(), [&] {
+  // The key tells fused from unfused primitives (FuseNext may change between calls).
+  Shape key = x.shape();
+  key.push_back(fused_relu_ ? 1 : 0);
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), key, [&] {
     Cpu::Entry e;
     const memory::data_type f32 = memory::data_type::f32;
     e.x = cpu::PlainDesc({n, in_});
@@ -37,10 +44,18 @@ Tensor Linear::ForwardCpu(const Tensor& x, Mode mode) {
     e.dy_t = memory::desc({out_, n}, f32, {1, out_});  // dy [N,O] seen as [O,N]
     e.dw = e.w;
     const auto& engine = cpu::Engine();
+    dnnl::primitive_attr forward_attr;
+    if (fused_relu_) {
+      dnnl::post_ops relu;
+      relu.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      forward_attr.set_post_ops(relu);
+    }
     if (has_bias()) {
-      e.forward = dnnl::matmul(dnnl::matmul::primitive_desc({e.x, e.w_t, e.b, e.y}, engine));
+      e.forward =
+          dnnl::matmul(dnnl::matmul::primitive_desc({e.x, e.w_t, e.b, e.y}, forward_attr, engine));
     } else {
-      e.forward = dnnl::matmul(dnnl::matmul::primitive_desc({e.x, e.w_t, e.y}, engine));
+      e.forward =
+          dnnl::matmul(dnnl::matmul::primitive_desc({e.x, e.w_t, e.y}, forward_attr, engine));
     }
     e.backward_data = dnnl::matmul(dnnl::matmul::primitive_desc({e.dy, e.w, e.dx}, engine));
     dnnl::post_ops accumulate;
@@ -59,36 +74,56 @@ Tensor Linear::ForwardCpu(const Tensor& x, Mode mode) {
   cpu::Execute(Describe(), e.forward, args);
   if (mode == Mode::kTrain) {
     input_ = x.View();
+    output_ = fused_relu_ ? y.View() : Tensor();
+    cpu_->key = std::move(key);
   } else {
     input_ = Tensor();
+    output_ = Tensor();
   }
   return y;
 }
 
-Tensor Linear::BackwardCpu(const Tensor& dy) {
+Tensor Linear::BackwardCpu(const Tensor& dy_in) {
   const int64_t n = input_.dim(0);
-  Cpu::Entry& e = cpu_->cache.Get(Describe(), input_.shape(), []() -> Cpu::Entry {
+  Cpu::Entry& e = cpu_->cache.Get(Describe(), cpu_->key, []() -> Cpu::Entry {
     MILLRACE_THROW(ErrorKind::kInternal, "Linear: no primitives for the saved input's shape");
   });
-  Tensor dx;
-  if (input_grad()) {
-    dx = Tensor::Empty({n, in_});
-    cpu::Execute(Describe(), e.backward_data,
-                 {{DNNL_ARG_SRC, cpu::Wrap(e.dy, dy)},
-                  {DNNL_ARG_WEIGHTS, cpu::Wrap(e.w, weight_.value)},
-                  {DNNL_ARG_DST, cpu::Wrap(e.dx, dx)}});
-  }
-  cpu::Execute(Describe(), e.backward_weights,
-               {{DNNL_ARG_SRC, cpu::Wrap(e.dy_t, dy)},
-                {DNNL_ARG_WEIGHTS, cpu::Wrap(e.x, input_)},
-                {DNNL_ARG_DST, cpu::Wrap(e.dw, weight_.grad)}});
-  if (has_bias()) {
+  // The bias gradient sums dy over the batch in a fixed order; with a fused ReLU the same pass
+  // writes dy masked by y > 0 (the gradient at the matmul's output).
+  const Tensor* dy = &dy_in;
+  if (output_.defined()) {
+    if (cpu_->masked.shape() != dy_in.shape()) cpu_->masked = Tensor::Empty(dy_in.shape());
+    float* m = cpu_->masked.data<float>();
+    const float* g = dy_in.data<float>();
+    const float* y = output_.data<float>();
+    float* db = has_bias() ? bias_.grad.data<float>() : nullptr;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t o = 0; o < out_; ++o) {
+        const int64_t at = i * out_ + o;
+        m[at] = y[at] > 0 ? g[at] : 0.0f;
+        if (db) db[o] += m[at];
+      }
+    }
+    dy = &cpu_->masked;
+  } else if (has_bias()) {
     float* db = bias_.grad.data<float>();
-    const float* g = dy.data<float>();
+    const float* g = dy_in.data<float>();
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t o = 0; o < out_; ++o) db[o] += g[i * out_ + o];
     }
   }
+  Tensor dx;
+  if (input_grad()) {
+    dx = Tensor::Empty({n, in_});
+    cpu::Execute(Describe(), e.backward_data,
+                 {{DNNL_ARG_SRC, cpu::Wrap(e.dy, *dy)},
+                  {DNNL_ARG_WEIGHTS, cpu::Wrap(e.w, weight_.value)},
+                  {DNNL_ARG_DST, cpu::Wrap(e.dx, dx)}});
+  }
+  cpu::Execute(Describe(), e.backward_weights,
+               {{DNNL_ARG_SRC, cpu::Wrap(e.dy_t, *dy)},
+                {DNNL_ARG_WEIGHTS, cpu::Wrap(e.x, input_)},
+                {DNNL_ARG_DST, cpu::Wrap(e.dw, weight_.grad)}});
   return dx;
 }
 

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "ops/activation/relu.h"
+#include "ops/sequential.h"
+#include "tests/common/same_bits.h"
 #include "tests/ops/gradcheck.h"
 
 namespace millrace::ops {
@@ -42,6 +45,47 @@ TEST(Linear, BackwardMatchesFiniteDifferences) {
   ExpectGradientsMatch(fc, RandomTensor({4, 9}, 7), 8);
   Linear no_bias(9, 6, false, 5);
   ExpectGradientsMatch(no_bias, RandomTensor({3, 9}, 9), 10);
+}
+
+// A Linear with a fused ReLU (the matmul's epilogue, dy masked in the bias pass) gives the same
+// bits as a Linear then a ReLU, forward and backward, in train and eval mode; a Sequential fuses
+// Linear + ReLU and skips the ReLU.
+TEST(Linear, FusedReluHasTheBitsOfLinearThenRelu) {
+  for (bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "bias" : "no bias");
+    Linear fused(20, 30, bias, 4), plain(20, 30, bias, 4);
+    ReLU relu;
+    ASSERT_TRUE(fused.FuseNext(&relu));
+    ASSERT_TRUE(fused.fused_relu());
+    const Tensor x = RandomTensor({16, 20}, 5);
+    const Tensor dy = RandomTensor({16, 30}, 6);
+    for (int step = 0; step < 2; ++step) {  // the second adds into the grads
+      const Tensor y_fused = fused.Forward(x, Mode::kTrain);
+      const Tensor y = relu.Forward(plain.Forward(x, Mode::kTrain), Mode::kTrain);
+      ASSERT_TRUE(testing::SameBits(y_fused, y)) << "step " << step;
+      int64_t zeros = 0;
+      for (float v : y.span<float>()) zeros += v == 0;
+      ASSERT_GT(zeros, 0);  // the mask has work to do
+      ASSERT_LT(zeros, y.numel());
+      const Tensor dx_fused = fused.Backward(dy);
+      const Tensor dx = plain.Backward(relu.Backward(dy));
+      EXPECT_TRUE(testing::SameBits(dx_fused, dx)) << "step " << step;
+      EXPECT_TRUE(testing::SameBits(fused.weight().grad, plain.weight().grad)) << "step " << step;
+      if (bias) {
+        EXPECT_TRUE(testing::SameBits(fused.bias()->grad, plain.bias()->grad));
+      }
+    }
+    EXPECT_TRUE(testing::SameBits(fused.Forward(x, Mode::kEval),
+                                  relu.Forward(plain.Forward(x, Mode::kEval), Mode::kEval)));
+    EXPECT_FALSE(fused.FuseNext(nullptr));
+    EXPECT_TRUE(testing::SameBits(fused.Forward(x, Mode::kEval), plain.Forward(x, Mode::kEval)));
+  }
+  Sequential model;
+  model.Add("fc1", std::make_unique<Linear>(20, 30, true, 4));
+  model.Add("relu1", std::make_unique<ReLU>());
+  model.Add("fc2", std::make_unique<Linear>(30, 5, true, 7));
+  model.Forward(RandomTensor({16, 20}, 5), Mode::kEval);
+  EXPECT_TRUE(dynamic_cast<Linear&>(model.layer(0)).fused_relu());
 }
 
 TEST(Linear, BackwardAddsIntoGrad) {
