@@ -29,8 +29,8 @@ void RegisterCpuKernels() {
   SoftmaxCrossEntropyKernels().Set(kCpu, &cpu::SoftmaxCrossEntropy);
   MseKernels().Set(kCpu, &cpu::Mse);
   DistillationKernels().Set(kCpu, &cpu::Distillation);
-  SgdUpdateKernels().Set(kCpu, &cpu::SgdUpdate);
-  AdamWUpdateKernels().Set(kCpu, &cpu::AdamWUpdate);
+  SgdUpdateKernels().Set(kCpu, &cpu::SgdUpdateAll);
+  AdamWUpdateKernels().Set(kCpu, &cpu::AdamWUpdateAll);
   MaskMultiplyKernels().Set(kCpu, &cpu::MaskMultiply);
   CountZerosKernels().Set(kCpu, &cpu::CountZeros);
   L1ScoresKernels().Set(kCpu, &cpu::L1Scores);

@@ -17,18 +17,29 @@ AdamW::AdamW(std::vector<Parameter*> parameters, const AdamWOptions& options)
                      "AdamW: weight decay must be >= 0, got " << options.weight_decay);
 }
 
-void AdamW::Update(Parameter& p, std::vector<Tensor>& state, int64_t step) {
+void AdamW::Update(std::span<const ParameterUpdate> parameters, int64_t step) {
   const double rate = lr();
   const double correction1 = 1 - std::pow(options_.beta1, static_cast<double>(step));
   const double correction2 = 1 - std::pow(options_.beta2, static_cast<double>(step));
   AdamWUpdateConfig config;
-  config.decay = p.decay ? static_cast<float>(1 - rate * options_.weight_decay) : 1.0f;
   config.beta1 = static_cast<float>(options_.beta1);
   config.beta2 = static_cast<float>(options_.beta2);
   config.step_size = static_cast<float>(rate / correction1);
   config.inv_sqrt_c2 = static_cast<float>(1 / std::sqrt(correction2));
   config.eps = static_cast<float>(options_.eps);
-  AdamWUpdate(p.value, p.grad, state[0], state[1], config);
+  tasks_.clear();
+  for (const ParameterUpdate& u : parameters) {
+    Parameter& p = *u.parameter;
+    AdamWUpdateTask& t = tasks_.emplace_back();
+    t.w = &p.value;
+    t.grad = &p.grad;
+    t.m = &(*u.state)[0];
+    t.v = &(*u.state)[1];
+    t.mask = p.mask.defined() ? &p.mask : nullptr;
+    t.config = config;
+    t.config.decay = p.decay ? static_cast<float>(1 - rate * options_.weight_decay) : 1.0f;
+  }
+  AdamWUpdateAll(tasks_);
 }
 
 }  // namespace millrace::ops

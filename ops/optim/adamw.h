@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ops/optim/optimizer.h"
+#include "ops/optim/update.h"
 
 namespace millrace::ops {
 
@@ -25,10 +26,11 @@ class AdamW final : public Optimizer {
   const AdamWOptions& options() const { return options_; }
 
  protected:
-  void Update(Parameter& p, std::vector<Tensor>& state, int64_t step) override;
+  void Update(std::span<const ParameterUpdate> parameters, int64_t step) override;
 
  private:
   AdamWOptions options_;
+  std::vector<AdamWUpdateTask> tasks_;  // reused from step to step
 };
 
 }  // namespace millrace::ops

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "ops/prune/mask.h"
 
 namespace millrace::ops {
 namespace {
@@ -40,23 +39,22 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::Step() {
-  ++steps_;
+  updates_.clear();
   for (size_t i = 0; i < parameters_.size(); ++i) {
     Parameter& p = *parameters_[i];
     if (!p.grad.defined()) continue;
     MILLRACE_CHECK_ARG(p.grad.shape() == p.value.shape() && p.grad.dtype() == DType::kF32,
                        kind() << ": gradient of '" << p.name << "' is " << ToString(p.grad.shape())
                               << ", value is " << ToString(p.value.shape()));
-    const bool masked = p.mask.defined();
-    if (masked) {
-      MILLRACE_CHECK_ARG(p.mask.shape() == p.value.shape(),
+    if (p.mask.defined()) {
+      MILLRACE_CHECK_ARG(p.mask.shape() == p.value.shape() && p.mask.dtype() == DType::kF32,
                          kind() << ": mask of '" << p.name << "' is " << ToString(p.mask.shape())
                                 << ", value is " << ToString(p.value.shape()));
-      MaskMultiply(p.grad, p.mask);
     }
-    Update(p, state_[i], steps_);
-    if (masked) MaskMultiply(p.value, p.mask);
+    updates_.push_back({&p, &state_[i]});
   }
+  ++steps_;
+  Update(updates_, steps_);
 }
 
 void Optimizer::ZeroGrad() {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,12 @@ namespace millrace::ops {
 
 // An optimizer's state as named tensors and scalars, for checkpoints. Tensor names are
 // "<parameter name>.<slot>", e.g. "fc1.weight.momentum_buffer"; scalars include "step".
+// A parameter and its state slots, as Step() hands them to Update().
+struct ParameterUpdate {
+  Parameter* parameter;
+  std::vector<Tensor>* state;  // the slots in order
+};
+
 struct OptimizerState {
   std::vector<std::pair<std::string, Tensor>> tensors;
   std::map<std::string, std::string> scalars;
@@ -56,14 +63,16 @@ class Optimizer {
   void ImportState(const OptimizerState& state);
 
  protected:
-  // Updates one parameter (its grad already masked); `state` holds its slots in order.
-  // `step` counts from 1 for the first Step().
-  virtual void Update(Parameter& parameter, std::vector<Tensor>& state, int64_t step) = 0;
+  // Updates every parameter that has a gradient, in one pass (update.h's multi-tensor kernels):
+  // a parameter with a mask gets it applied to its gradient before and to its weights after the
+  // update in that pass. `step` counts from 1 for the first Step().
+  virtual void Update(std::span<const ParameterUpdate> parameters, int64_t step) = 0;
 
  private:
   std::vector<Parameter*> parameters_;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<Tensor>> state_;  // [parameter][slot]
+  std::vector<ParameterUpdate> updates_;    // Step()'s list, kept to reuse its memory
   double lr_;
   int64_t steps_ = 0;
 };

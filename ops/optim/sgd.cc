@@ -22,16 +22,25 @@ Sgd::Sgd(std::vector<Parameter*> parameters, const SgdOptions& options)
                      "SGD: Nesterov momentum requires momentum > 0 and dampening 0");
 }
 
-void Sgd::Update(Parameter& p, std::vector<Tensor>& state, int64_t step) {
+void Sgd::Update(std::span<const ParameterUpdate> parameters, int64_t step) {
   SgdUpdateConfig config;
   config.lr = static_cast<float>(lr());
-  config.weight_decay = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
   config.momentum = static_cast<float>(options_.momentum);
   config.damp = static_cast<float>(1 - options_.dampening);
   config.nesterov = options_.nesterov;
   config.first_step = step == 1;
-  Tensor no_buffer;
-  SgdUpdate(p.value, p.grad, state.empty() ? no_buffer : state[0], config);
+  tasks_.clear();
+  for (const ParameterUpdate& u : parameters) {
+    Parameter& p = *u.parameter;
+    SgdUpdateTask& t = tasks_.emplace_back();
+    t.w = &p.value;
+    t.grad = &p.grad;
+    t.momentum_buffer = u.state->empty() ? nullptr : &(*u.state)[0];
+    t.mask = p.mask.defined() ? &p.mask : nullptr;
+    t.config = config;
+    t.config.weight_decay = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
+  }
+  SgdUpdateAll(tasks_);
 }
 
 }  // namespace millrace::ops

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ops/optim/optimizer.h"
+#include "ops/optim/update.h"
 
 namespace millrace::ops {
 
@@ -25,10 +26,11 @@ class Sgd final : public Optimizer {
   const SgdOptions& options() const { return options_; }
 
  protected:
-  void Update(Parameter& p, std::vector<Tensor>& state, int64_t step) override;
+  void Update(std::span<const ParameterUpdate> parameters, int64_t step) override;
 
  private:
   SgdOptions options_;
+  std::vector<SgdUpdateTask> tasks_;  // reused from step to step
 };
 
 }  // namespace millrace::ops

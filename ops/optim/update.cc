@@ -1,4 +1,4 @@
-// SgdUpdate and AdamWUpdate: checks and backend dispatch.
+// SgdUpdate(All) and AdamWUpdate(All): checks and backend dispatch.
 #include "ops/optim/update.h"
 
 #include "core/error.h"
@@ -25,21 +25,53 @@ KernelTable<AdamWUpdateKernel>& AdamWUpdateKernels() {
   return table;
 }
 
+static void CheckMask(const Tensor* mask, const Tensor& w, const char* op) {
+  if (mask) CheckLike(*mask, w, op, "mask");
+}
+
+void SgdUpdateAll(std::span<const SgdUpdateTask> tasks) {
+  if (tasks.empty()) return;
+  for (const SgdUpdateTask& t : tasks) {
+    MILLRACE_CHECK_ARG(t.w && t.grad && t.w->defined() && t.w->dtype() == DType::kF32,
+                       "SgdUpdate: weights must be f32");
+    MILLRACE_CHECK_ARG(t.w->device() == tasks[0].w->device(),
+                       "SgdUpdate: all parameters of one update must be on one device");
+    CheckLike(*t.grad, *t.w, "SgdUpdate", "gradient");
+    if (t.config.momentum != 0) {
+      MILLRACE_CHECK_ARG(t.momentum_buffer, "SgdUpdate: momentum without a momentum buffer");
+      CheckLike(*t.momentum_buffer, *t.w, "SgdUpdate", "momentum buffer");
+    }
+    CheckMask(t.mask, *t.w, "SgdUpdate");
+  }
+  SgdUpdateKernels().Get(tasks[0].w->device())(tasks);
+}
+
+void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks) {
+  if (tasks.empty()) return;
+  for (const AdamWUpdateTask& t : tasks) {
+    MILLRACE_CHECK_ARG(t.w && t.grad && t.m && t.v && t.w->defined() && t.w->dtype() == DType::kF32,
+                       "AdamWUpdate: weights must be f32");
+    MILLRACE_CHECK_ARG(t.w->device() == tasks[0].w->device(),
+                       "AdamWUpdate: all parameters of one update must be on one device");
+    CheckLike(*t.grad, *t.w, "AdamWUpdate", "gradient");
+    CheckLike(*t.m, *t.w, "AdamWUpdate", "first moment");
+    CheckLike(*t.v, *t.w, "AdamWUpdate", "second moment");
+    CheckMask(t.mask, *t.w, "AdamWUpdate");
+  }
+  AdamWUpdateKernels().Get(tasks[0].w->device())(tasks);
+}
+
+// The single-tensor forms: one task without a mask (grad is not written without one).
 void SgdUpdate(Tensor& w, const Tensor& grad, Tensor& momentum_buffer,
                const SgdUpdateConfig& config) {
-  MILLRACE_CHECK_ARG(w.defined() && w.dtype() == DType::kF32, "SgdUpdate: weights must be f32");
-  CheckLike(grad, w, "SgdUpdate", "gradient");
-  if (config.momentum != 0) CheckLike(momentum_buffer, w, "SgdUpdate", "momentum buffer");
-  SgdUpdateKernels().Get(w.device())(w, grad, momentum_buffer, config);
+  const SgdUpdateTask task{&w, const_cast<Tensor*>(&grad), &momentum_buffer, nullptr, config};
+  SgdUpdateAll({&task, 1});
 }
 
 void AdamWUpdate(Tensor& w, const Tensor& grad, Tensor& m, Tensor& v,
                  const AdamWUpdateConfig& config) {
-  MILLRACE_CHECK_ARG(w.defined() && w.dtype() == DType::kF32, "AdamWUpdate: weights must be f32");
-  CheckLike(grad, w, "AdamWUpdate", "gradient");
-  CheckLike(m, w, "AdamWUpdate", "first moment");
-  CheckLike(v, w, "AdamWUpdate", "second moment");
-  AdamWUpdateKernels().Get(w.device())(w, grad, m, v, config);
+  const AdamWUpdateTask task{&w, const_cast<Tensor*>(&grad), &m, &v, nullptr, config};
+  AdamWUpdateAll({&task, 1});
 }
 
 }  // namespace millrace::ops

@@ -3,7 +3,13 @@
 // their device (update_cpu.cc; no other backend exists yet: another device throws
 // "no kernel for SgdUpdate on cuda:0"). Sgd and AdamW (sgd.h, adamw.h) compute the scalars
 // per step and call these; the formulas are theirs, in f32 as written below.
+//
+// The optimizers update all their parameters in one pass (SgdUpdateAll, AdamWUpdateAll): one
+// call for the step, one fork of the compute thread's OpenMP team with an equal share of all
+// the elements per thread (small tensors too), and a pruning mask applied in the same pass.
 #pragma once
+
+#include <span>
 
 #include "core/tensor.h"
 #include "ops/kernel_table.h"
@@ -42,18 +48,36 @@ struct AdamWUpdateConfig {
 void AdamWUpdate(Tensor& w, const Tensor& grad, Tensor& m, Tensor& v,
                  const AdamWUpdateConfig& config);
 
-using SgdUpdateKernel = void (*)(Tensor& w, const Tensor& grad, Tensor& momentum_buffer,
-                                 const SgdUpdateConfig& config);
-using AdamWUpdateKernel = void (*)(Tensor& w, const Tensor& grad, Tensor& m, Tensor& v,
-                                   const AdamWUpdateConfig& config);
+// One parameter's part of a multi-tensor update. mask (null: none) is a pruning mask of w's
+// shape, applied in the same pass: grad[i] *= mask[i] before the update, w[i] *= mask[i] after
+// it (the bits of MaskMultiply before and after a single-tensor update).
+struct SgdUpdateTask {
+  Tensor* w = nullptr;
+  Tensor* grad = nullptr;
+  Tensor* momentum_buffer = nullptr;  // may be null when config.momentum == 0
+  const Tensor* mask = nullptr;
+  SgdUpdateConfig config;
+};
+struct AdamWUpdateTask {
+  Tensor* w = nullptr;
+  Tensor* grad = nullptr;
+  Tensor* m = nullptr;
+  Tensor* v = nullptr;
+  const Tensor* mask = nullptr;
+  AdamWUpdateConfig config;
+};
+// Every task's tensors checked as above (and all on one device), then one kernel call.
+void SgdUpdateAll(std::span<const SgdUpdateTask> tasks);
+void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
+
+using SgdUpdateKernel = void (*)(std::span<const SgdUpdateTask> tasks);
+using AdamWUpdateKernel = void (*)(std::span<const AdamWUpdateTask> tasks);
 KernelTable<SgdUpdateKernel>& SgdUpdateKernels();
 KernelTable<AdamWUpdateKernel>& AdamWUpdateKernels();
 
 namespace cpu {
-void SgdUpdate(Tensor& w, const Tensor& grad, Tensor& momentum_buffer,
-               const SgdUpdateConfig& config);
-void AdamWUpdate(Tensor& w, const Tensor& grad, Tensor& m, Tensor& v,
-                 const AdamWUpdateConfig& config);
+void SgdUpdateAll(std::span<const SgdUpdateTask> tasks);
+void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
 }  // namespace cpu
 
 }  // namespace millrace::ops

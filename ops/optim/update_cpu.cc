@@ -1,6 +1,11 @@
-// The optimizers' updates on the CPU: one loop over the elements, in f32 (update.h has the
-// formulas), split across the compute thread's OpenMP team when a tensor is large enough to
-// pay for the fork (each element is updated alone, so any split gives the same bits).
+// The optimizers' updates on the CPU: one pass over the elements of all parameters of a step,
+// in f32 (update.h has the formulas). The elements of all tasks, taken as one range, are split
+// into equal shares across the compute thread's OpenMP team in one fork (below kParallelFrom
+// elements in all, the calling thread does them). Each element is updated alone, so any split
+// gives the same bits.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "ops/optim/update.h"
@@ -8,54 +13,90 @@
 namespace millrace::ops::cpu {
 
 namespace {
-constexpr int64_t kParallelFrom = 1 << 16;  // elements; below, one thread
-}  // namespace
 
-void SgdUpdate(Tensor& weights, const Tensor& gradient, Tensor& momentum_buffer,
-               const SgdUpdateConfig& config) {
-  const float rate = config.lr;
-  const float wd = config.weight_decay;
-  const float momentum = config.momentum;
-  const float damp = config.damp;
-  const bool nesterov = config.nesterov;
-  float* w = weights.data<float>();
-  const float* grad = gradient.data<float>();
-  const int64_t n = weights.numel();
-  if (momentum == 0) {
-#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
-    for (int64_t i = 0; i < n; ++i) w[i] -= rate * (grad[i] + wd * w[i]);
+constexpr int64_t kParallelFrom = 1 << 16;  // elements; below, one thread
+
+// Runs body(task, lo, hi) over the elements [lo, hi) of each task, every element once.
+template <typename Task, typename Body>
+void ForEachShare(std::span<const Task> tasks, const Body& body) {
+  int64_t total = 0;
+  for (const Task& t : tasks) total += t.w->numel();
+  auto run = [&](int64_t begin, int64_t end) {
+    int64_t start = 0;  // of the current task in the range of all
+    for (const Task& t : tasks) {
+      if (start >= end) break;
+      const int64_t n = t.w->numel();
+      const int64_t lo = std::max<int64_t>(begin - start, 0), hi = std::min(end - start, n);
+      if (lo < hi) body(t, lo, hi);
+      start += n;
+    }
+  };
+  if (total < kParallelFrom) {
+    run(0, total);
     return;
   }
-  float* buf = momentum_buffer.data<float>();
-  const bool first = config.first_step;
-#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grad[i] + wd * w[i];
-    buf[i] = first ? g : momentum * buf[i] + damp * g;
-    w[i] -= rate * (nesterov ? g + momentum * buf[i] : buf[i]);
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
+    run(total * me / threads, total * (me + 1) / threads);
   }
 }
 
-void AdamWUpdate(Tensor& weights, const Tensor& gradient, Tensor& m_t, Tensor& v_t,
-                 const AdamWUpdateConfig& config) {
-  const float decay = config.decay;
-  const float beta1 = config.beta1;
-  const float beta2 = config.beta2;
-  const float step_size = config.step_size;
-  const float inv_sqrt_c2 = config.inv_sqrt_c2;
-  const float eps = config.eps;
-  float* w = weights.data<float>();
-  const float* g = gradient.data<float>();
-  float* m = m_t.data<float>();
-  float* v = v_t.data<float>();
-  const int64_t n = weights.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelFrom)
-  for (int64_t i = 0; i < n; ++i) {
-    w[i] *= decay;
-    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-    w[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+// kMasked: grad[i] *= mask[i] first (written back), w[i] *= mask[i] last.
+template <bool kMasked>
+void Sgd(const SgdUpdateTask& t, int64_t lo, int64_t hi) {
+  const SgdUpdateConfig c = t.config;
+  float* w = t.w->data<float>();
+  float* grad = t.grad->data<float>();
+  const float* mask = kMasked ? t.mask->data<float>() : nullptr;
+  if (c.momentum == 0) {
+    for (int64_t i = lo; i < hi; ++i) {
+      if constexpr (kMasked) grad[i] *= mask[i];
+      w[i] -= c.lr * (grad[i] + c.weight_decay * w[i]);
+      if constexpr (kMasked) w[i] *= mask[i];
+    }
+    return;
   }
+  float* buf = t.momentum_buffer->data<float>();
+  for (int64_t i = lo; i < hi; ++i) {
+    if constexpr (kMasked) grad[i] *= mask[i];
+    const float g = grad[i] + c.weight_decay * w[i];
+    buf[i] = c.first_step ? g : c.momentum * buf[i] + c.damp * g;
+    w[i] -= c.lr * (c.nesterov ? g + c.momentum * buf[i] : buf[i]);
+    if constexpr (kMasked) w[i] *= mask[i];
+  }
+}
+
+template <bool kMasked>
+void AdamW(const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
+  const AdamWUpdateConfig c = t.config;
+  float* w = t.w->data<float>();
+  float* g = t.grad->data<float>();
+  float* m = t.m->data<float>();
+  float* v = t.v->data<float>();
+  const float* mask = kMasked ? t.mask->data<float>() : nullptr;
+  for (int64_t i = lo; i < hi; ++i) {
+    if constexpr (kMasked) g[i] *= mask[i];
+    w[i] *= c.decay;
+    m[i] = c.beta1 * m[i] + (1 - c.beta1) * g[i];
+    v[i] = c.beta2 * v[i] + (1 - c.beta2) * g[i] * g[i];
+    w[i] -= c.step_size * m[i] / (std::sqrt(v[i]) * c.inv_sqrt_c2 + c.eps);
+    if constexpr (kMasked) w[i] *= mask[i];
+  }
+}
+
+}  // namespace
+
+void SgdUpdateAll(std::span<const SgdUpdateTask> tasks) {
+  ForEachShare(tasks, [](const SgdUpdateTask& t, int64_t lo, int64_t hi) {
+    t.mask ? Sgd<true>(t, lo, hi) : Sgd<false>(t, lo, hi);
+  });
+}
+
+void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks) {
+  ForEachShare(tasks, [](const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
+    t.mask ? AdamW<true>(t, lo, hi) : AdamW<false>(t, lo, hi);
+  });
 }
 
 }  // namespace millrace::ops::cpu

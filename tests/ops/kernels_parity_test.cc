@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -210,6 +211,84 @@ TEST(OptimizerUpdate, ATeamUpdatesLargeTensorsToTheSameBitsAsOneThread) {
   EXPECT_TRUE(testing::SameBits(b1, b3));
   std::vector<float> buf = Floats(b0);
   ExpectNear(w3, NaiveSgd(Floats(w0), Floats(g), buf, c), 1e-6, "sgd weights vs naive");
+}
+
+// The multi-tensor updates: tensors of odd sizes (shares of the team cut through them), some
+// with a pruning mask, updated in one call by a team of 3 give the bits of one tensor at a time
+// by a team of 1 with the mask applied before and after (MaskMultiply), for SGD and AdamW.
+TEST(OptimizerUpdate, AllParametersInOnePassGiveTheBitsOfOneAtATime) {
+  const std::vector<Shape> shapes = {{7}, {300, 333}, {1}, {64, 129}, {5000}};
+  std::vector<Tensor> w0, g0, s0, masks;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    w0.push_back(Random(shapes[i], 30 + i));
+    g0.push_back(Random(shapes[i], 40 + i));
+    s0.push_back(Random(shapes[i], 50 + i));
+    Tensor m = Tensor::Empty(shapes[i]);
+    for (int64_t j = 0; j < m.numel(); ++j) m.data<float>()[j] = (j * 7 + i) % 3 == 0 ? 0.f : 1.f;
+    masks.push_back(i % 2 == 1 ? std::move(m) : Tensor());
+  }
+  auto clones = [](const std::vector<Tensor>& v) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : v) out.push_back(t.Clone());
+    return out;
+  };
+  auto on_team = [](int threads, const std::function<void()>& body) {
+    std::thread([&] {
+      InitComputeThread(Device::Cpu(), threads);
+      body();
+    }).join();
+  };
+  {
+    const SgdUpdateConfig c{.lr = 0.05f, .weight_decay = 0.01f, .momentum = 0.9f, .nesterov = true};
+    std::vector<Tensor> w1 = clones(w0), g1 = clones(g0), b1 = clones(s0);
+    std::vector<Tensor> w3 = clones(w0), g3 = clones(g0), b3 = clones(s0);
+    on_team(1, [&] {
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        if (masks[i].defined()) MaskMultiply(g1[i], masks[i]);
+        SgdUpdate(w1[i], g1[i], b1[i], c);
+        if (masks[i].defined()) MaskMultiply(w1[i], masks[i]);
+      }
+    });
+    on_team(3, [&] {
+      std::vector<SgdUpdateTask> tasks;
+      for (size_t i = 0; i < shapes.size(); ++i)
+        tasks.push_back({&w3[i], &g3[i], &b3[i], masks[i].defined() ? &masks[i] : nullptr, c});
+      SgdUpdateAll(tasks);
+    });
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_TRUE(testing::SameBits(w1[i], w3[i])) << "sgd weights " << i;
+      EXPECT_TRUE(testing::SameBits(b1[i], b3[i])) << "sgd momentum " << i;
+      EXPECT_TRUE(testing::SameBits(g1[i], g3[i])) << "sgd masked gradient " << i;
+      EXPECT_FALSE(testing::SameBits(w0[i], w3[i])) << "sgd weights " << i << " not updated";
+    }
+  }
+  {
+    const AdamWUpdateConfig c{.decay = 0.999f, .step_size = 0.01f, .inv_sqrt_c2 = 1.2f};
+    std::vector<Tensor> w1 = clones(w0), g1 = clones(g0), m1 = clones(s0), v1 = clones(s0);
+    std::vector<Tensor> w3 = clones(w0), g3 = clones(g0), m3 = clones(s0), v3 = clones(s0);
+    for (std::vector<Tensor>* v : {&v1, &v3})
+      for (Tensor& t : *v)
+        for (float& x : t.span<float>()) x = x * x;  // second moments are >= 0
+    on_team(1, [&] {
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        if (masks[i].defined()) MaskMultiply(g1[i], masks[i]);
+        AdamWUpdate(w1[i], g1[i], m1[i], v1[i], c);
+        if (masks[i].defined()) MaskMultiply(w1[i], masks[i]);
+      }
+    });
+    on_team(3, [&] {
+      std::vector<AdamWUpdateTask> tasks;
+      for (size_t i = 0; i < shapes.size(); ++i)
+        tasks.push_back(
+            {&w3[i], &g3[i], &m3[i], &v3[i], masks[i].defined() ? &masks[i] : nullptr, c});
+      AdamWUpdateAll(tasks);
+    });
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_TRUE(testing::SameBits(w1[i], w3[i])) << "adamw weights " << i;
+      EXPECT_TRUE(testing::SameBits(m1[i], m3[i])) << "adamw m " << i;
+      EXPECT_TRUE(testing::SameBits(v1[i], v3[i])) << "adamw v " << i;
+    }
+  }
 }
 
 TEST_P(KernelParity, AdamWUpdate) {
