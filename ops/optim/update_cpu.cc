@@ -1,6 +1,6 @@
 // The optimizers' updates on the CPU: one pass over the elements of all parameters of a step,
 // in f32 (update.h has the formulas). The elements of all tasks, taken as one range, are split
-// into equal shares across the compute thread's OpenMP team in one fork (below kParallelFrom
+// into equal shares across the compute thread's OpenMP team in one fork (below kUpdateParallelFrom
 // elements in all, the calling thread does them). Each element is updated alone, so any split
 // gives the same bits.
 #include <omp.h>
@@ -14,11 +14,11 @@ namespace millrace::ops::cpu {
 
 namespace {
 
-constexpr int64_t kParallelFrom = 1 << 16;  // elements; below, one thread
+constexpr int64_t kUpdateParallelFrom = 1 << 16;  // elements; below, one thread
 
 // Runs body(task, lo, hi) over the elements [lo, hi) of each task, every element once.
 template <typename Task, typename Body>
-void ForEachShare(std::span<const Task> tasks, const Body& body) {
+void ForEachUpdateShare(std::span<const Task> tasks, const Body& body) {
   int64_t total = 0;
   for (const Task& t : tasks) total += t.w->numel();
   auto run = [&](int64_t begin, int64_t end) {
@@ -31,7 +31,7 @@ void ForEachShare(std::span<const Task> tasks, const Body& body) {
       start += n;
     }
   };
-  if (total < kParallelFrom) {
+  if (total < kUpdateParallelFrom) {
     run(0, total);
     return;
   }
@@ -44,7 +44,7 @@ void ForEachShare(std::span<const Task> tasks, const Body& body) {
 
 // kMasked: grad[i] *= mask[i] first (written back), w[i] *= mask[i] last.
 template <bool kMasked>
-void Sgd(const SgdUpdateTask& t, int64_t lo, int64_t hi) {
+void SgdElements(const SgdUpdateTask& t, int64_t lo, int64_t hi) {
   const SgdUpdateConfig c = t.config;
   float* w = t.w->data<float>();
   float* grad = t.grad->data<float>();
@@ -68,7 +68,7 @@ void Sgd(const SgdUpdateTask& t, int64_t lo, int64_t hi) {
 }
 
 template <bool kMasked>
-void AdamW(const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
+void AdamWElements(const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
   const AdamWUpdateConfig c = t.config;
   float* w = t.w->data<float>();
   float* g = t.grad->data<float>();
@@ -88,14 +88,14 @@ void AdamW(const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
 }  // namespace
 
 void SgdUpdateAll(std::span<const SgdUpdateTask> tasks) {
-  ForEachShare(tasks, [](const SgdUpdateTask& t, int64_t lo, int64_t hi) {
-    t.mask ? Sgd<true>(t, lo, hi) : Sgd<false>(t, lo, hi);
+  ForEachUpdateShare(tasks, [](const SgdUpdateTask& t, int64_t lo, int64_t hi) {
+    t.mask ? SgdElements<true>(t, lo, hi) : SgdElements<false>(t, lo, hi);
   });
 }
 
 void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks) {
-  ForEachShare(tasks, [](const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
-    t.mask ? AdamW<true>(t, lo, hi) : AdamW<false>(t, lo, hi);
+  ForEachUpdateShare(tasks, [](const AdamWUpdateTask& t, int64_t lo, int64_t hi) {
+    t.mask ? AdamWElements<true>(t, lo, hi) : AdamWElements<false>(t, lo, hi);
   });
 }
 

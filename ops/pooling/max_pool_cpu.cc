@@ -49,10 +49,10 @@ std::optional<ActivationGeometry> GeometryOf(const dnnl::memory::desc& desc) {
 namespace {
 
 // The input rows (or columns) [lo, hi) of output position o's window.
-struct Span {
+struct PoolSpan {
   int64_t lo, hi;
 };
-Span WindowOf(int64_t o, int64_t size, const MaxPoolWindow& win) {
+PoolSpan PoolWindowOf(int64_t o, int64_t size, const MaxPoolWindow& win) {
   const int64_t start = o * win.stride - win.padding;
   return {std::max<int64_t>(start, 0), std::min(start + win.kernel, size)};
 }
@@ -60,60 +60,60 @@ Span WindowOf(int64_t o, int64_t size, const MaxPoolWindow& win) {
 // Four lanes of a channel block as one value (GCC's vector extensions; 16 bytes is what every
 // x86-64 target has, and the loops are bound by memory, not by vector width), loaded and
 // stored unaligned.
-using F4 = float __attribute__((vector_size(16)));
-using I4 = int32_t __attribute__((vector_size(16)));
-constexpr I4 kLanes = {0, 1, 2, 3};
+using PoolF4 = float __attribute__((vector_size(16)));
+using PoolI4 = int32_t __attribute__((vector_size(16)));
+constexpr PoolI4 kPoolLanes = {0, 1, 2, 3};
 template <typename V>
-V Load(const void* p) {
+V PoolLoad(const void* p) {
   V v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-F4 Load(const float* p) { return Load<F4>(p); }
-I4 Load(const int32_t* p) { return Load<I4>(p); }
+PoolF4 PoolLoad(const float* p) { return PoolLoad<PoolF4>(p); }
+PoolI4 PoolLoad(const int32_t* p) { return PoolLoad<PoolI4>(p); }
 template <typename V>
-void Store(void* p, const V& v) {
+void PoolStore(void* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
 // One (n, block) plane. The geometry comes by value: copies the compiler can keep in registers
 // (through the references an OpenMP loop body captures, it reloads them every iteration).
 template <int kBlock>
-void ForwardPlane(const float* x, ActivationGeometry gx, float* y, ActivationGeometry gy,
-                  int32_t* argmax, MaxPoolWindow win, int64_t plane) {
+void MaxPoolForwardPlane(const float* x, ActivationGeometry gx, float* y, ActivationGeometry gy,
+                         int32_t* argmax, MaxPoolWindow win, int64_t plane) {
   const int64_t lanes = kBlock != 0 ? kBlock : gx.block;
   const int64_t n = plane / gx.blocks, blk = plane % gx.blocks;
   const float* xp = x + n * gx.n_stride + blk * gx.block_stride;
   float* yp = y + n * gy.n_stride + blk * gy.block_stride;
   int32_t* ap = argmax ? argmax + plane * gy.h * gy.w * lanes : nullptr;
   for (int64_t oy = 0; oy < gy.h; ++oy) {
-    const Span rows = WindowOf(oy, gx.h, win);
+    const PoolSpan rows = PoolWindowOf(oy, gx.h, win);
     for (int64_t ox = 0; ox < gy.w; ++ox) {
-      const Span cols = WindowOf(ox, gx.w, win);
+      const PoolSpan cols = PoolWindowOf(ox, gx.w, win);
       float* out = yp + oy * gy.row_stride + ox * gy.col_stride;
       int32_t* out_at = ap ? ap + (oy * gy.w + ox) * lanes : nullptr;
       if constexpr (kBlock != 0) {
         constexpr int kVectors = kBlock / 4;
         const auto first = static_cast<int32_t>(rows.lo * gx.row_stride + cols.lo * gx.col_stride);
-        F4 best[kVectors];
-        I4 at[kVectors];
+        PoolF4 best[kVectors];
+        PoolI4 at[kVectors];
         for (int k = 0; k < kVectors; ++k) {
-          best[k] = F4{} - std::numeric_limits<float>::infinity();
-          at[k] = kLanes + (first + 4 * k);
+          best[k] = PoolF4{} - std::numeric_limits<float>::infinity();
+          at[k] = kPoolLanes + (first + 4 * k);
         }
         for (int64_t iy = rows.lo; iy < rows.hi; ++iy)
           for (int64_t ix = cols.lo; ix < cols.hi; ++ix) {
             const auto offset = static_cast<int32_t>(iy * gx.row_stride + ix * gx.col_stride);
             for (int k = 0; k < kVectors; ++k) {
-              const F4 v = Load(xp + offset + 4 * k);
-              const I4 wins = (v > best[k]) | (v != v);
+              const PoolF4 v = PoolLoad(xp + offset + 4 * k);
+              const PoolI4 wins = (v > best[k]) | (v != v);
               best[k] = wins ? v : best[k];
-              at[k] = wins ? kLanes + (offset + 4 * k) : at[k];
+              at[k] = wins ? kPoolLanes + (offset + 4 * k) : at[k];
             }
           }
         for (int k = 0; k < kVectors; ++k) {
-          Store(out + 4 * k, best[k]);
-          if (out_at) Store(out_at + 4 * k, at[k]);
+          PoolStore(out + 4 * k, best[k]);
+          if (out_at) PoolStore(out_at + 4 * k, at[k]);
         }
       } else {
         for (int64_t l = 0; l < lanes; ++l) {
@@ -139,18 +139,18 @@ void ForwardPlane(const float* x, ActivationGeometry gx, float* y, ActivationGeo
 // kBlock: lanes per block when known at compile time (the vector loops are unrolled), 0 to take
 // it from the geometry.
 template <int kBlock>
-void Forward(const float* x, const ActivationGeometry& gx, float* y, const ActivationGeometry& gy,
-             int32_t* argmax, const MaxPoolWindow& win) {
+void MaxPoolForwardPlanes(const float* x, const ActivationGeometry& gx, float* y,
+                          const ActivationGeometry& gy, int32_t* argmax, const MaxPoolWindow& win) {
   const int64_t planes = gx.n * gx.blocks;
 #pragma omp parallel for schedule(static) if (planes > 1)
   for (int64_t plane = 0; plane < planes; ++plane)
-    ForwardPlane<kBlock>(x, gx, y, gy, argmax, win, plane);
+    MaxPoolForwardPlane<kBlock>(x, gx, y, gy, argmax, win, plane);
 }
 
 // kBlock as for the forward.
 template <int kBlock>
-void BackwardPlane(const float* dy, ActivationGeometry gy, const int32_t* argmax, float* dx,
-                   ActivationGeometry gx, MaxPoolWindow win, int64_t plane) {
+void MaxPoolBackwardPlane(const float* dy, ActivationGeometry gy, const int32_t* argmax, float* dx,
+                          ActivationGeometry gx, MaxPoolWindow win, int64_t plane) {
   const int64_t lanes = kBlock != 0 ? kBlock : gx.block;
   // Windows that tile the input without overlap: each dx element is written once, as dy where
   // it won its window and 0 elsewhere (a compare and a select per lane, no scatter).
@@ -181,8 +181,9 @@ void BackwardPlane(const float* dy, ActivationGeometry gy, const int32_t* argmax
           float* v = dxp + offset;
           if constexpr (kBlock != 0) {
             for (int k = 0; k < kBlock / 4; ++k) {
-              const I4 won = Load(a + 4 * k) == kLanes + (offset + 4 * k);
-              Store(v + 4 * k, reinterpret_cast<F4>(won & reinterpret_cast<I4>(Load(g + 4 * k))));
+              const PoolI4 won = PoolLoad(a + 4 * k) == kPoolLanes + (offset + 4 * k);
+              PoolStore(v + 4 * k, reinterpret_cast<PoolF4>(
+                                       won & reinterpret_cast<PoolI4>(PoolLoad(g + 4 * k))));
             }
           } else {
             for (int64_t l = 0; l < lanes; ++l) v[l] = a[l] == offset + l ? g[l] : 0.0f;
@@ -192,12 +193,12 @@ void BackwardPlane(const float* dy, ActivationGeometry gy, const int32_t* argmax
 }
 
 template <int kBlock>
-void Backward(const float* dy, const ActivationGeometry& gy, const int32_t* argmax, float* dx,
-              const ActivationGeometry& gx, const MaxPoolWindow& win) {
+void MaxPoolBackwardPlanes(const float* dy, const ActivationGeometry& gy, const int32_t* argmax,
+                           float* dx, const ActivationGeometry& gx, const MaxPoolWindow& win) {
   const int64_t planes = gx.n * gx.blocks;
 #pragma omp parallel for schedule(static) if (planes > 1)
   for (int64_t plane = 0; plane < planes; ++plane)
-    BackwardPlane<kBlock>(dy, gy, argmax, dx, gx, win, plane);
+    MaxPoolBackwardPlane<kBlock>(dy, gy, argmax, dx, gx, win, plane);
 }
 
 }  // namespace
@@ -205,18 +206,18 @@ void Backward(const float* dy, const ActivationGeometry& gy, const int32_t* argm
 void MaxPoolForward(const float* x, const ActivationGeometry& gx, float* y,
                     const ActivationGeometry& gy, int32_t* argmax, const MaxPoolWindow& window) {
   switch (gx.block) {
-    case 8: return Forward<8>(x, gx, y, gy, argmax, window);
-    case 16: return Forward<16>(x, gx, y, gy, argmax, window);
-    default: return Forward<0>(x, gx, y, gy, argmax, window);
+    case 8: return MaxPoolForwardPlanes<8>(x, gx, y, gy, argmax, window);
+    case 16: return MaxPoolForwardPlanes<16>(x, gx, y, gy, argmax, window);
+    default: return MaxPoolForwardPlanes<0>(x, gx, y, gy, argmax, window);
   }
 }
 
 void MaxPoolBackward(const float* dy, const ActivationGeometry& gy, const int32_t* argmax,
                      float* dx, const ActivationGeometry& gx, const MaxPoolWindow& window) {
   switch (gx.block) {
-    case 8: return Backward<8>(dy, gy, argmax, dx, gx, window);
-    case 16: return Backward<16>(dy, gy, argmax, dx, gx, window);
-    default: return Backward<0>(dy, gy, argmax, dx, gx, window);
+    case 8: return MaxPoolBackwardPlanes<8>(dy, gy, argmax, dx, gx, window);
+    case 16: return MaxPoolBackwardPlanes<16>(dy, gy, argmax, dx, gx, window);
+    default: return MaxPoolBackwardPlanes<0>(dy, gy, argmax, dx, gx, window);
   }
 }
 
