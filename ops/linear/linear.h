@@ -6,9 +6,9 @@
 // the last train-mode Forward's input, which the layer keeps as a view: the caller must not
 // overwrite x between Forward and Backward.
 // Fused ReLU: in a Sequential, a Linear followed directly by a ReLU (the mlp's hidden layers)
-// applies it in the matmul's epilogue (a oneDNN eltwise post-op after the bias), and its Backward
-// masks dy with y > 0 (the output, kept for that) in the pass that sums the bias gradient;
-// Sequential skips the ReLU layer (Layer::FuseNext). The same bits as Linear then ReLU.
+// applies it in place to its output right after the matmul, and its Backward masks dy with
+// y > 0 (the output, kept for that); Sequential skips the ReLU layer (Layer::FuseNext): no
+// tensor of its own, no pass of its own over memory. The same bits as Linear then ReLU.
 #pragma once
 
 #include <cstdint>
