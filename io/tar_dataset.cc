@@ -107,16 +107,45 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
     size_ = static_cast<int64_t>(records_.size());
   }
   MILLRACE_CHECK(size_ > 0, ErrorKind::kData, "the shards of " << dir << " hold no sample");
-  // Every image must have the first one's size: checked at each header as records decode.
-  if (options_.in_memory) {
-    ExpectShapeOf(records_[0].bytes, records_[0].source + " [entry " + records_[0].entry + "]",
-                  options_.decode);
-  } else {
-    const RecordLocation first = *Locate(0);
-    ExpectShapeOf(ReadRangeSync(first.range), first.range.path + " [entry " + first.entry + "]",
-                  options_.decode);
-  }
+  TakeShapeFromFirstGoodRecord();
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : largest + 1;
+}
+
+// Every image must have the size of the first that decodes: checked at each header as records
+// decode.
+void TarDataset::TakeShapeFromFirstGoodRecord() {
+  for (int64_t i = 0;; ++i) {
+    try {
+      if (options_.in_memory) {
+        ExpectShapeOf(records_[static_cast<size_t>(i)].bytes, DescribeRecord(i), options_.decode);
+      } else {
+        const RecordLocation where = *Locate(i);
+        try {
+          ExpectShapeOf(ReadRangeSync(where.range), where.range.path, options_.decode);
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kData) throw;
+          throw DataError(DescribeRecord(i), std::nullopt, e.message());
+        }
+      }
+      return;
+    } catch (const Error& e) {
+      const Error named = e.record() ? e : e.WithRecord(i);
+      if (options_.policy == BadInputPolicy::kFail || e.kind() != ErrorKind::kData ||
+          i + 1 == size_) {
+        throw named;
+      }
+    }
+  }
+}
+
+std::string TarDataset::DescribeRecord(int64_t index) const {
+  if (options_.in_memory) {
+    const EncodedRecord& r = records_[static_cast<size_t>(index)];
+    return r.source + " [entry " + r.entry + "]";
+  }
+  const RecordLocation where = *Locate(index);
+  const std::string name = MemberName(where.range.path, where.range.offset);
+  return where.range.path + " [entry " + (name.empty() ? "" : name + ", ") + where.entry + "]";
 }
 
 void TarDataset::OpenIndex(const std::string& dir) {

@@ -110,6 +110,7 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
     io::TarDatasetOptions options;
     options.in_memory = false;
     options.num_classes = kModelClasses;  // a label out of range names its shard and entry
+    options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
     return std::make_shared<io::TarDataset>(
         (std::filesystem::path(config.data_dir) / name).string(), options);
   }

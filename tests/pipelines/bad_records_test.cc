@@ -197,6 +197,44 @@ TEST_F(BadRecords, AnUndecodableFirstImageIsSkippedToo) {
   EXPECT_EQ(c.bad_records->count(), 4) << c.bad_records->Summary();
 }
 
+// Tar shards on disk take the image size from their first member that decodes: under skip an
+// undecodable first member is one more bad record, under fail the open names the shard, the
+// member (from its tar header) and the record.
+TEST_F(BadRecords, AnUndecodableFirstTarMemberIsSkippedToo) {
+  const fs::path copy = *root_ / "tar-first-bad";
+  fs::create_directories(copy / "train");
+  const fs::path shard = copy / "train" / "shard-000000.tar";
+  fs::copy_file(*root_ / "tar" / "train" / "shard-000000.tar", shard);  // 128 records
+  std::ifstream in(shard, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const size_t png = bytes.find("\x89PNG");
+  ASSERT_NE(png, std::string::npos);
+  ASSERT_LT(png, 2048u) << "the first member is not the first image";
+  Damage(shard, static_cast<std::streamoff>(png), 4);  // no PNG magic left
+  TrainConfig c = Config(/*skip=*/false);
+  c.data_format = "tar";
+  c.data_dir = copy.string();
+  try {
+    TrainingPipeline p(c);
+    FAIL() << "an undecodable first tar member was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    if (std::getenv("SHOW")) std::cout << e.what() << "\n";
+    const std::string what = e.what();
+    EXPECT_NE(what.find("shard-000000.tar [entry "), std::string::npos) << what;
+    EXPECT_NE(what.find(".png, bytes "), std::string::npos) << what;
+    EXPECT_NE(what.find("record 0:"), std::string::npos) << what;
+  }
+  c = Config(/*skip=*/true);
+  c.data_format = "tar";
+  c.data_dir = copy.string();
+  const TrainResult r = TrainingPipeline(c).Run();
+  EXPECT_EQ(r.steps, 8);  // 4 batches of 32 per epoch, 2 epochs
+  ASSERT_EQ(c.bad_records->count(), 1) << c.bad_records->Summary();
+  EXPECT_NE(c.bad_records->messages()[0].find("shard-000000.tar [entry "), std::string::npos)
+      << c.bad_records->Summary();
+}
+
 TEST_F(BadRecords, ABadTarMemberIsNamedWithItsShard) {
   // Damage the PNG data of one member of the second shard (its IDAT bytes: a CRC error).
   const fs::path shard = *root_ / "tar" / "train" / "shard-000001.tar";
