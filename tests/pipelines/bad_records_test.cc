@@ -17,6 +17,8 @@
 #include "io/image_folder.h"
 #include "io/record.h"
 #include "ops/compute_thread.h"
+#include "ops/models.h"
+#include "pipelines/evaluation.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 #include "tests/common/same_bits.h"
@@ -159,6 +161,39 @@ TEST_F(BadRecords, SkipAlsoPassesOverABadTestImage) {
   ASSERT_TRUE(r.final_test.has_value());
   EXPECT_EQ(r.final_test->samples(), 127);
   EXPECT_EQ(c.bad_records->count(), 4);
+}
+
+// The evaluation graph (`millrace eval`) skips the bad test image as the plain evaluation does,
+// and names it under fail.
+TEST_F(BadRecords, TheEvaluationGraphSkipsAsThePlainEvaluation) {
+  TrainConfig c = Config(/*skip=*/true);
+  c.max_bad_share = 0.05;
+  ops::Sequential model = ops::MakeModel(c.model, c.seed);
+  ops::InitComputeThread(Device::Cpu(), 1);
+  const DataSource test = DataSource::Open(c, Split::kTest);
+  const EvalResult graph = EvaluateGraph(model, test);
+  EXPECT_EQ(graph.metrics.samples(), 127);
+  ASSERT_EQ(c.bad_records->count(), 1) << c.bad_records->Summary();
+  const ClassificationMetrics plain = EvaluatePlain(model, test);
+  EXPECT_EQ(graph.metrics.correct(), plain.correct());
+  EXPECT_EQ(graph.metrics.MeanLoss(), plain.MeanLoss());
+  EXPECT_EQ(c.bad_records->count(), 1) << "described twice: " << c.bad_records->Summary();
+
+  const TrainConfig fail = Config(/*skip=*/false);
+  const DataSource strict = DataSource::Open(fail, Split::kTest);
+  try {
+    EvaluateGraph(model, strict);
+    FAIL() << "an undecodable test image was evaluated";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    EXPECT_EQ(e.stage(), "read") << e.what();
+    EXPECT_NE(std::string(e.what()).find("record 77"), std::string::npos) << e.what();
+  }
+
+  c.max_bad_share = 0.005;  // 1 of 128 is more than 0.5%
+  c.bad_records = std::make_shared<io::SkipLog>();
+  const DataSource over = DataSource::Open(c, Split::kTest);
+  EXPECT_THROW(EvaluateGraph(model, over), Error);
 }
 
 TEST_F(BadRecords, MoreThanMaxBadShareEndsTheRun) {
