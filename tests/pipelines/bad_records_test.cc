@@ -5,6 +5,8 @@
 // the plain loop that skips the same records; more than --max-bad-share ends the run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "io/idx.h"
 #include "io/image_folder.h"
 #include "io/record.h"
+#include "ops/checkpoint/safetensors.h"
 #include "ops/compute_thread.h"
 #include "ops/models.h"
 #include "pipelines/evaluation.h"
@@ -194,6 +197,75 @@ TEST_F(BadRecords, TheEvaluationGraphSkipsAsThePlainEvaluation) {
   c.bad_records = std::make_shared<io::SkipLog>();
   const DataSource over = DataSource::Open(c, Split::kTest);
   EXPECT_THROW(EvaluateGraph(model, over), Error);
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// A run interrupted after the batch that holds its first bad record, then resumed, lists and
+// counts the records skipped before the interruption too (the checkpoint keeps them): the same
+// as the run that went straight through. A checkpoint without that list (written before it was
+// kept) still resumes, counting only what the resumed run meets.
+TEST_F(BadRecords, AResumedRunListsAndCountsTheRecordsSkippedBeforeIt) {
+  TrainConfig c = Config(/*skip=*/true);
+  c.epochs = 1;
+  TrainingPipeline(c).Run();
+  ASSERT_EQ(c.bad_records->count(), 3);
+  const std::vector<std::string> straight = Sorted(c.bad_records->messages());
+
+  // The batch of the first bad record in epoch 1's order: interrupt after it, so that the
+  // resumed run (which starts at the next batch) does not read it again.
+  const DataSource train = DataSource::Open(Config(/*skip=*/true), Split::kTrain);
+  const io::EpochOrder order = train.EpochOrder(1);
+  int64_t first_bad = order.size();
+  for (int64_t pos = 0; pos < order.size(); ++pos) {
+    const int64_t index = order[pos];
+    if (index == 40 || index == 130 || index == 201) first_bad = std::min(first_bad, pos);
+  }
+  const int64_t stop = first_bad / c.batch_size + 1;  // the checkpoint's step
+  ASSERT_LT(stop, train.batches_per_epoch()) << "the first bad record is in the last batch";
+
+  const fs::path dir = *root_ / "resume-checkpoints";
+  for (bool keep_list : {true, false}) {
+    fs::remove_all(dir);
+    TrainConfig first = Config(/*skip=*/true);
+    first.epochs = 1;
+    first.checkpoint_dir = dir.string();
+    std::atomic<bool> interrupt{false};
+    TrainingPipeline interrupted(first);
+    interrupted.InsertBefore("forward", MakeComputeStage("signal", [&](StepItem&, TrainState& s) {
+                               if (s.steps_done == stop - 1) interrupt = true;
+                             }));
+    TrainHooks hooks;
+    hooks.interrupt = &interrupt;
+    EXPECT_THROW(interrupted.Run(hooks), Error);
+    ASSERT_GE(first.bad_records->count(), 1);
+    const fs::path last = dir / "last.safetensors";
+    ASSERT_TRUE(fs::exists(last));
+    if (!keep_list) {  // as a checkpoint written before the list was kept
+      ops::SafetensorsContents file = ops::ReadSafetensors(last);
+      ASSERT_EQ(file.metadata.erase("user.skipped_records"), 1u);
+      std::vector<std::pair<std::string, const Tensor*>> tensors;
+      for (const auto& [name, t] : file.tensors) tensors.emplace_back(name, &t);
+      ops::WriteSafetensors(last, tensors, file.metadata);
+    }
+
+    TrainConfig resume = Config(/*skip=*/true);
+    resume.epochs = 1;
+    resume.checkpoint_dir = dir.string();
+    resume.resume = true;
+    TrainingPipeline resumed(resume);
+    EXPECT_EQ(resumed.state().steps_done, stop);
+    EXPECT_EQ(resumed.Run().steps, train.batches_per_epoch() - stop);
+    if (keep_list) {
+      EXPECT_EQ(resume.bad_records->count(), 3) << resume.bad_records->Summary();
+      EXPECT_EQ(Sorted(resume.bad_records->messages()), straight);
+    } else {
+      EXPECT_LT(resume.bad_records->count(), 3) << resume.bad_records->Summary();
+    }
+  }
 }
 
 TEST_F(BadRecords, MoreThanMaxBadShareEndsTheRun) {
