@@ -21,8 +21,6 @@ uint64_t PhysicalMemory() {
                                : ~uint64_t{0};
 }
 
-constexpr uint64_t kTarBlock = 512;
-
 // Beside the shards when their directory is writable, else in the user's cache directory under a
 // name that the directory's absolute path hashes to (FNV-1a: the same name in every build).
 std::string DefaultIndexPath(const std::string& dir) {
@@ -51,14 +49,16 @@ std::string DefaultIndexPath(const std::string& dir) {
 // before that header: the header's own name field, cut at 100 bytes, is given then). Empty when
 // the block can't be read or is not a header. Only on an error's path: the index holds no names.
 std::string MemberName(const std::string& shard, uint64_t offset) {
-  if (offset < kTarBlock) return {};
+  if (offset < kTarBlockBytes) return {};
   Bytes header;
   try {
-    header = ReadRangeSync({shard, offset - kTarBlock, kTarBlock});
+    header = ReadRangeSync({shard, offset - kTarBlockBytes, kTarBlockBytes});
   } catch (const Error&) {
     return {};
   }
-  if (header.size() != kTarBlock || std::memcmp(header.data() + 257, "ustar", 5) != 0) return {};
+  if (header.size() != kTarBlockBytes || std::memcmp(header.data() + 257, "ustar", 5) != 0) {
+    return {};
+  }
   auto field = [&](size_t at, size_t n) {
     const char* p = reinterpret_cast<const char*>(header.data()) + at;
     return std::string(p, strnlen(p, n));
@@ -196,7 +196,7 @@ std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
   const std::vector<int64_t>& first = index_->shard_first();
   const auto shard =
       static_cast<size_t>(std::upper_bound(first.begin(), first.end(), index) - first.begin() - 1);
-  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlock;
+  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlockBytes;
   return RecordLocation{
       .range = {shards_[shard], offset, m.size},
       .label = m.label,
