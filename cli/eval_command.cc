@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "core/threads.h"
+#include "io/record.h"
 #include "ops/checkpoint/checkpoint.h"
 #include "ops/models.h"
 #include "pipelines/evaluation.h"
@@ -27,6 +28,7 @@ int RunEval(EvalArgs& args) {
   pipelines::TrainConfig& c = args.config;
   std::vector<std::string> notes;
   c.device = ResolveDevice(args.raw.device, notes);
+  if (args.raw.on_bad_record == "skip") c.bad_records = std::make_shared<io::SkipLog>();
   for (const std::string& n : notes) std::cout << n << "\n";
   MILLRACE_CHECK(std::filesystem::exists(args.checkpoint), ErrorKind::kIo,
                  "--checkpoint " << args.checkpoint << ": no such file");
@@ -46,6 +48,7 @@ int RunEval(EvalArgs& args) {
   std::cout << std::fixed << std::setprecision(2) << "test accuracy " << 100.0 * m.Accuracy()
             << "% (" << m.correct() << " of " << m.samples() << "), test loss "
             << std::setprecision(4) << m.MeanLoss() << "\n";
+  ReportSkippedRecords(std::cout, c);
   return kExitOk;
 }
 
@@ -60,6 +63,7 @@ Command AddEvalCommand(CLI::App& app) {
                   "(DIR/last.safetensors)")
       ->required();
   AddCommonOptions(*cmd, args->config, args->raw);
+  AddBadRecordOptions(*cmd, args->config, args->raw);
   cmd->add_option("--trace", args->trace, "write a Chrome trace-event JSON of the evaluation");
   cmd->add_flag("--report", args->report, "print the evaluation graph's per-stage statistics");
   return {cmd, [args] { return RunEval(*args); }};

@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include <charconv>
+#include <ostream>
 
 #include "core/error.h"
 #include "io/record.h"
@@ -149,18 +150,7 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_flag("--resume", c.resume,
                "continue from --checkpoint-dir's last checkpoint (an epoch's end, or the step "
                "where an interrupted run stopped)");
-  cmd.add_option("--on-bad-record", raw.on_bad_record,
-                 "a bad record found while the data loads (cut-off gzip, label out of range, tar "
-                 "sample without label or image) or while it trains (an image that fails to "
-                 "decode): fail (exit 3, naming the file, tar entry and record) or skip (dropped "
-                 "from its batch, counted in the augment stage's row; each reported at the end; "
-                 "more than --max-bad-share fails)")
-      ->check(CLI::IsMember({"fail", "skip"}))
-      ->capture_default_str();
-  cmd.add_option("--max-bad-share", c.max_bad_share,
-                 "with --on-bad-record skip: the largest share of records that may be skipped")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  AddBadRecordOptions(cmd, c, raw);
   cmd.add_option("--on-nonfinite", raw.on_nonfinite,
                  "a batch whose loss or gradients are NaN or Inf: fail (stop, naming the step "
                  "and the stage, loss or backward; exit 3) or skip (no update for that batch; the "
@@ -213,6 +203,28 @@ Device ResolveDevice(const std::string& text, std::vector<std::string>& notes) {
                                << "); use --device cpu or auto");
   }
   return device;
+}
+
+void AddBadRecordOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
+  cmd.add_option("--on-bad-record", raw.on_bad_record,
+                 "a bad record found while the data loads (cut-off gzip, label out of range, tar "
+                 "sample without label or image) or while it is read (an image that fails to "
+                 "decode): fail (exit 3, naming the file, tar entry and record) or skip (dropped "
+                 "from its batch and counted (train: in the augment stage's row); each reported "
+                 "at the end with its file and reason; "
+                 "more than --max-bad-share of a split fails with exit 3)")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  cmd.add_option("--max-bad-share", c.max_bad_share,
+                 "with --on-bad-record skip: the largest share of records that may be skipped")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+}
+
+void ReportSkippedRecords(std::ostream& out, const pipelines::TrainConfig& config) {
+  if (!config.bad_records || config.bad_records->count() == 0) return;
+  out << "bad records skipped (--on-bad-record skip): " << config.bad_records->Summary() << "\n";
+  for (const std::string& m : config.bad_records->messages()) out << "  " << m << "\n";
 }
 
 void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<std::string>& notes) {

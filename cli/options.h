@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,13 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& r
 // Everything `train` adds on top: epochs, optimizer, schedule, pruning, distillation,
 // concurrency, checkpoints, trace.
 void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& raw);
+
+// --on-bad-record and --max-bad-share (train and eval); `raw.on_bad_record` becomes
+// config.bad_records in Resolve (train) or RunEval.
+void AddBadRecordOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& raw);
+// "bad records skipped (--on-bad-record skip): N records skipped; first: ..." and one line per
+// record the SkipLog describes (file, record and reason); nothing when none was skipped.
+void ReportSkippedRecords(std::ostream& out, const pipelines::TrainConfig& config);
 
 // Fills config.device, config.concurrency and config.capacity from `raw`; throws
 // Error(kInvalidArgument) for a malformed "stage=N", Error(kCuda) for a CUDA device this

@@ -155,11 +155,7 @@ int RunTrain(TrainArgs& args) {
     std::cout << std::setprecision(1) << "sparsity " << 100.0 * result.sparsity
               << "% of the prunable weights\n";
   }
-  if (config.bad_records && config.bad_records->count() > 0) {
-    std::cout << "bad records skipped (--on-bad-record skip): " << config.bad_records->Summary()
-              << "\n";
-    for (const std::string& m : config.bad_records->messages()) std::cout << "  " << m << "\n";
-  }
+  ReportSkippedRecords(std::cout, config);
   if (pipeline.state().nonfinite_skipped > 0) {
     std::cout << "skipped " << pipeline.state().nonfinite_skipped
               << " batches whose loss or gradients were NaN or Inf (--on-nonfinite skip)\n";

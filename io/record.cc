@@ -8,6 +8,14 @@ void SkipLog::Record(const Error& error) {
   if (messages_.size() < kKeptMessages) messages_.emplace_back(error.what());
 }
 
+void SkipLog::Restore(int64_t count, const std::vector<std::string>& messages) {
+  count_.fetch_add(count, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const std::string& m : messages) {
+    if (messages_.size() < kKeptMessages) messages_.push_back(m);
+  }
+}
+
 std::vector<std::string> SkipLog::messages() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return messages_;

@@ -51,6 +51,9 @@ class SkipLog {
   static constexpr size_t kKeptMessages = 8;
 
   void Record(const Error& error);
+  // Counts `count` records skipped earlier (by the run a checkpoint resumes) and keeps
+  // `messages`, those of the first of them, as Record would have.
+  void Restore(int64_t count, const std::vector<std::string>& messages);
   int64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
   std::vector<std::string> messages() const;
   // "3 records skipped; first: data error: a.png, record 4: ..." (empty when none).

@@ -21,8 +21,6 @@ uint64_t PhysicalMemory() {
                                : ~uint64_t{0};
 }
 
-constexpr uint64_t kTarBlock = 512;
-
 // Beside the shards when their directory is writable, else in the user's cache directory under a
 // name that the directory's absolute path hashes to (FNV-1a: the same name in every build).
 std::string DefaultIndexPath(const std::string& dir) {
@@ -51,14 +49,16 @@ std::string DefaultIndexPath(const std::string& dir) {
 // before that header: the header's own name field, cut at 100 bytes, is given then). Empty when
 // the block can't be read or is not a header. Only on an error's path: the index holds no names.
 std::string MemberName(const std::string& shard, uint64_t offset) {
-  if (offset < kTarBlock) return {};
+  if (offset < kTarBlockBytes) return {};
   Bytes header;
   try {
-    header = ReadRangeSync({shard, offset - kTarBlock, kTarBlock});
+    header = ReadRangeSync({shard, offset - kTarBlockBytes, kTarBlockBytes});
   } catch (const Error&) {
     return {};
   }
-  if (header.size() != kTarBlock || std::memcmp(header.data() + 257, "ustar", 5) != 0) return {};
+  if (header.size() != kTarBlockBytes || std::memcmp(header.data() + 257, "ustar", 5) != 0) {
+    return {};
+  }
   auto field = [&](size_t at, size_t n) {
     const char* p = reinterpret_cast<const char*>(header.data()) + at;
     return std::string(p, strnlen(p, n));
@@ -107,16 +107,45 @@ TarDataset::TarDataset(const std::string& dir, TarDatasetOptions options)
     size_ = static_cast<int64_t>(records_.size());
   }
   MILLRACE_CHECK(size_ > 0, ErrorKind::kData, "the shards of " << dir << " hold no sample");
-  // Every image must have the first one's size: checked at each header as records decode.
-  if (options_.in_memory) {
-    ExpectShapeOf(records_[0].bytes, records_[0].source + " [entry " + records_[0].entry + "]",
-                  options_.decode);
-  } else {
-    const RecordLocation first = *Locate(0);
-    ExpectShapeOf(ReadRangeSync(first.range), first.range.path + " [entry " + first.entry + "]",
-                  options_.decode);
-  }
+  TakeShapeFromFirstGoodRecord();
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : largest + 1;
+}
+
+// Every image must have the size of the first that decodes: checked at each header as records
+// decode.
+void TarDataset::TakeShapeFromFirstGoodRecord() {
+  for (int64_t i = 0;; ++i) {
+    try {
+      if (options_.in_memory) {
+        ExpectShapeOf(records_[static_cast<size_t>(i)].bytes, DescribeRecord(i), options_.decode);
+      } else {
+        const RecordLocation where = *Locate(i);
+        try {
+          ExpectShapeOf(ReadRangeSync(where.range), where.range.path, options_.decode);
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kData) throw;
+          throw DataError(DescribeRecord(i), std::nullopt, e.message());
+        }
+      }
+      return;
+    } catch (const Error& e) {
+      const Error named = e.record() ? e : e.WithRecord(i);
+      if (options_.policy == BadInputPolicy::kFail || e.kind() != ErrorKind::kData ||
+          i + 1 == size_) {
+        throw named;
+      }
+    }
+  }
+}
+
+std::string TarDataset::DescribeRecord(int64_t index) const {
+  if (options_.in_memory) {
+    const EncodedRecord& r = records_[static_cast<size_t>(index)];
+    return r.source + " [entry " + r.entry + "]";
+  }
+  const RecordLocation where = *Locate(index);
+  const std::string name = MemberName(where.range.path, where.range.offset);
+  return where.range.path + " [entry " + (name.empty() ? "" : name + ", ") + where.entry + "]";
 }
 
 void TarDataset::OpenIndex(const std::string& dir) {
@@ -167,7 +196,7 @@ std::optional<RecordLocation> TarDataset::Locate(int64_t index) const {
   const std::vector<int64_t>& first = index_->shard_first();
   const auto shard =
       static_cast<size_t>(std::upper_bound(first.begin(), first.end(), index) - first.begin() - 1);
-  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlock;
+  const uint64_t offset = uint64_t{m.offset_blocks} * kTarBlockBytes;
   return RecordLocation{
       .range = {shards_[shard], offset, m.size},
       .label = m.label,

@@ -39,6 +39,11 @@ struct TarDatasetOptions {
   uint64_t max_bytes = 0;
   // false: keep an index only and read each record from its shard when it is read.
   bool in_memory = true;
+  // The first record that decodes sets the image size every record must have. kFail: an
+  // undecodable first record fails the open, naming the shard, the member and the record;
+  // kSkip: it is passed over for the next one (it fails again when read, where the reader's
+  // policy skips it), and the open fails only when none decodes.
+  BadInputPolicy policy = BadInputPolicy::kFail;
   // On disk: the index file. Empty: millrace.tarindex in the shards' directory, or, when that
   // directory is not writable, tarindex-<hash of the directory> in $XDG_CACHE_HOME/millrace
   // (~/.cache/millrace; the system's temp directory without a home). A stale, truncated or
@@ -51,7 +56,8 @@ class TarDataset final : public IndexedDataset {
   // Reads every *.tar of `dir` (sorted by name). Record i is the i-th sample in shard order.
   // Throws Error(kIo) when dir is missing or holds no shard, Error(kData) naming the shard and
   // the entry of a malformed sample (no label, no image, a bad label) or a corrupt archive,
-  // Error(kInvalidArgument) when the shards are larger than options.max_bytes; on disk,
+  // Error(kInvalidArgument) when the shards are larger than options.max_bytes, Error(kData)
+  // naming the shard, member and record of an undecodable first image (options.policy); on disk,
   // Error(kIo) naming the index file when it can't be written or read.
   explicit TarDataset(const std::string& dir, TarDatasetOptions options = {});
 
@@ -76,6 +82,10 @@ class TarDataset final : public IndexedDataset {
 
  private:
   void OpenIndex(const std::string& dir);
+  // Sets options_.decode's image size from the first record that decodes (options_.policy).
+  void TakeShapeFromFirstGoodRecord();
+  // "shard.tar [entry 000140.png, bytes 27648..28232]" (in memory: "shard.tar [entry 000140.png]").
+  std::string DescribeRecord(int64_t index) const;
   void CheckIndex(int64_t index) const;
 
   TarDatasetOptions options_;

@@ -21,7 +21,6 @@ constexpr char kMagic[16] = {'M', 'I', 'L', 'L', 'R', 'A', 'C', 'E',
 constexpr uint32_t kVersion = 1;
 constexpr uint64_t kFixedHeaderBytes = 16 + 4 + 4 + 8 + 8;
 constexpr uint64_t kEntryBytes = 12;
-constexpr uint64_t kTarBlock = 512;
 constexpr uint32_t kMaxNameBytes = 4096;
 constexpr size_t kWriteBuffer = 64 * 1024;
 
@@ -134,8 +133,8 @@ void WriteTarIndex(const std::string& path, const std::vector<std::string>& shar
   for (size_t s = 0; s < shards.size(); ++s) {
     IndexTarShard(shards[s], static_cast<int64_t>(s), parse, [&](TarMember&& m) {
       // Checked before it is narrowed into the 12-byte entry.
-      if (m.offset % kTarBlock != 0 ||
-          m.offset / kTarBlock > std::numeric_limits<uint32_t>::max() ||
+      if (m.offset % kTarBlockBytes != 0 ||
+          m.offset / kTarBlockBytes > std::numeric_limits<uint32_t>::max() ||
           m.size > std::numeric_limits<uint32_t>::max() ||
           m.label > std::numeric_limits<int32_t>::max()) {
         throw DataError(shards[s] + " [entry " + m.entry + "]", static_cast<int64_t>(records),
@@ -143,7 +142,7 @@ void WriteTarIndex(const std::string& path, const std::vector<std::string>& shar
                             std::to_string(m.size) + " bytes with label " +
                             std::to_string(m.label) + " does not fit the shard index");
       }
-      Put(buffer, m.offset / kTarBlock, 4);
+      Put(buffer, m.offset / kTarBlockBytes, 4);
       Put(buffer, m.size, 4);
       Put(buffer, static_cast<uint32_t>(m.label), 4);
       max_label = std::max(max_label, m.label);

@@ -22,6 +22,9 @@
 
 namespace millrace::io {
 
+// A tar archive's block: headers and member data start on one.
+inline constexpr uint64_t kTarBlockBytes = 512;
+
 // One record: bytes [offset_blocks * 512, + size) of its shard (tar data starts on a block).
 struct TarIndexEntry {
   uint32_t offset_blocks = 0;

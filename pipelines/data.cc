@@ -110,6 +110,7 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
     io::TarDatasetOptions options;
     options.in_memory = false;
     options.num_classes = kModelClasses;  // a label out of range names its shard and entry
+    options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
     return std::make_shared<io::TarDataset>(
         (std::filesystem::path(config.data_dir) / name).string(), options);
   }
@@ -147,6 +148,8 @@ class DataSource::BadRecords {
   void Skip(const Error& error, int64_t index) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!bad_.insert(index).second) return;  // seen in an earlier epoch
+    met_.records.push_back(index);
+    if (met_.messages.size() < io::SkipLog::kKeptMessages) met_.messages.push_back(error.what());
     log_->Record(error);
     const int64_t bad = static_cast<int64_t>(bad_.size());
     MILLRACE_CHECK(bad <= max_share_ * static_cast<double>(records_), ErrorKind::kData,
@@ -158,6 +161,26 @@ class DataSource::BadRecords {
     std::lock_guard<std::mutex> lock(mu_);
     return static_cast<int64_t>(bad_.size());
   }
+  SkippedRecords met() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return met_;
+  }
+  // Records met by an earlier run (from its checkpoint), in the order that run met them.
+  void Restore(const SkippedRecords& earlier) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t added = 0;
+    std::vector<std::string> messages;
+    for (size_t i = 0; i < earlier.records.size(); ++i) {
+      if (!bad_.insert(earlier.records[i]).second) continue;
+      met_.records.push_back(earlier.records[i]);
+      ++added;
+      if (i < earlier.messages.size() && met_.messages.size() < io::SkipLog::kKeptMessages) {
+        met_.messages.push_back(earlier.messages[i]);
+        messages.push_back(earlier.messages[i]);
+      }
+    }
+    log_->Restore(added, messages);
+  }
 
  private:
   std::shared_ptr<io::SkipLog> log_;
@@ -165,6 +188,7 @@ class DataSource::BadRecords {
   int64_t records_;
   mutable std::mutex mu_;
   std::set<int64_t> bad_;
+  SkippedRecords met_;  // bad_ in the order met, the first few messages
 };
 
 DataSource DataSource::Open(const TrainConfig& config, Split split) {
@@ -288,6 +312,18 @@ std::optional<io::Sample> DataSource::ReadOrSkip(int64_t index) const {
 }
 
 int64_t DataSource::bad_records() const { return bad_ ? bad_->count() : 0; }
+
+SkippedRecords DataSource::skipped_records() const { return bad_ ? bad_->met() : SkippedRecords{}; }
+
+void DataSource::RestoreSkippedRecords(const SkippedRecords& skipped) {
+  if (!bad_) return;
+  for (int64_t index : skipped.records) {
+    MILLRACE_CHECK(index >= first_ && index < first_ + size_, ErrorKind::kData,
+                   "skipped record " << index << " lies outside the split's records [" << first_
+                                     << ", " << first_ + size_ << ")");
+  }
+  bad_->Restore(skipped);
+}
 
 Batch DataSource::MakeBatch(int epoch, std::span<const int64_t> indices) const {
   std::vector<io::Sample> samples;

@@ -45,6 +45,15 @@ struct RawSample {
   io::EncodedRecord record;
 };
 
+// The records of a split skipped under --on-bad-record skip because they failed to decode: their
+// dataset indices in the order they were first met, and the messages of the first
+// io::SkipLog::kKeptMessages of them (what the end of a run lists). A checkpoint keeps them, so
+// that a resumed run's SkipLog and --max-bad-share count cover the whole run.
+struct SkippedRecords {
+  std::vector<int64_t> records;
+  std::vector<std::string> messages;
+};
+
 struct SampleReaderOptions {
   // Records read ahead of the consumer: reads in flight (>= 1).
   int prefetch_depth = 256;
@@ -144,6 +153,12 @@ class DataSource {
   std::optional<io::Sample> ReadOrSkip(int64_t index) const;
   // Records of this split that failed to decode and were skipped (each counted once).
   int64_t bad_records() const;
+  // Those records (empty under --on-bad-record fail), and their restoration from a checkpoint:
+  // each restored record counts as met (described in the SkipLog now, not again when it fails
+  // again). Under fail, RestoreSkippedRecords keeps nothing: a bad record then fails when met.
+  // Throws Error(kData) for a record outside the split. Thread-safe.
+  SkippedRecords skipped_records() const;
+  void RestoreSkippedRecords(const SkippedRecords& skipped);
 
   // ReadOrSkip + Prepare + Collate in a plain loop (a record skipped under --on-bad-record skip
   // leaves the batch one sample short, as in the graph).

@@ -32,8 +32,18 @@ EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
   auto read = g.Source<std::vector<io::Sample>>(
       "read", Io(1), [&test, batches, next]() -> std::optional<std::vector<io::Sample>> {
         if (*next == batches->size()) return std::nullopt;
+        const std::vector<int64_t>& batch = (*batches)[(*next)++];
         std::vector<io::Sample> samples;
-        for (int64_t index : (*batches)[(*next)++]) samples.push_back(test.Read(index));
+        samples.reserve(batch.size());
+        for (int64_t index : batch) {
+          // Under --on-bad-record skip a record that fails to decode is left out of its batch.
+          if (std::optional<io::Sample> s = test.ReadOrSkip(index)) {
+            samples.push_back(std::move(*s));
+          }
+        }
+        MILLRACE_CHECK(!samples.empty(), ErrorKind::kData,
+                       "every one of the " << batch.size() << " records of a test batch failed "
+                                           << "to decode and was skipped");
         return samples;
       });
   auto collate = g.Map<std::vector<io::Sample>>(

@@ -8,7 +8,11 @@
 //   r.metrics.Accuracy(); std::cout << r.stage_report;
 //
 // The metrics are accumulated in batch order, so they equal EvaluatePlain's (reference_loop.h)
-// exactly. Run() from one thread; the model is used only by the compute thread meanwhile.
+// exactly, also when records are skipped: under --on-bad-record skip (the DataSource's
+// TrainConfig::bad_records) a record that fails to decode is left out of its batch
+// (DataSource::ReadOrSkip, as MakeBatch does), described in the SkipLog, and more than
+// --max-bad-share of the split ends the evaluation with Error(kData). Run() from one thread; the
+// model is used only by the compute thread meanwhile.
 #pragma once
 
 #include <string>

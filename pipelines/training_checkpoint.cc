@@ -4,13 +4,16 @@
 // steps, so the weights and the optimizer state belong to the same step), and once more when a
 // run is interrupted (a preemption checkpoint at the current step); read back by --resume,
 // from an epoch's end or from the middle of one. best.safetensors holds the weights of the
-// best-evaluated epoch, written by the evaluate stage from that epoch's snapshot.
+// best-evaluated epoch, written by the evaluate stage from that epoch's snapshot. Under
+// --on-bad-record skip a checkpoint also keeps the records skipped so far (metadata
+// "skipped_records"), which --resume gives back to the splits and the SkipLog.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "ops/checkpoint/history.h"
 #include "ops/checkpoint/safetensors.h"
@@ -63,6 +66,17 @@ std::filesystem::path TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
   s.metadata["epoch"] = std::to_string(epoch);
   s.metadata["seed"] = std::to_string(config.seed);
   s.metadata["batch_size"] = std::to_string(config.batch_size);
+  // Under --on-bad-record skip: the records skipped so far (a resumed run lists and counts them),
+  // as JSON: {"train": {"records": [40, 130], "messages": ["data error: ...", ...]}, "test": ...}.
+  nlohmann::json skipped = nlohmann::json::object();
+  const std::pair<const char*, const DataSource*> splits[] = {
+      {"train", train.get()}, {"validation", validation.get()}, {"test", test.get()}};
+  for (const auto& [name, split] : splits) {
+    if (split == nullptr) continue;
+    const SkippedRecords r = split->skipped_records();
+    if (!r.records.empty()) skipped[name] = {{"records", r.records}, {"messages", r.messages}};
+  }
+  if (!skipped.empty()) s.metadata["skipped_records"] = skipped.dump();
   return ops::SaveCheckpointInHistory(config.checkpoint_dir, config.keep_checkpoints,
                                       ops::TensorsOf(*model), optimizer.get(), s);
 }
@@ -118,6 +132,27 @@ void TrainingPipeline::Impl::LoadCheckpoint() {
   // that batch of the epoch's order (training_graph.cc), which is a function of (seed, epoch).
   state.steps_done = s.step;
   first_epoch = static_cast<int>(s.step / train->batches_per_epoch()) + 1;
+  // The records skipped before the checkpoint (none in a checkpoint written before it kept them,
+  // or by a run without skips): the end-of-run list and --max-bad-share count them too.
+  if (const std::string skipped = meta("skipped_records"); !skipped.empty() && config.bad_records) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(skipped);
+      const std::pair<const char*, DataSource*> splits[] = {
+          {"train", train.get()}, {"validation", validation.get()}, {"test", test.get()}};
+      for (const auto& [name, split] : splits) {
+        if (split == nullptr || !j.contains(name)) continue;
+        const nlohmann::json& entry = j.at(name);
+        split->RestoreSkippedRecords({entry.at("records").get<std::vector<int64_t>>(),
+                                      entry.value("messages", std::vector<std::string>{})});
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(ErrorKind::kData,
+                  std::string("__metadata__ 'user.skipped_records' is malformed: ") + e.what())
+          .WithFile(path.string());
+    } catch (const Error& e) {
+      throw e.WithFile(path.string());
+    }
+  }
   // The best so far, chosen the same way: a resumed run replaces it only with a better epoch.
   const std::filesystem::path best = std::filesystem::path(config.checkpoint_dir) / kBest;
   if (std::filesystem::exists(best)) {

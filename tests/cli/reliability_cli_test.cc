@@ -239,4 +239,74 @@ TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) 
       << skip;
 }
 
+// Overwrites the first four bytes of the first JPEG in `shard` (its first member's magic).
+void SpoilFirstJpeg(const fs::path& shard) {
+  const std::string bytes = ReadFile(shard);
+  const size_t jpeg = bytes.find("\xff\xd8\xff");
+  ASSERT_NE(jpeg, std::string::npos) << shard;
+  ASSERT_LT(jpeg, 2048u) << shard << ": the first member is not the first image";
+  std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(jpeg));
+  f.write("ZZZZ", 4);
+}
+
+// Tar shards whose first member is undecodable (it would set the image size): `train` fails
+// naming the shard, member and record, or skips it; `eval` follows --on-bad-record the same way,
+// lists the skipped record at the end, and fails over --max-bad-share.
+TEST_F(CliReliability, UndecodableFirstTarMemberAndEvalFollowOnBadRecord) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST is not installed";
+  }
+  const fs::path data = dir_ / "tar";
+  ASSERT_EQ(Wait(Start({"to-tar", "--out", data.string(), "--limit", "200"}, dir_ / "w.log",
+                       "data")),
+            0)
+      << ReadFile(dir_ / "w.log");
+  const fs::path train_shard = data / "train" / "shard-000000.tar";
+  const fs::path test_shard = data / "test" / "shard-000000.tar";
+  SpoilFirstJpeg(train_shard);
+  SpoilFirstJpeg(test_shard);
+  const fs::path checkpoints = dir_ / "ck";
+  std::vector<std::string> args = {"--data", data.string(), "--format", "tar", "--batch-size",
+                                   "20", "--epochs", "1", "--no-eval", "--model", "mlp-small",
+                                   "--checkpoint-dir", checkpoints.string()};
+  EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
+  const std::string fail = ReadFile(dir_ / "fail.log");
+  EXPECT_NE(fail.find(train_shard.string() + " [entry "), std::string::npos) << fail;
+  EXPECT_NE(fail.find("record 0:"), std::string::npos) << fail;
+
+  args.insert(args.end(), {"--on-bad-record", "skip"});
+  ASSERT_EQ(Wait(Start(args, dir_ / "skip.log")), 0) << ReadFile(dir_ / "skip.log");
+  const std::string skip = ReadFile(dir_ / "skip.log");
+  EXPECT_NE(skip.find("1 record skipped"), std::string::npos) << skip;
+  EXPECT_NE(skip.find("  data error: " + train_shard.string() + " [entry "), std::string::npos)
+      << skip;
+
+  std::vector<std::string> eval = {(checkpoints / "last.safetensors").string(), "--data",
+                                   data.string(), "--format", "tar", "--model", "mlp-small"};
+  EXPECT_EQ(Wait(Start(eval, dir_ / "eval-fail.log", "eval")), 3)
+      << ReadFile(dir_ / "eval-fail.log");
+  const std::string eval_fail = ReadFile(dir_ / "eval-fail.log");
+  EXPECT_NE(eval_fail.find(test_shard.string() + " [entry "), std::string::npos) << eval_fail;
+  EXPECT_NE(eval_fail.find("record 0:"), std::string::npos) << eval_fail;
+
+  eval.insert(eval.end(), {"--on-bad-record", "skip"});
+  EXPECT_EQ(Wait(Start(eval, dir_ / "eval-skip.log", "eval")), 0)
+      << ReadFile(dir_ / "eval-skip.log");
+  const std::string eval_skip = ReadFile(dir_ / "eval-skip.log");
+  EXPECT_NE(eval_skip.find("on 199 test samples"), std::string::npos) << eval_skip;
+  EXPECT_NE(eval_skip.find("bad records skipped (--on-bad-record skip): 1 record skipped"),
+            std::string::npos)
+      << eval_skip;
+  EXPECT_NE(eval_skip.find("  data error: " + test_shard.string() + " [entry "),
+            std::string::npos)
+      << eval_skip;
+
+  eval.insert(eval.end(), {"--max-bad-share", "0.001"});  // 1 of 200 is more than 0.1%
+  EXPECT_EQ(Wait(Start(eval, dir_ / "eval-share.log", "eval")), 3)
+      << ReadFile(dir_ / "eval-share.log");
+  EXPECT_NE(ReadFile(dir_ / "eval-share.log").find("--max-bad-share"), std::string::npos)
+      << ReadFile(dir_ / "eval-share.log");
+}
+
 }  // namespace

@@ -9,14 +9,14 @@
 namespace millrace::io {
 namespace {
 
-Tensor Image(Shape shape, std::vector<int> values) {
+Tensor U8Image(Shape shape, std::vector<int> values) {
   Tensor t = Tensor::Empty(std::move(shape), DType::kU8);
   for (size_t i = 0; i < values.size(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
   return t;
 }
 
 TEST(NormalizeTest, MatchesTheFormulaPerChannel) {
-  Tensor img = Image({2, 1, 3}, {0, 128, 255, 51, 102, 204});
+  Tensor img = U8Image({2, 1, 3}, {0, 128, 255, 51, 102, 204});
   Tensor out = Normalize(img, {{0.5f, 0.25f}, {0.5f, 2.0f}});
   ASSERT_EQ(out.shape(), (Shape{2, 1, 3}));
   const float* o = out.data<float>();
@@ -38,7 +38,7 @@ TEST(CollateTest, LaysOutBatchChannelRowColumn) {
     std::vector<int> v;
     for (int c = 0; c < 2; ++c)
       for (int p = 0; p < 4; ++p) v.push_back(100 * b + 10 * c + p);
-    samples.push_back({Image({2, 2, 2}, v), 7 - b, 40 + b});
+    samples.push_back({U8Image({2, 2, 2}, v), 7 - b, 40 + b});
   }
   CollatedBatch batch = Collate(samples);  // x / 255
   ASSERT_EQ(batch.images.shape(), (Shape{3, 2, 2, 2}));
@@ -61,14 +61,14 @@ TEST(CollateTest, LaysOutBatchChannelRowColumn) {
 
 TEST(CollateTest, PinnedRequestGivesAUsableBatchAndMixedShapesThrow) {
   std::vector<Sample> samples;
-  samples.push_back({Image({1, 1, 2}, {0, 255}), 1, 0});
+  samples.push_back({U8Image({1, 1, 2}, {0, 255}), 1, 0});
   CollatedBatch pinned =
       Collate(samples, {.normalize = FashionMnistNormalization(), .host = HostMemory::kPinned});
   EXPECT_NEAR(pinned.images.data<float>()[1], (1.0 - 0.2860) / 0.3530, 1e-5);
   if (CudaDeviceCount() > 0) {
     EXPECT_TRUE(pinned.images.pinned());  // pinned needs CUDA
   }
-  samples.push_back({Image({1, 2, 1}, {0, 0}), 1, 1});
+  samples.push_back({U8Image({1, 2, 1}, {0, 0}), 1, 1});
   EXPECT_THROW(Collate(samples), Error);
   EXPECT_THROW(Collate(std::vector<Sample>{}), Error);
 }

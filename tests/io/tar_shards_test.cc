@@ -20,7 +20,9 @@ using testing::FakeDataset;
 using testing::TempDir;
 
 Bytes Text(const std::string& s) { return Bytes(s.begin(), s.end()); }
-Bytes Png(int64_t record) { return EncodePng(FakeDataset(100, 1, {1, 4, 4}).Read(record).image); }
+Bytes SmallPng(int64_t record) {
+  return EncodePng(FakeDataset(100, 1, {1, 4, 4}).Read(record).image);
+}
 
 void ExpectTarError(const std::vector<std::pair<std::string, Bytes>>& entries,
                     const std::string& entry, const std::string& words, int64_t num_classes = 10) {
@@ -46,11 +48,11 @@ void ExpectTarError(const std::vector<std::pair<std::string, Bytes>>& entries,
 
 TEST(TarShardsTest, GroupsEntriesByKeyIntoLabelledRecords) {
   TempDir dir;
-  WriteTar(dir / "s.tar", {{"a.png", Png(0)},
+  WriteTar(dir / "s.tar", {{"a.png", SmallPng(0)},
                            {"a.cls", Text("3\n")},
                            {"a.json", Text("{}")},
                            {"dir/b.cls", Text("7")},
-                           {"dir/b.png", Png(1)}});
+                           {"dir/b.png", SmallPng(1)}});
   auto records = ParseTarShard(ReadFileSync(dir / "s.tar"), "s.tar", 5, {.num_classes = 10});
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].label, 3);
@@ -59,34 +61,34 @@ TEST(TarShardsTest, GroupsEntriesByKeyIntoLabelledRecords) {
   EXPECT_EQ(records[1].label, 7);
   EXPECT_EQ(records[1].entry, "dir/b.png");
   EXPECT_EQ(records[1].index, (int64_t{5} << 32) | 1);
-  EXPECT_EQ(records[1].bytes, Png(1));
+  EXPECT_EQ(records[1].bytes, SmallPng(1));
 }
 
 TEST(TarShardsTest, BadEntriesNameTheShardAndEntryAndSkipCountsThem) {
-  ExpectTarError({{"a.png", Png(0)},
+  ExpectTarError({{"a.png", SmallPng(0)},
                   {"a.cls", Text("1")},
-                  {"b.png", Png(1)},
-                  {"c.png", Png(2)},
+                  {"b.png", SmallPng(1)},
+                  {"c.png", SmallPng(2)},
                   {"c.cls", Text("2")}},
                  "b.png", "without a label");
-  ExpectTarError({{"a.png", Png(0)},
+  ExpectTarError({{"a.png", SmallPng(0)},
                   {"a.cls", Text("1")},
-                  {"b.png", Png(1)},
+                  {"b.png", SmallPng(1)},
                   {"b.cls", Text("10")},
-                  {"c.png", Png(2)},
+                  {"c.png", SmallPng(2)},
                   {"c.cls", Text("2")}},
                  "b.cls", "label 10 out of range");
-  ExpectTarError({{"a.png", Png(0)},
+  ExpectTarError({{"a.png", SmallPng(0)},
                   {"a.cls", Text("1")},
-                  {"b.png", Png(1)},
+                  {"b.png", SmallPng(1)},
                   {"b.cls", Text("x1")},
-                  {"c.png", Png(2)},
+                  {"c.png", SmallPng(2)},
                   {"c.cls", Text("2")}},
                  "b.cls", "not an integer");
-  ExpectTarError({{"a.png", Png(0)},
+  ExpectTarError({{"a.png", SmallPng(0)},
                   {"a.cls", Text("1")},
                   {"b.cls", Text("4")},
-                  {"c.png", Png(2)},
+                  {"c.png", SmallPng(2)},
                   {"c.cls", Text("2")}},
                  "b.cls", "without an image");
 }
@@ -95,7 +97,7 @@ TEST(TarShardsTest, TruncatedAndGarbageShardsAreDataErrors) {
   TempDir dir;
   std::vector<std::pair<std::string, Bytes>> entries;
   for (int i = 0; i < 6; ++i) {
-    entries.push_back({std::to_string(i) + ".png", Png(i)});
+    entries.push_back({std::to_string(i) + ".png", SmallPng(i)});
     entries.push_back({std::to_string(i) + ".cls", Text(std::to_string(i))});
   }
   WriteTar(dir / "s.tar", entries);
@@ -118,7 +120,7 @@ TEST(TarShardsTest, StreamingParseInPiecesEqualsTheInMemoryParse) {
   TempDir dir;
   std::vector<std::pair<std::string, Bytes>> entries;
   for (int i = 0; i < 9; ++i) {
-    entries.push_back({"k" + std::to_string(i) + ".png", Png(i)});
+    entries.push_back({"k" + std::to_string(i) + ".png", SmallPng(i)});
     if (i != 4) entries.push_back({"k" + std::to_string(i) + ".cls", Text(std::to_string(i))});
   }
   WriteTar(dir / "s.tar", entries);

@@ -27,7 +27,7 @@ using testing::ExpectNear;
 using testing::Random;
 using testing::Values;
 
-constexpr double kTol = 1e-5;
+constexpr double kLossTol = 1e-5;
 
 class KernelParity : public ::testing::TestWithParam<Device::Kind> {
  protected:
@@ -70,8 +70,8 @@ TEST_P(KernelParity, SoftmaxCrossEntropy) {
       LossResult cpu = SoftmaxCrossEntropy(logits, labels, smooth);
       LossResult got = SoftmaxCrossEntropy(logits.To(device()), labels.To(device()), smooth);
       EXPECT_EQ(got.grad.device(), device());
-      EXPECT_NEAR(got.loss, cpu.loss, kTol);
-      ExpectNear(got.grad, cpu.grad, kTol, "cross-entropy grad vs cpu");
+      EXPECT_NEAR(got.loss, cpu.loss, kLossTol);
+      ExpectNear(got.grad, cpu.grad, kLossTol, "cross-entropy grad vs cpu");
       // Naive: q = (1 - e) onehot + e / C; loss = -mean_b sum_c q log p; grad = (p - q) / B.
       const std::vector<double> lp = LogSoftmax(Values(logits), batch, classes);
       double loss = 0;
@@ -83,8 +83,8 @@ TEST_P(KernelParity, SoftmaxCrossEntropy) {
           grad[b * classes + c] = (std::exp(lp[b * classes + c]) - q) / batch;
         }
       }
-      EXPECT_NEAR(got.loss, loss, kTol) << "smoothing " << smooth;
-      ExpectNear(got.grad, grad, kTol, "cross-entropy grad vs naive");
+      EXPECT_NEAR(got.loss, loss, kLossTol) << "smoothing " << smooth;
+      ExpectNear(got.grad, grad, kLossTol, "cross-entropy grad vs naive");
     }
   }
   // A label out of range is a data error, whichever backend reads it.
@@ -101,8 +101,8 @@ TEST_P(KernelParity, MseLoss) {
   const Tensor p = Random({4, 3, 2}, 2), t = Random({4, 3, 2}, 3);
   LossResult cpu = MseLoss(p, t);
   LossResult got = MseLoss(p.To(device()), t.To(device()));
-  EXPECT_NEAR(got.loss, cpu.loss, kTol);
-  ExpectNear(got.grad, cpu.grad, kTol, "mse grad vs cpu");
+  EXPECT_NEAR(got.loss, cpu.loss, kLossTol);
+  ExpectNear(got.grad, cpu.grad, kLossTol, "mse grad vs cpu");
   const std::vector<double> pv = Values(p), tv = Values(t);
   double loss = 0;
   std::vector<double> grad(pv.size());
@@ -110,8 +110,8 @@ TEST_P(KernelParity, MseLoss) {
     loss += (pv[i] - tv[i]) * (pv[i] - tv[i]) / pv.size();
     grad[i] = 2 * (pv[i] - tv[i]) / pv.size();
   }
-  EXPECT_NEAR(got.loss, loss, kTol);
-  ExpectNear(got.grad, grad, kTol, "mse grad vs naive");
+  EXPECT_NEAR(got.loss, loss, kLossTol);
+  ExpectNear(got.grad, grad, kLossTol, "mse grad vs naive");
 }
 
 TEST_P(KernelParity, DistillationLoss) {
@@ -122,8 +122,8 @@ TEST_P(KernelParity, DistillationLoss) {
   const DistillationOptions o{.alpha = 0.7, .temperature = 3.0, .label_smoothing = 0.05};
   LossResult cpu = DistillationLoss(s, t, labels, o);
   LossResult got = DistillationLoss(s.To(device()), t.To(device()), labels.To(device()), o);
-  EXPECT_NEAR(got.loss, cpu.loss, kTol);
-  ExpectNear(got.grad, cpu.grad, kTol, "distillation grad vs cpu");
+  EXPECT_NEAR(got.loss, cpu.loss, kLossTol);
+  ExpectNear(got.grad, cpu.grad, kLossTol, "distillation grad vs cpu");
   // Naive: alpha T^2 KL(pt_T || ps_T) + (1 - alpha) CE(smoothed labels), both batch means.
   const std::vector<double> ls_t = LogSoftmax(Values(s), batch, classes, o.temperature),
                             lt_t = LogSoftmax(Values(t), batch, classes, o.temperature),
@@ -143,8 +143,8 @@ TEST_P(KernelParity, DistillationLoss) {
     }
   }
   const double loss = (o.alpha * o.temperature * o.temperature * kl + (1 - o.alpha) * ce) / batch;
-  EXPECT_NEAR(got.loss, loss, kTol);
-  ExpectNear(got.grad, grad, kTol, "distillation grad vs naive");
+  EXPECT_NEAR(got.loss, loss, kLossTol);
+  ExpectNear(got.grad, grad, kLossTol, "distillation grad vs naive");
 }
 
 // The SGD formulas of update.h, per element in f32.

@@ -55,19 +55,19 @@ std::vector<double> NaivePool(const Tensor& x, Ref ref, int64_t k, int64_t s, in
   return y;
 }
 
-struct Case {
+struct PoolCase {
   int64_t k, s, p;
   Shape input;
 };
 
-const Case kCases[] = {{2, 2, 0, {2, 3, 8, 8}},
+const PoolCase kCases[] = {{2, 2, 0, {2, 3, 8, 8}},
                        {3, 2, 1, {1, 2, 7, 9}},
                        {2, 2, 0, {2, 2, 7, 7}},
                        {3, 1, 1, {1, 2, 5, 5}}};
 
 TEST(Pooling, MaxForwardAndBackward) {
   uint64_t seed = 1;
-  for (const Case& c : kCases) {
+  for (const PoolCase& c : kCases) {
     MaxPool2d pool(c.k, c.s, c.p);
     SCOPED_TRACE(pool.Describe());
     Tensor x = SpacedValues(c.input, seed++);
@@ -82,7 +82,7 @@ TEST(Pooling, MaxForwardAndBackward) {
 TEST(Pooling, AvgForwardAndBackward) {
   uint64_t seed = 10;
   for (bool include : {true, false}) {
-    for (const Case& c : kCases) {
+    for (const PoolCase& c : kCases) {
       AvgPool2d pool(c.k, c.s, c.p, include);
       SCOPED_TRACE(pool.Describe() + (include ? " include pad" : " exclude pad"));
       Tensor x = RandomTensor(c.input, seed++);

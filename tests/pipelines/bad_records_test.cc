@@ -5,6 +5,8 @@
 // the plain loop that skips the same records; more than --max-bad-share ends the run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +18,10 @@
 #include "io/idx.h"
 #include "io/image_folder.h"
 #include "io/record.h"
+#include "ops/checkpoint/safetensors.h"
 #include "ops/compute_thread.h"
+#include "ops/models.h"
+#include "pipelines/evaluation.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 #include "tests/common/same_bits.h"
@@ -161,6 +166,108 @@ TEST_F(BadRecords, SkipAlsoPassesOverABadTestImage) {
   EXPECT_EQ(c.bad_records->count(), 4);
 }
 
+// The evaluation graph (`millrace eval`) skips the bad test image as the plain evaluation does,
+// and names it under fail.
+TEST_F(BadRecords, TheEvaluationGraphSkipsAsThePlainEvaluation) {
+  TrainConfig c = Config(/*skip=*/true);
+  c.max_bad_share = 0.05;
+  ops::Sequential model = ops::MakeModel(c.model, c.seed);
+  ops::InitComputeThread(Device::Cpu(), 1);
+  const DataSource test = DataSource::Open(c, Split::kTest);
+  const EvalResult graph = EvaluateGraph(model, test);
+  EXPECT_EQ(graph.metrics.samples(), 127);
+  ASSERT_EQ(c.bad_records->count(), 1) << c.bad_records->Summary();
+  const ClassificationMetrics plain = EvaluatePlain(model, test);
+  EXPECT_EQ(graph.metrics.correct(), plain.correct());
+  EXPECT_EQ(graph.metrics.MeanLoss(), plain.MeanLoss());
+  EXPECT_EQ(c.bad_records->count(), 1) << "described twice: " << c.bad_records->Summary();
+
+  const TrainConfig fail = Config(/*skip=*/false);
+  const DataSource strict = DataSource::Open(fail, Split::kTest);
+  try {
+    EvaluateGraph(model, strict);
+    FAIL() << "an undecodable test image was evaluated";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    EXPECT_EQ(e.stage(), "read") << e.what();
+    EXPECT_NE(std::string(e.what()).find("record 77"), std::string::npos) << e.what();
+  }
+
+  c.max_bad_share = 0.005;  // 1 of 128 is more than 0.5%
+  c.bad_records = std::make_shared<io::SkipLog>();
+  const DataSource over = DataSource::Open(c, Split::kTest);
+  EXPECT_THROW(EvaluateGraph(model, over), Error);
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// A run interrupted after the batch that holds its first bad record, then resumed, lists and
+// counts the records skipped before the interruption too (the checkpoint keeps them): the same
+// as the run that went straight through. A checkpoint without that list (written before it was
+// kept) still resumes, counting only what the resumed run meets.
+TEST_F(BadRecords, AResumedRunListsAndCountsTheRecordsSkippedBeforeIt) {
+  TrainConfig c = Config(/*skip=*/true);
+  c.epochs = 1;
+  TrainingPipeline(c).Run();
+  ASSERT_EQ(c.bad_records->count(), 3);
+  const std::vector<std::string> straight = Sorted(c.bad_records->messages());
+
+  // The batch of the first bad record in epoch 1's order: interrupt after it, so that the
+  // resumed run (which starts at the next batch) does not read it again.
+  const DataSource train = DataSource::Open(Config(/*skip=*/true), Split::kTrain);
+  const io::EpochOrder order = train.EpochOrder(1);
+  int64_t first_bad = order.size();
+  for (int64_t pos = 0; pos < order.size(); ++pos) {
+    const int64_t index = order[pos];
+    if (index == 40 || index == 130 || index == 201) first_bad = std::min(first_bad, pos);
+  }
+  const int64_t stop = first_bad / c.batch_size + 1;  // the checkpoint's step
+  ASSERT_LT(stop, train.batches_per_epoch()) << "the first bad record is in the last batch";
+
+  const fs::path dir = *root_ / "resume-checkpoints";
+  for (bool keep_list : {true, false}) {
+    fs::remove_all(dir);
+    TrainConfig first = Config(/*skip=*/true);
+    first.epochs = 1;
+    first.checkpoint_dir = dir.string();
+    std::atomic<bool> interrupt{false};
+    TrainingPipeline interrupted(first);
+    interrupted.InsertBefore("forward", MakeComputeStage("signal", [&](StepItem&, TrainState& s) {
+                               if (s.steps_done == stop - 1) interrupt = true;
+                             }));
+    TrainHooks hooks;
+    hooks.interrupt = &interrupt;
+    EXPECT_THROW(interrupted.Run(hooks), Error);
+    ASSERT_GE(first.bad_records->count(), 1);
+    const fs::path last = dir / "last.safetensors";
+    ASSERT_TRUE(fs::exists(last));
+    if (!keep_list) {  // as a checkpoint written before the list was kept
+      ops::SafetensorsContents file = ops::ReadSafetensors(last);
+      ASSERT_EQ(file.metadata.erase("user.skipped_records"), 1u);
+      std::vector<std::pair<std::string, const Tensor*>> tensors;
+      for (const auto& [name, t] : file.tensors) tensors.emplace_back(name, &t);
+      ops::WriteSafetensors(last, tensors, file.metadata);
+    }
+
+    TrainConfig resume = Config(/*skip=*/true);
+    resume.epochs = 1;
+    resume.checkpoint_dir = dir.string();
+    resume.resume = true;
+    TrainingPipeline resumed(resume);
+    EXPECT_EQ(resumed.state().steps_done, stop);
+    EXPECT_EQ(resumed.Run().steps, train.batches_per_epoch() - stop);
+    if (keep_list) {
+      EXPECT_EQ(resume.bad_records->count(), 3) << resume.bad_records->Summary();
+      EXPECT_EQ(Sorted(resume.bad_records->messages()), straight);
+    } else {
+      EXPECT_LT(resume.bad_records->count(), 3) << resume.bad_records->Summary();
+    }
+  }
+}
+
 TEST_F(BadRecords, MoreThanMaxBadShareEndsTheRun) {
   TrainConfig c = Config(/*skip=*/true);
   c.max_bad_share = 0.005;  // 1 of 256
@@ -195,6 +302,44 @@ TEST_F(BadRecords, AnUndecodableFirstImageIsSkippedToo) {
   c.data_dir = copy.string();
   EXPECT_EQ(TrainingPipeline(c).Run().steps, 16);
   EXPECT_EQ(c.bad_records->count(), 4) << c.bad_records->Summary();
+}
+
+// Tar shards on disk take the image size from their first member that decodes: under skip an
+// undecodable first member is one more bad record, under fail the open names the shard, the
+// member (from its tar header) and the record.
+TEST_F(BadRecords, AnUndecodableFirstTarMemberIsSkippedToo) {
+  const fs::path copy = *root_ / "tar-first-bad";
+  fs::create_directories(copy / "train");
+  const fs::path shard = copy / "train" / "shard-000000.tar";
+  fs::copy_file(*root_ / "tar" / "train" / "shard-000000.tar", shard);  // 128 records
+  std::ifstream in(shard, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const size_t png = bytes.find("\x89PNG");
+  ASSERT_NE(png, std::string::npos);
+  ASSERT_LT(png, 2048u) << "the first member is not the first image";
+  Damage(shard, static_cast<std::streamoff>(png), 4);  // no PNG magic left
+  TrainConfig c = Config(/*skip=*/false);
+  c.data_format = "tar";
+  c.data_dir = copy.string();
+  try {
+    TrainingPipeline p(c);
+    FAIL() << "an undecodable first tar member was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+    if (std::getenv("SHOW")) std::cout << e.what() << "\n";
+    const std::string what = e.what();
+    EXPECT_NE(what.find("shard-000000.tar [entry "), std::string::npos) << what;
+    EXPECT_NE(what.find(".png, bytes "), std::string::npos) << what;
+    EXPECT_NE(what.find("record 0:"), std::string::npos) << what;
+  }
+  c = Config(/*skip=*/true);
+  c.data_format = "tar";
+  c.data_dir = copy.string();
+  const TrainResult r = TrainingPipeline(c).Run();
+  EXPECT_EQ(r.steps, 8);  // 4 batches of 32 per epoch, 2 epochs
+  ASSERT_EQ(c.bad_records->count(), 1) << c.bad_records->Summary();
+  EXPECT_NE(c.bad_records->messages()[0].find("shard-000000.tar [entry "), std::string::npos)
+      << c.bad_records->Summary();
 }
 
 TEST_F(BadRecords, ABadTarMemberIsNamedWithItsShard) {
