@@ -145,12 +145,12 @@ TEST(Pooling, MaxLoopsOnEveryLayout) {
   using Tag = dnnl::memory::format_tag;
   const std::pair<Tag, const char*> tags[] = {
       {Tag::nchw, "nchw"}, {Tag::nhwc, "nhwc"}, {Tag::nChw8c, "nChw8c"}, {Tag::nChw16c, "nChw16c"}};
-  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  std::vector<PoolCase> cases(std::begin(kCases), std::end(kCases));
   cases.push_back({2, 2, 0, {2, 12, 6, 5}});  // channels past a block, a column left over
   cases.push_back({3, 3, 1, {1, 20, 7, 7}});  // padded windows that tile
   uint64_t seed = 40;
   for (const auto& [tag, name] : tags) {
-    for (const Case& c : cases) {
+    for (const PoolCase& c : cases) {
       SCOPED_TRACE(std::string(name) + " " + MaxPool2d(c.k, c.s, c.p).Describe() + " " +
                    ToString(c.input));
       const Shape ys = MaxPool2d(c.k, c.s, c.p).OutputShape(c.input);

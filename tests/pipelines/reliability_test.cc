@@ -263,7 +263,9 @@ TEST_F(Reliability, KeepsTheBestEpochByValidationAccuracyAcrossAResume) {
   }
   const int best_epoch = static_cast<int>(best) + 1;
   EXPECT_EQ(best_epoch <= 2 ? first.best_epoch : second.best_epoch, best_epoch);
-  if (best_epoch <= 2) EXPECT_EQ(second.best_epoch, 0);  // not replaced by a worse epoch
+  if (best_epoch <= 2) {
+    EXPECT_EQ(second.best_epoch, 0);  // not replaced by a worse epoch
+  }
   ASSERT_TRUE(fs::exists(dir_ / "best.safetensors"));
   EXPECT_EQ(ops::StepCheckpoints(dir_).size(), 1u);  // keep 1: best is not a step file
 
