@@ -114,6 +114,37 @@ TEST(TarShardsTest, TruncatedAndGarbageShardsAreDataErrors) {
   EXPECT_THROW(ParseTarShard(garbage, "g.tar", 0), Error);
 }
 
+// The first member that decodes sets a TarDataset's image size: under kSkip an undecodable first
+// member is passed over (it fails again when read), under kFail the open names the shard, the
+// member and the record; in memory and on disk alike.
+TEST(TarShardsTest, AnUndecodableFirstMemberIsPassedOverUnderSkip) {
+  TempDir dir;
+  const std::string shards = dir / "shards";
+  std::filesystem::create_directories(shards);
+  std::vector<std::pair<std::string, Bytes>> entries = {{"a.png", Text("not an image")},
+                                                        {"a.cls", Text("1")}};
+  for (int i = 0; i < 3; ++i) {
+    entries.push_back({"b" + std::to_string(i) + ".png", SmallPng(i)});
+    entries.push_back({"b" + std::to_string(i) + ".cls", Text(std::to_string(i))});
+  }
+  WriteTar(shards + "/s.tar", entries);
+  for (bool in_memory : {true, false}) {
+    SCOPED_TRACE(in_memory ? "in memory" : "on disk");
+    try {
+      TarDataset refused(shards, {.in_memory = in_memory});
+      ADD_FAILURE() << "an undecodable first member was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
+      EXPECT_NE(std::string(e.what()).find("s.tar [entry a.png"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("record 0:"), std::string::npos) << e.what();
+    }
+    const TarDataset dataset(shards, {.in_memory = in_memory, .policy = BadInputPolicy::kSkip});
+    ASSERT_EQ(dataset.size(), 4);
+    EXPECT_THROW(dataset.Read(0), Error);
+    EXPECT_EQ(dataset.Read(1).image.shape(), (Shape{1, 4, 4}));
+  }
+}
+
 // The streaming parse, fed in pieces of any size, gives what the in-memory parse gives: the same
 // records, and the same errors and skips.
 TEST(TarShardsTest, StreamingParseInPiecesEqualsTheInMemoryParse) {
