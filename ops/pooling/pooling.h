@@ -5,7 +5,9 @@
 //                  by the window including its zero padding, false by the valid part only
 //   GlobalAvgPool  mean over all of H x W: y is [N, C, 1, 1] (torch's AdaptiveAvgPool2d(1))
 // Device-neutral: the kernels come from Pool2d::Kernels() by the input's device (the CPU
-// backend, oneDNN pooling primitives, is in pooling_cpu.cc; no other backend exists yet).
+// backend, in pooling_cpu.cc: millrace's own loops for max pooling on the convolutions'
+// layouts, max_pool_cpu.h, and oneDNN pooling primitives otherwise; no other backend exists
+// yet). Max pooling's gradient goes to the window's first maximum in row-major order, as torch's.
 #pragma once
 
 #include <cstdint>
