@@ -88,8 +88,8 @@ std::shared_ptr<const io::IndexedDataset> OpenDataset(const TrainConfig& config,
     io::IdxOptions options;
     options.policy = config.bad_records ? io::BadInputPolicy::kSkip : io::BadInputPolicy::kFail;
     options.skip_log = config.bad_records.get();
-    auto dataset =
-        std::make_shared<io::IdxDataset>(io::IdxDataset::FashionMnist(name, config.data_dir, options));
+    auto dataset = std::make_shared<io::IdxDataset>(
+        io::IdxDataset::FashionMnist(name, config.data_dir, options));
     CheckBadShare(config, dataset->skipped(), dataset->size(), config.data_dir + " (" + name + ")");
     return dataset;
   }
@@ -289,26 +289,24 @@ std::optional<RawSample> SampleReader::Next() {
   return RawSample{epoch, pos, std::move(*record)};
 }
 
-std::optional<io::Sample> DataSource::DecodeOrSkip(const io::EncodedRecord& record) const {
-  if (!bad_) return Decode(record);
+template <class F>
+std::optional<io::Sample> DataSource::OrSkip(int64_t index, F read) const {
+  if (!bad_) return read();
   try {
-    return Decode(record);
+    return read();
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kData) throw;
-    bad_->Skip(e, record.index);
+    bad_->Skip(e, index);
     return std::nullopt;
   }
 }
 
+std::optional<io::Sample> DataSource::DecodeOrSkip(const io::EncodedRecord& record) const {
+  return OrSkip(record.index, [&] { return Decode(record); });
+}
+
 std::optional<io::Sample> DataSource::ReadOrSkip(int64_t index) const {
-  if (!bad_) return Read(index);
-  try {
-    return Read(index);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kData) throw;
-    bad_->Skip(e, first_ + index);
-    return std::nullopt;
-  }
+  return OrSkip(first_ + index, [&] { return Read(index); });
 }
 
 int64_t DataSource::bad_records() const { return bad_ ? bad_->count() : 0; }
@@ -329,13 +327,14 @@ Batch DataSource::MakeBatch(int epoch, std::span<const int64_t> indices) const {
   std::vector<io::Sample> samples;
   samples.reserve(indices.size());
   for (int64_t index : indices) {
-    if (std::optional<io::Sample> s = ReadOrSkip(index)) samples.push_back(Prepare(std::move(*s), epoch));
+    if (std::optional<io::Sample> s = ReadOrSkip(index))
+      samples.push_back(Prepare(std::move(*s), epoch));
   }
   MILLRACE_CHECK(!samples.empty(), ErrorKind::kData,
                  "every one of the " << indices.size() << " records of a batch of epoch " << epoch
-                                     << " failed to decode and was skipped: "
-                                     << dataset_->size() << " records, "
-                                     << (bad_ ? bad_->count() : 0) << " of them bad");
+                                     << " failed to decode and was skipped: " << dataset_->size()
+                                     << " records, " << (bad_ ? bad_->count() : 0)
+                                     << " of them bad");
   Batch b = Collate(samples);
   b.epoch = epoch;
   return b;

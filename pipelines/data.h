@@ -77,8 +77,8 @@ class SampleReader {
  public:
   SampleReader(const DataSource& source, int first_epoch, int64_t count,
                SampleReaderOptions options);
-  // The next record (from epoch first_epoch, position first_pos on; `count` in all), or nullopt after
-  // the last. Throws Error(kIo) naming the file and the record when its read failed.
+  // The next record (from epoch first_epoch, position first_pos on; `count` in all), or nullopt
+  // after the last. Throws Error(kIo) naming the file and the record when its read failed.
   std::optional<RawSample> Next();
   // The reads in flight now and at most so far, and whether they go through io_uring.
   const io::RecordReader& records() const { return *records_; }
@@ -174,6 +174,10 @@ class DataSource {
              const TrainConfig& config, Range range);
 
   class BadRecords;  // data.cc: the records skipped under --on-bad-record skip
+  // read(): under skip, a data error is recorded against dataset index `index` and gives
+  // nullopt.
+  template <class F>
+  std::optional<io::Sample> OrSkip(int64_t index, F read) const;
 
   std::shared_ptr<const io::IndexedDataset> dataset_;
   std::shared_ptr<BadRecords> bad_;  // null under --on-bad-record fail

@@ -52,20 +52,25 @@ void TrainingPipeline::Impl::CheckOutputPaths() {
     MILLRACE_CHECK(!std::filesystem::is_directory(trace), ErrorKind::kIo,
                    "--trace " << config.trace_path << " is a directory, not a file name");
     const std::filesystem::path parent = trace.has_parent_path() ? trace.parent_path() : ".";
-    MILLRACE_CHECK(std::filesystem::is_directory(parent), ErrorKind::kIo,
-                   "--trace " << config.trace_path << ": directory " << parent.string()
-                              << " does not exist");
+    MILLRACE_CHECK(
+        std::filesystem::is_directory(parent), ErrorKind::kIo,
+        "--trace " << config.trace_path << ": directory " << parent.string() << " does not exist");
     CheckWritableDir(parent, "--trace");
   }
 }
 
-std::filesystem::path TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
+ops::TrainingState TrainingPipeline::Impl::StateToSave(int64_t step, int epoch) const {
   ops::TrainingState s;
-  s.step = state.steps_done;
+  s.step = step;
   s.metadata["model"] = config.model;
   s.metadata["epoch"] = std::to_string(epoch);
   s.metadata["seed"] = std::to_string(config.seed);
   s.metadata["batch_size"] = std::to_string(config.batch_size);
+  return s;
+}
+
+std::filesystem::path TrainingPipeline::Impl::SaveCheckpoint(int epoch) {
+  ops::TrainingState s = StateToSave(state.steps_done, epoch);
   // Under --on-bad-record skip: the records skipped so far (a resumed run lists and counts them),
   // as JSON: {"train": {"records": [40, 130], "messages": ["data error: ...", ...]}, "test": ...}.
   nlohmann::json skipped = nlohmann::json::object();
@@ -95,12 +100,7 @@ bool TrainingPipeline::Impl::SaveBestCheckpoint(ops::Sequential& evaluated,
   if (config.checkpoint_dir.empty()) return false;
   const EvalFigures& figures = config.validation > 0 ? epoch.validation : epoch.test;
   if (!figures.done || !(figures.accuracy > best_accuracy)) return false;
-  ops::TrainingState s;
-  s.step = epoch.steps;
-  s.metadata["model"] = config.model;
-  s.metadata["epoch"] = std::to_string(epoch.epoch);
-  s.metadata["seed"] = std::to_string(config.seed);
-  s.metadata["batch_size"] = std::to_string(config.batch_size);
+  ops::TrainingState s = StateToSave(epoch.steps, epoch.epoch);
   s.metadata["best_by"] = BestBy(config);
   char accuracy[32];
   std::snprintf(accuracy, sizeof accuracy, "%.17g", figures.accuracy);

@@ -12,6 +12,7 @@
 
 #include "core/graph/graph.h"
 #include "core/threads.h"
+#include "ops/checkpoint/checkpoint.h"
 #include "ops/optim/optimizer.h"
 #include "ops/sequential.h"
 #include "pipelines/data.h"
@@ -44,6 +45,8 @@ struct TrainingPipeline::Impl {
   TrainResult Run(const TrainHooks& hooks);
   // training_checkpoint.cc: fails now for a checkpoint dir or trace path that can't be written.
   void CheckOutputPaths();
+  // The step and the run's metadata (model, epoch, seed, batch size) every checkpoint carries.
+  ops::TrainingState StateToSave(int64_t step, int epoch) const;
   std::filesystem::path SaveCheckpoint(int epoch);  // returns the step file written
   void LoadCheckpoint();
   // best.safetensors: the weights of the epoch whose evaluation scored best (validation
