@@ -99,9 +99,10 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     BwdData::primitive_desc bwd_data({alg, x_md, w_md, y_md, strides, dilates, padding, padding_r},
                                      engine, fwd);
     // A few input channels (the images' one): the jit backward-weights kernel on blocked layouts
-    // would run on x padded to a block of 8 channels, and im2col + gemm on plain memory takes
-    // 4.4 ms for the cnn's conv1 at batch 128 on one AVX2 core; oneDNN's jit kernel on nhwc x
-    // and dy takes 2.8-3.2, plus 0.4-1 for reordering dy (docs/BENCHMARKS.md). kAuto only.
+    // would run on x padded to a block of 8 channels; oneDNN's jit kernel on nhwc x and dy
+    // (dy reordered from nChw8c) beats im2col + gemm on plain memory: the cnn's conv1 backward
+    // 6.7 -> 3.9 ms at batch 128 on one AVX2 core (`ops_layer_profile --model cnn --threads 1`,
+    // docs/BENCHMARKS.md "Second round"). kAuto only.
     // Where oneDNN has no jit kernel for nhwc (it would pick its reference kernel, ~100x
     // slower), im2col + gemm on plain memory.
     const bool few = policy == cpu::ConvLayouts::kAuto && c.groups == 1 && c.in_channels < 8;

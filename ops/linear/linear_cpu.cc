@@ -5,9 +5,9 @@
 //   backward bias:    db[o] += sum_n dy[n,o]            (a loop in a fixed order)
 // All memory is the tensors' own (plain row-major): no reorders. A fused ReLU runs in place on
 // y right after the matmul, while y is in cache (oneDNN 2.6's eltwise post-op on its gemm-based
-// matmul took longer than that pass: fc1 of the mlp 1.55-1.90 ms against 1.41-1.84 without it,
-// on AVX2); the backward masks dy with y > 0 and runs the two matmuls on the masked gradient.
-// Both compute x > 0 ? x : 0, the bits of oneDNN's ReLU (tested against the ReLU layer).
+// matmul took longer than that pass: docs/BENCHMARKS.md "Second round"); the backward masks dy with
+// y > 0 and runs the two matmuls on the masked gradient. Both compute x > 0 ? x : 0, the bits of
+// oneDNN's ReLU (tested against the ReLU layer).
 #include <unordered_map>
 
 #include "ops/cpu/dnnl_context.h"

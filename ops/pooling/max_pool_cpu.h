@@ -1,13 +1,13 @@
 // Max pooling on the CPU in millrace's own loops, for the layouts the convolutions hand it.
 //
-// oneDNN's max pooling with a workspace (forward_training, then backward_data) is the slowest
-// primitive of the cnn preset: 2x2 windows over a [128, 32, 28, 28] nChw8c activation take
-// ~10 ms forward and ~8 ms backward on one AVX2 core, where reading and writing the bytes takes
-// ~2 (docs/BENCHMARKS.md, per-layer profile). These loops run the same arithmetic at memory
-// speed: the lanes of a channel block are contiguous, so each window position is one vector
-// compare-and-select over the block, and the argmax is kept as an element offset that the
-// backward uses directly. Semantics are torch's: the first maximum of a window in row-major
-// order wins, a NaN wins over any number, and padding never wins.
+// oneDNN's max pooling with a workspace (forward_training, then backward_data) was the slowest
+// primitive of the cnn preset: 2x2 windows over a [128, 32, 28, 28] nChw8c activation took
+// ~10 ms forward and ~8 ms backward on one AVX2 core, these loops 3.6 and 2.8
+// (`ops_layer_profile --model cnn --threads 1`, docs/BENCHMARKS.md "Second round"): the lanes of a
+// channel block are contiguous, so each window position is one vector compare-and-select over the
+// block, and the argmax is kept as an element offset that the backward uses directly. Semantics are
+// torch's: the first maximum of a window in row-major order wins, a NaN wins over any number, and
+// padding never wins.
 #pragma once
 
 #include <cstdint>
