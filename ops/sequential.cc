@@ -10,6 +10,22 @@ namespace millrace::ops {
 
 namespace {
 
+// One layer's pass inside a Sequential: in converted to plain unless the layer takes backend
+// layouts, under the LayoutScope that says whether it may return one, timed when a LayerProfile
+// is active. pass(layer, x) is the layer's Forward or Backward.
+template <class Pass>
+Tensor RunLayer(const std::string& name, Layer& layer, const Tensor& in, LayerProfile::Pass which,
+                const Pass& pass) {
+  auto call = [&] {
+    const LayoutScope scope(layer.AcceptsLayouts());
+    if (in.plain() || layer.AcceptsLayouts()) return pass(layer, in);
+    return pass(layer, in.Plain());
+  };
+  LayerProfile* profile = LayerProfile::Current();
+  if (!profile) return call();
+  return profile->Time(name, layer, which, call);
+}
+
 void PrefixParameterNames(const std::string& layer_name, Layer& layer) {
   for (Parameter* p : layer.Parameters()) p->name = layer_name + "." + p->name;
 }
@@ -64,7 +80,8 @@ size_t Sequential::FirstTrained() const {
 
 void Sequential::RefreshInputGrad() {
   const size_t first = input_grad_ ? 0 : FirstTrained();
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i].second->set_input_grad(i != first || input_grad_);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i].second->set_input_grad(i != first || input_grad_);
 }
 
 Tensor Sequential::Forward(const Tensor& x, Mode mode) {
@@ -79,16 +96,9 @@ Tensor Sequential::Backward(const Tensor& dy) {
 
 Tensor Sequential::ForwardInLayout(const Tensor& x, Mode mode) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Forward on an empty model");
-  LayerProfile* profile = LayerProfile::Current();
   auto Run = [&](size_t i, const Tensor& in) {
-    Layer& layer = *layers_[i].second;
-    auto Call = [&] {
-      const LayoutScope scope(layer.AcceptsLayouts());
-      if (in.plain() || layer.AcceptsLayouts()) return layer.Forward(in, mode);
-      return layer.Forward(in.Plain(), mode);
-    };
-    if (!profile) return Call();
-    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kForward, Call);
+    return RunLayer(layers_[i].first, *layers_[i].second, in, LayerProfile::Pass::kForward,
+                    [mode](Layer& layer, const Tensor& t) { return layer.Forward(t, mode); });
   };
   Tensor h = Run(0, x);
   for (size_t i = 1; i < layers_.size(); ++i) {
@@ -101,16 +111,9 @@ Tensor Sequential::BackwardInLayout(const Tensor& dy) {
   MILLRACE_CHECK_ARG(!layers_.empty(), "Sequential: Backward on an empty model");
   // Without input_grad, layers before the first trained one have nothing to compute.
   const size_t stop = input_grad_ ? 0 : std::min(FirstTrained(), layers_.size() - 1);
-  LayerProfile* profile = LayerProfile::Current();
   auto Run = [&](size_t i, const Tensor& in) {
-    Layer& layer = *layers_[i].second;
-    auto Call = [&] {
-      const LayoutScope scope(layer.AcceptsLayouts());
-      if (in.plain() || layer.AcceptsLayouts()) return layer.Backward(in);
-      return layer.Backward(in.Plain());
-    };
-    if (!profile) return Call();
-    return profile->Time(layers_[i].first, layer, LayerProfile::Pass::kBackward, Call);
+    return RunLayer(layers_[i].first, *layers_[i].second, in, LayerProfile::Pass::kBackward,
+                    [](Layer& layer, const Tensor& t) { return layer.Backward(t); });
   };
   Tensor g = dy.View();
   for (size_t i = layers_.size(); i-- > stop;) {
