@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 #include "io/async_reader.h"
+#include "io/tar_format.h"
 #include "io/tar_shards.h"
 
 namespace millrace::io {
@@ -45,28 +45,15 @@ std::string DefaultIndexPath(const std::string& dir) {
   return (cache / name).string();
 }
 // The name of the tar member whose data starts at `offset` of `shard`, from its header, the
-// block before the data (a name longer than the header holds comes in a GNU or pax record
-// before that header: the header's own name field, cut at 100 bytes, is given then). Empty when
-// the block can't be read or is not a header. Only on an error's path: the index holds no names.
+// block before the data (TarHeaderName). Empty when the block can't be read or is not a header.
+// Only on an error's path: the index holds no names.
 std::string MemberName(const std::string& shard, uint64_t offset) {
   if (offset < kTarBlockBytes) return {};
-  Bytes header;
   try {
-    header = ReadRangeSync({shard, offset - kTarBlockBytes, kTarBlockBytes});
+    return TarHeaderName(ReadRangeSync({shard, offset - kTarBlockBytes, kTarBlockBytes}));
   } catch (const Error&) {
     return {};
   }
-  if (header.size() != kTarBlockBytes || std::memcmp(header.data() + 257, "ustar", 5) != 0) {
-    return {};
-  }
-  auto field = [&](size_t at, size_t n) {
-    const char* p = reinterpret_cast<const char*>(header.data()) + at;
-    return std::string(p, strnlen(p, n));
-  };
-  std::string name = field(0, 100);
-  const std::string prefix = field(345, 155);
-  if (!prefix.empty()) name = prefix + "/" + name;
-  return name;
 }
 
 }  // namespace

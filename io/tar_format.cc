@@ -323,6 +323,19 @@ class ShardParser {
 
 }  // namespace
 
+std::string TarHeaderName(std::span<const uint8_t> header) {
+  std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
+  if (!a) return {};
+  archive_read_support_format_tar(a.get());
+  archive_entry* entry = nullptr;
+  if (archive_read_open_memory(a.get(), header.data(), header.size()) != ARCHIVE_OK ||
+      archive_read_next_header(a.get(), &entry) < ARCHIVE_WARN) {
+    return {};
+  }
+  const char* path = archive_entry_pathname(entry);
+  return path ? path : "";
+}
+
 std::vector<EncodedRecord> ParseTarShard(std::span<const uint8_t> bytes, const std::string& name,
                                          int64_t shard_id, const TarParseOptions& options) {
   std::vector<EncodedRecord> records;

@@ -42,6 +42,11 @@ void ParseTarShard(const std::function<std::span<const uint8_t>()>& read, const 
                    int64_t shard_id, const TarParseOptions& options,
                    const std::function<void(EncodedRecord&&)>& emit);
 
+// The path that one tar header block (512 bytes) names, read by libarchive; empty when the
+// bytes are not a tar header. (A name longer than the header holds comes in a GNU or pax
+// record before it: alone, the header gives its own, shortened name field.)
+std::string TarHeaderName(std::span<const uint8_t> header);
+
 // Where one sample's image lies in its (uncompressed) shard: bytes [offset, offset + size) of
 // the shard file, as IndexTarShard finds them without reading the images.
 struct TarMember {

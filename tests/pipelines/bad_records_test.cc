@@ -115,7 +115,6 @@ TEST_F(BadRecords, FailStopsAtAugmentNamingTheFile) {
     bool named = false;
     for (const std::string& f : *bad_files_) named = named || std::string(e.what()).find(f) != std::string::npos;
     EXPECT_TRUE(named) << e.what();
-    if (std::getenv("SHOW")) std::cout << e.what() << "\n";
   }
 }
 
@@ -326,7 +325,6 @@ TEST_F(BadRecords, AnUndecodableFirstTarMemberIsSkippedToo) {
     FAIL() << "an undecodable first tar member was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
-    if (std::getenv("SHOW")) std::cout << e.what() << "\n";
     const std::string what = e.what();
     EXPECT_NE(what.find("shard-000000.tar [entry "), std::string::npos) << what;
     EXPECT_NE(what.find(".png, bytes "), std::string::npos) << what;
@@ -361,7 +359,6 @@ TEST_F(BadRecords, ABadTarMemberIsNamedWithItsShard) {
         FAIL() << "a damaged tar member was trained on";
       } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::kData) << e.what();
-        if (std::getenv("SHOW")) std::cout << e.what() << "\n";
         // The shard and the member's name from its tar header (the index holds no names).
         EXPECT_NE(std::string(e.what()).find("shard-000001.tar [entry "), std::string::npos)
             << e.what();
