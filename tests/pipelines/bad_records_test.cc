@@ -11,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <random>
 
 #include "io/convert.h"
@@ -130,7 +129,6 @@ TEST_F(BadRecords, SkipDropsCountsListsAndTrainsAsThePlainLoop) {
   }
   EXPECT_EQ(augment_skipped, 6);
   EXPECT_NE(r.stage_report.find("skipped"), std::string::npos) << r.stage_report;
-  if (std::getenv("SHOW")) std::cout << r.stage_report << c.bad_records->Summary() << "\n";
   ASSERT_EQ(c.bad_records->count(), 3);
   const std::vector<std::string> messages = c.bad_records->messages();
   for (const std::string& f : *bad_files_) {
