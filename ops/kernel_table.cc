@@ -3,7 +3,11 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "millrace/config.h"
 #include "ops/cpu/register.h"
+#if MILLRACE_HAVE_CUDA
+#include "ops/cuda/register.h"
+#endif
 
 namespace millrace::ops {
 
@@ -14,10 +18,17 @@ void ThrowNoKernel(std::string_view op, Device device) {
 
 void RegisterBackends() {
   static std::once_flag once;
-  // The CUDA backend's registration joins here (under MILLRACE_HAVE_CUDA) when it exists.
-  std::call_once(once, [] { cpu::RegisterCpuKernels(); });
+  std::call_once(once, [] {
+    cpu::RegisterCpuKernels();
+#if MILLRACE_HAVE_CUDA
+    cuda::RegisterCudaKernels();
+#endif
+  });
 }
 
-std::vector<Device::Kind> CompiledBackends() { return {Device::Kind::kCpu}; }
+std::vector<Device::Kind> CompiledBackends() {
+  // kCuda joins (under MILLRACE_HAVE_CUDA) once every op has registered its CUDA kernels.
+  return {Device::Kind::kCpu};
+}
 
 }  // namespace millrace::ops

@@ -8,8 +8,8 @@
 // `Kernels` is a function pointer or a struct of them (a layer's table holds member function
 // pointers to its ForwardCpu / BackwardCpu). Backends are registered explicitly, not by static
 // initialisers (a static library drops those): RegisterBackends() runs each backend's
-// registration function once (ops/cpu/register.cc for the CPU; this build has no other
-// backend yet), and Get() calls it. A device kind without a kernel is one error for every op:
+// registration function once (ops/cpu/register.cc for the CPU, ops/cuda/register.cc for
+// CUDA in a build with MILLRACE_HAVE_CUDA), and Get() calls it. A device kind without a kernel is one error for every op:
 // Error(kInvalidArgument) "no kernel for Linear on cuda:0".
 //
 // Thread safety: registration happens once under std::call_once; after it the tables are only
@@ -33,8 +33,9 @@ inline constexpr size_t kDeviceKinds = 2;  // Device::Kind::kCpu, Device::Kind::
 // Registers every backend of this build, once (thread-safe; later calls return at once).
 void RegisterBackends();
 
-// The device kinds that have a backend in this build, CPU first: {kCpu} today (the CUDA
-// backend comes in a later issue). The parity test runs one row per entry.
+// The device kinds that have a backend in this build, CPU first: {kCpu}, or {kCpu, kCuda} in a
+// build with the CUDA backend (whether or not a GPU answers). The parity test runs one row per
+// entry and skips the CUDA row, with the reason, where no GPU answers.
 std::vector<Device::Kind> CompiledBackends();
 
 template <typename Kernels>

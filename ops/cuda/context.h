@@ -1,0 +1,84 @@
+// What every CUDA kernel of millrace_ops needs from its thread: the stream to submit to, the
+// cuBLAS, cuBLASLt and cuDNN handles bound to that stream, and scratch memory. Included only by
+// the CUDA backend's host glue (`<op>_cuda.cc`, C++20); `.cu` kernels take raw pointers and a
+// stream.
+//
+//   const Device device = x.device();                 // cuda:N
+//   cudaStream_t stream = cuda::Stream(device);
+//   MILLRACE_CUBLAS_CHECK(cublasSgemm(cuda::Cublas(device), ...));
+//   LaunchReluForward(x_ptr, y_ptr, n, stream);
+//   MILLRACE_CUDA_LAUNCH_CHECK("ReluForward");
+//
+// The stream: on a Gpu(d) stage's thread, the device context's stream (the graph orders the
+// stages on it); on any other thread (tests, evaluation outside a graph), a stream of the
+// thread's own on that device, made once. Work is queued, not waited for: a result reaches the
+// host through Tensor::To(Device::Cpu()), which synchronises, or through an explicit
+// Synchronize.
+//
+// Thread safety: every function returns the calling thread's own objects; handles are never
+// shared between threads (cuBLAS and cuDNN handles are not thread-safe).
+#pragma once
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstddef>
+
+#include "core/cuda/cuda_check.h"
+#include "core/device.h"
+#include "core/error.h"
+
+// A cuBLAS / cuBLASLt call; a failure throws Error(kCuda) naming the call and the status.
+#define MILLRACE_CUBLAS_CHECK(call)                                                           \
+  do {                                                                                        \
+    cublasStatus_t millrace_cublas_status_ = (call);                                          \
+    if (millrace_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                   \
+      MILLRACE_THROW(::millrace::ErrorKind::kCuda,                                            \
+                     #call << " failed: " << cublasGetStatusString(millrace_cublas_status_)); \
+    }                                                                                         \
+  } while (0)
+
+// A cuDNN call; a failure throws Error(kCuda) naming the call and the status.
+#define MILLRACE_CUDNN_CHECK(call)                                                         \
+  do {                                                                                     \
+    cudnnStatus_t millrace_cudnn_status_ = (call);                                         \
+    if (millrace_cudnn_status_ != CUDNN_STATUS_SUCCESS) {                                  \
+      MILLRACE_THROW(::millrace::ErrorKind::kCuda,                                         \
+                     #call << " failed: " << cudnnGetErrorString(millrace_cudnn_status_)); \
+    }                                                                                      \
+  } while (0)
+
+// After a kernel launch: a bad configuration (or an earlier asynchronous fault) throws,
+// naming the kernel.
+#define MILLRACE_CUDA_LAUNCH_CHECK(kernel)                                      \
+  do {                                                                          \
+    cudaError_t millrace_launch_status_ = cudaGetLastError();                   \
+    if (millrace_launch_status_ != cudaSuccess) {                               \
+      MILLRACE_THROW(::millrace::ErrorKind::kCuda,                              \
+                     "kernel " << (kernel) << " failed to launch: "             \
+                               << cudaGetErrorString(millrace_launch_status_)); \
+    }                                                                           \
+  } while (0)
+
+namespace millrace::ops::cuda {
+
+// Makes `device` current on the calling thread and returns the stream its ops submit to.
+cudaStream_t Stream(Device device);
+// The calling thread's handles on `device`, bound to Stream(device).
+cublasHandle_t Cublas(Device device);
+cublasLtHandle_t CublasLt(Device device);
+cudnnHandle_t Cudnn(Device device);
+// Scratch device memory of at least `bytes` for one call at a time on this thread and device
+// (cuDNN's and cuBLASLt's workspaces): it grows, never shrinks, and is reused, so no call on
+// the hot path allocates. Stream-ordered: the next call's kernels queue behind this one's.
+void* Workspace(Device device, size_t bytes);
+// Blocks until the work queued so far on Stream(device) is done; a fault in it throws.
+void Synchronize(Device device);
+
+// Threads per block and blocks for an elementwise kernel over n elements (grid-stride loops).
+inline constexpr int kThreadsPerBlock = 256;
+int BlocksFor(long long n);
+
+}  // namespace millrace::ops::cuda

@@ -1,0 +1,12 @@
+// Every op's CUDA kernels, registered into the op's KernelTable. One line per op, as in
+// ops/cpu/register.cc: an op without a line here has no CUDA backend ("no kernel for <op> on
+// cuda:0").
+#include "ops/cuda/register.h"
+
+#include "core/device.h"
+
+namespace millrace::ops::cuda {
+
+void RegisterCudaKernels() { [[maybe_unused]] constexpr Device::Kind kCuda = Device::Kind::kCuda; }
+
+}  // namespace millrace::ops::cuda
