@@ -39,6 +39,7 @@ int RunEval(EvalArgs& args) {
   options.compute_threads =
       c.compute_threads > 0 ? c.compute_threads : DefaultThreadBudget().compute;
   options.trace_path = args.trace;
+  options.device = c.device;
   pipelines::EvalResult r = pipelines::EvaluateGraph(model, test, options);
   const pipelines::ClassificationMetrics& m = r.metrics;
   std::cout << "checkpoint " << args.checkpoint << " (model " << c.model << ", step " << state.step

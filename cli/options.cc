@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/record.h"
+#include "ops/compute_thread.h"
 #include "ops/models.h"
 
 namespace millrace::cli {
@@ -40,8 +41,8 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--seed", c.seed, "seed of initial weights, shuffling and augmentation")
       ->capture_default_str();
   cmd.add_option("--device", raw.device,
-                 "where compute runs: auto, cpu, cuda:N (auto = cpu until the CUDA training "
-                 "backend exists)")
+                 "where compute runs: auto, cpu, cuda:N (auto = cuda:0 where a GPU answers and "
+                 "this build has the CUDA backend, else cpu)")
       ->capture_default_str();
   cmd.add_option("--compute-threads", c.compute_threads,
                  "oneDNN (OpenMP) threads of the compute thread (0 = the default budget)")
@@ -180,10 +181,16 @@ std::map<std::string, int> ParseStageMap(const std::vector<std::string>& items,
 
 Device ResolveDevice(const std::string& text, std::vector<std::string>& notes) {
   if (text == "auto") {
+    // The first GPU where this build has the CUDA backend and one answers; the CPU otherwise.
     if (CudaDeviceCount() > 0) {
-      notes.push_back(
-          "--device auto: a CUDA device answers, but the training pipeline has no "
-          "CUDA backend yet; training on the CPU");
+      try {
+        ops::CheckComputeDevice(Device::Cuda(0));
+        notes.push_back("--device auto: training on cuda:0 (--device cpu for the CPU)");
+        return Device::Cuda(0);
+      } catch (const Error& e) {
+        notes.push_back("--device auto: a CUDA device answers, but " + e.message() +
+                        "; training on the CPU");
+      }
     }
     return Device::Cpu();
   }
@@ -194,13 +201,11 @@ Device ResolveDevice(const std::string& text, std::vector<std::string>& notes) {
     MILLRACE_THROW(ErrorKind::kInvalidArgument,
                    "--device " << text << ": expected auto, cpu or cuda:N");
   }
-  if (device.is_cuda()) {
+  try {
+    ops::CheckComputeDevice(device);
+  } catch (const Error& e) {
     MILLRACE_THROW(ErrorKind::kCuda,
-                   "--device " << text << ": the training pipeline has no CUDA backend in this "
-                               << "build yet ("
-                               << (CudaDeviceCount() > 0 ? std::string("a CUDA device answers")
-                                                         : CudaUnavailableReason())
-                               << "); use --device cpu or auto");
+                   "--device " << text << ": " << e.message() << "; use --device cpu or auto");
   }
   return device;
 }

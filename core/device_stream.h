@@ -13,7 +13,7 @@ namespace millrace {
 class DeviceEvent {
  public:
   virtual ~DeviceEvent() = default;
-  virtual void HostWait() const = 0;               // blocks the calling thread until done
+  virtual void HostWait() const = 0;                // blocks the calling thread until done
   virtual void StreamWait(void* stream) const = 0;  // the stream's later work waits for it
 };
 
@@ -22,5 +22,12 @@ class DeviceEvent {
 std::shared_ptr<void> MakeCudaStream(int device);
 // Records an event on `stream` (a cudaStream_t) after the work queued so far.
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void* stream);
+
+// The stream (a cudaStream_t) that the calling thread's work on CUDA device `device` goes to:
+// its device context's stream on that device's Gpu(d) thread, else a stream of the thread's
+// own, made once. Tensor copies and fills and every kernel of the CUDA backend queue on it, so
+// that they run in the order the thread issued them (the streams are non-blocking: work on the
+// legacy default stream would not be ordered with them). Throws Error(kCuda) without CUDA.
+void* CurrentCudaStream(int device);
 
 }  // namespace millrace

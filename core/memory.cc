@@ -61,7 +61,7 @@ Storage::~Storage() {
   if (device_.is_cuda()) {
     detail::CudaFree(data_, bytes_, device_.index);
   } else if (pinned_) {
-    detail::CudaHostFreePinned(data_);
+    detail::CudaHostFreePinned(data_, AllocationSize(bytes_));
   } else {
     HostFree(data_);
   }
@@ -74,6 +74,14 @@ void CopyBytes(void* dst, Device dst_device, const void* src, Device src_device,
     return;
   }
   detail::CudaCopy(dst, dst_device, src, src_device, bytes);
+}
+
+void CopyBytesAsync(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                    void* stream) {
+  MILLRACE_CHECK_ARG(dst_device.is_cuda() || src_device.is_cuda(),
+                     "CopyBytesAsync: neither side is a CUDA device");
+  if (bytes == 0) return;
+  detail::CudaCopyAsync(dst, dst_device, src, src_device, bytes, stream);
 }
 
 }  // namespace millrace

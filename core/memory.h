@@ -54,13 +54,40 @@ class Storage {
 // for the copy to complete). Throws Error(kCuda) in a build without CUDA.
 void CopyBytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
+// Queues the copy on `stream` (a cudaStream_t) and returns: the caller synchronises (an event,
+// or the stream) before it reads dst or reuses src. From pinned host memory the copy runs
+// beside the stream's other work; one side must be a CUDA device.
+void CopyBytesAsync(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                    void* stream);
+
+// The caching device allocator's counters for one device. A training loop that allocates the
+// same shapes every step reaches a steady state after its first step: in_use and cached stop
+// growing, and device_allocations (cudaMalloc calls) stays put.
+struct DeviceMemoryStats {
+  size_t in_use = 0;               // bytes held by live tensors (rounded as allocated)
+  size_t cached = 0;               // bytes freed by tensors and kept for reuse
+  size_t peak_in_use = 0;          // the most in_use has been
+  int64_t device_allocations = 0;  // cudaMalloc calls so far
+};
+// All zeros in a build without CUDA or for a device never allocated on.
+DeviceMemoryStats CudaMemoryStats(int device);
+
 namespace detail {
 // The CUDA side of memory.h, implemented in core/cuda/ (or core/cuda/no_cuda.cc).
-void* CudaMalloc(size_t bytes, int device);          // caching allocator
+// The caching allocator. Out of memory, it gives its cached blocks back and retries once; then
+// it throws Error(kCuda) naming the bytes asked for, those in use and cached.
+void* CudaMalloc(size_t bytes, int device);
 void CudaFree(void* ptr, size_t bytes, int device);  // returns to the cache
-void* CudaHostAllocPinned(size_t bytes);             // nullptr when CUDA is unavailable
-void CudaHostFreePinned(void* ptr);
+// Pinned host memory, cached by size like device memory (cudaHostAlloc is slow): nullptr when
+// CUDA is unavailable. A block freed here must have no copy in flight.
+void* CudaHostAllocPinned(size_t bytes);
+void CudaHostFreePinned(void* ptr, size_t bytes);
+// Copies on the thread's CurrentCudaStream of the device involved, then waits for it.
 void CudaCopy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+void CudaCopyAsync(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                   void* stream);
+// Queues a zero fill of device memory on the thread's CurrentCudaStream(device).
+void CudaZeroAsync(void* ptr, size_t bytes, int device);
 }  // namespace detail
 
 }  // namespace millrace

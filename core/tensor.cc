@@ -130,8 +130,7 @@ void Tensor::Zero() {
   if (device_.is_cpu()) {
     std::memset(data_, 0, nbytes());
   } else {
-    Tensor zeros = Zeros(shape_, dtype_, Device::Cpu());
-    CopyFrom(zeros);
+    detail::CudaZeroAsync(data_, nbytes(), device_.index);  // stream-ordered: no host wait
   }
 }
 

@@ -134,7 +134,7 @@ class Tensor {
   // A copy on `device`; a tensor in a backend layout copies only to the CPU (Plain() first).
   Tensor To(Device device, HostMemory host = HostMemory::kPageable) const;
   void CopyFrom(const Tensor& src);    // same shape, dtype and layout, any devices
-  void Zero();                         // every byte 0
+  void Zero();  // every byte 0; on CUDA queued on the thread's stream (core/device_stream.h)
   void Fill(float value);              // plain f32 CPU tensors
 
   // Views sharing storage (plain tensors only; View() keeps the layout).

@@ -1,9 +1,29 @@
 #include "ops/compute_thread.h"
 
+#include <string>
+
+#include "core/device_stream.h"
 #include "core/error.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/kernel_table.h"
 
 namespace millrace::ops {
+
+void CheckComputeDevice(Device device) {
+  if (device.is_cpu()) return;
+  bool compiled = false;
+  for (Device::Kind kind : CompiledBackends()) compiled |= kind == device.kind;
+  MILLRACE_CHECK(compiled, ErrorKind::kCuda,
+                 "no compute backend for " << device.ToString() << " in this build ("
+                                           << CudaUnavailableReason() << ")");
+  MILLRACE_CHECK(device.index < CudaDeviceCount(), ErrorKind::kCuda,
+                 device.ToString()
+                     << " was asked for, but "
+                     << (CudaDeviceCount() == 0
+                             ? CudaUnavailableReason()
+                             : "this machine has " + std::to_string(CudaDeviceCount()) +
+                                   " CUDA devices"));
+}
 
 void InitComputeThread(Device device, int threads) {
   MILLRACE_CHECK_ARG(threads >= 1, "InitComputeThread: need at least 1 thread, got " << threads);
@@ -11,8 +31,8 @@ void InitComputeThread(Device device, int threads) {
     cpu::SetComputeThreads(threads);
     return;
   }
-  MILLRACE_THROW(ErrorKind::kInvalidArgument,
-                 "no compute backend for " << device.ToString() << " in this build");
+  CheckComputeDevice(device);
+  CurrentCudaStream(device.index);  // makes the thread's stream (and the device's context) now
 }
 
 }  // namespace millrace::ops

@@ -3,9 +3,10 @@
 //   ops::InitComputeThread(Device::Cpu(), 4);  // on the compute stage's thread, before step 1
 //
 // CPU: sets the calling thread's oneDNN / OpenMP team to `threads` (see ops/cpu/dnnl_context.h
-// for why one thread calls oneDNN and why its team size is per thread). A cuda device throws
-// Error(kInvalidArgument) "no compute backend for cuda:N in this build": the CUDA backend does
-// not exist yet. threads >= 1. Affects the calling thread only.
+// for why one thread calls oneDNN and why its team size is per thread). CUDA: checks that the
+// build has the CUDA backend and that the device answers (Error(kCuda) saying why not), and
+// makes it current; `threads` is unused (the thread submits, the device computes). threads >= 1.
+// Affects the calling thread only.
 #pragma once
 
 #include "core/device.h"
@@ -13,5 +14,9 @@
 namespace millrace::ops {
 
 void InitComputeThread(Device device, int threads);
+
+// Throws Error(kCuda) when ops cannot run on `device`: the build has no backend for its kind,
+// or no such device answers (the message says which, and why). The CPU always passes.
+void CheckComputeDevice(Device device);
 
 }  // namespace millrace::ops

@@ -126,6 +126,18 @@ void Sequential::ZeroGrad() {
   for (Parameter* p : Parameters()) p->grad.Zero();
 }
 
+void Sequential::To(Device device) {
+  auto move = [device](Tensor& t) {
+    if (t.defined() && t.device() != device) t = t.Plain().To(device);
+  };
+  for (Parameter* p : Parameters()) {
+    move(p->value);
+    move(p->grad);
+    move(p->mask);
+  }
+  for (auto& [name, buffer] : Buffers()) move(*buffer);
+}
+
 std::vector<Parameter*> Sequential::Parameters() {
   std::vector<Parameter*> all;
   for (auto& [name, layer] : layers_) {

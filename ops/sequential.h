@@ -59,7 +59,11 @@ class Sequential {
   int64_t TrainingFlops(const Shape& input) const;
 
   void ZeroGrad();
-  std::vector<Parameter*> Parameters();  // in layer order
+  // Moves every parameter (value, grad and mask) and buffer to `device`: a model trains on the
+  // device its tensors are on. An optimizer made before the move keeps state on the old
+  // device: make it after.
+  void To(Device device);
+  std::vector<Parameter*> Parameters();             // in layer order
   Parameter* FindParameter(std::string_view name);  // nullptr when absent
   // Buffers with full names ("bn1.running_mean").
   std::vector<std::pair<std::string, Tensor*>> Buffers();

@@ -223,6 +223,10 @@ DataSource::DataSource(std::shared_ptr<const io::IndexedDataset> dataset, Split 
   augment_options_.crop_padding = 2;
   augment_options_.random_flip = true;
   collate_options_.normalize = io::FashionMnistNormalization();
+  // A batch bound for a GPU is collated into pinned memory, which the to-device stage copies
+  // from beside the compute stream's work.
+  if (split == Split::kTrain && config.device.is_cuda())
+    collate_options_.host = HostMemory::kPinned;
 }
 
 std::vector<std::vector<int64_t>> DataSource::EpochBatches(int epoch) const {

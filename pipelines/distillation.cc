@@ -65,6 +65,11 @@ class DistillLossStage final : public ComputeStage {
                      "distill-loss: the teacher's logits of batch "
                          << seq << " are of other samples than the student's");
     }
+    // A teacher on the CPU beside a student on a GPU (mixed placement), or logits from the
+    // host cache: the loss runs where the student's logits are.
+    if (item.teacher_logits.device() != item.logits.device()) {
+      item.teacher_logits = item.teacher_logits.To(item.logits.device());
+    }
     ops::LossResult r =
         ops::DistillationLoss(item.logits, item.teacher_logits, item.batch.labels, options_);
     item.loss = r.loss;
@@ -198,8 +203,9 @@ int64_t Teacher::UseCacheFile(std::string path, std::string key, int64_t samples
                           "'cached' [samples]); delete it or pick another --teacher-cache file");
   if (contents.metadata["key"] != file_key_) {
     if (stale != nullptr) {
-      *stale = file_ + " holds the logits of another teacher or data; recomputing and "
-                       "overwriting it";
+      *stale = file_ +
+               " holds the logits of another teacher or data; recomputing and "
+               "overwriting it";
     }
     return 0;
   }

@@ -48,9 +48,18 @@ EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
       });
   auto collate = g.Map<std::vector<io::Sample>>(
       "collate", Cpu(1), [&test](std::vector<io::Sample>&& s) { return test.Collate(s); });
-  auto forward = g.Map<Batch>("forward", Compute(), [&model](Batch&& b) {
-    return Logits{model.Forward(b.images, ops::Mode::kEval), std::move(b.labels)};
-  });
+  const Device device = options.device;
+  ops::CheckComputeDevice(device);
+  model.To(device);
+  auto forward = g.Map<Batch>(
+      "forward", device.is_cpu() ? Compute() : Gpu(device.index), [&model, device](Batch&& b) {
+        if (device.is_cpu()) {
+          return Logits{model.Forward(b.images, ops::Mode::kEval), std::move(b.labels)};
+        }
+        // One copy in, one read back: the metrics are counted on the host.
+        Tensor logits = model.Forward(b.images.To(device), ops::Mode::kEval);
+        return Logits{logits.To(Device::Cpu()), std::move(b.labels)};
+      });
   EvalResult result{ClassificationMetrics(static_cast<int>(test.num_classes()))};
   auto metrics = g.Sink<Logits>("metrics", Cpu(1),
                                 [&result](Logits&& l) { result.metrics.Add(l.logits, l.labels); });

@@ -27,6 +27,9 @@ struct EvalOptions {
   int compute_threads = 1;  // oneDNN (OpenMP) threads of the compute thread
   int64_t capacity = 4;     // batches in flight between stages
   std::string trace_path;   // Chrome trace-event JSON, when not empty
+  // Where forward runs: the CPU's compute thread, or cuda:N (the model is moved there; each
+  // batch is copied in and its logits read back once).
+  Device device = Device::Cpu();
 };
 
 struct EvalResult {

@@ -16,7 +16,11 @@ std::map<std::string, Tensor*> NamedTensors(ops::Sequential& model) {
 
 WeightSnapshot TakeSnapshot(ops::Sequential& model) {
   WeightSnapshot s;
-  for (auto& [name, tensor] : NamedTensors(model)) s.tensors.emplace_back(name, tensor->Clone());
+  for (auto& [name, tensor] : NamedTensors(model)) {
+    // Always on the host: evaluation and checkpoints read it there.
+    s.tensors.emplace_back(name,
+                           tensor->device().is_cpu() ? tensor->Clone() : tensor->To(Device::Cpu()));
+  }
   return s;
 }
 

@@ -18,7 +18,7 @@ struct WeightSnapshot {
   std::vector<std::pair<std::string, Tensor>> tensors;  // parameter and buffer values, cloned
 };
 
-// Clones every parameter value and buffer of `model`.
+// Clones every parameter value and buffer of `model` onto the host (from any device).
 WeightSnapshot TakeSnapshot(ops::Sequential& model);
 // Copies a snapshot into `model`. Throws Error(kInvalidArgument) naming the tensor when a name
 // is missing or a shape differs.

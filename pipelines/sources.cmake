@@ -12,5 +12,6 @@ set(MILLRACE_PIPELINES_SOURCES
   epoch_progress.cc
   thread_plan.cc
   evaluation.cc
+  to_device.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "ops/compute_thread.h"
 #include "ops/models.h"
 #include "ops/optim/adamw.h"
 #include "ops/optim/sgd.h"
@@ -79,9 +80,7 @@ double Sparsity(ops::Sequential& model) {
 
 TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  MILLRACE_CHECK_ARG(
-      config.device.is_cpu(),
-      "device " << config.device.ToString() << ": the training pipeline has no CUDA backend yet");
+  ops::CheckComputeDevice(config.device);  // a missing backend or GPU says so before any work
   MILLRACE_CHECK_ARG(config.epochs >= 1, "epochs must be >= 1, got " << config.epochs);
   m.config = std::move(config);
   const TrainConfig& c = m.config;
@@ -91,6 +90,9 @@ TrainingPipeline::TrainingPipeline(TrainConfig config) : impl_(std::make_unique<
   if (c.deterministic && c.compute_threads == 0) m.budget.compute = 1;
 
   m.model = BuildModel(c.model, c.seed);
+  // The model trains where its tensors are; the optimizer, made below, keeps its state there.
+  // Evaluation runs on a CPU copy (eval_model) beside training.
+  m.model->To(c.device);
   m.train = std::make_unique<DataSource>(DataSource::Open(c, Split::kTrain));
   if (c.eval_each_epoch) m.test = std::make_unique<DataSource>(DataSource::Open(c, Split::kTest));
   if (c.validation > 0) {

@@ -24,9 +24,10 @@
 
 #include "ops/compute_thread.h"
 #include "pipelines/epoch_progress.h"
-#include "pipelines/thread_plan.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
+#include "pipelines/thread_plan.h"
+#include "pipelines/to_device.h"
 #include "pipelines/training_impl.h"
 
 namespace millrace::pipelines {
@@ -162,8 +163,8 @@ class TrainingRun {
     // A batch none of whose records decoded can't be trained on, even under skip.
     auto expect = [spe, batch_size](int64_t seq, int64_t next_seq) {
       MILLRACE_CHECK(seq == next_seq, ErrorKind::kData,
-                     "every one of the " << batch_size << " records of batch "
-                                         << next_seq % spe + 1 << " of epoch " << next_seq / spe + 1
+                     "every one of the " << batch_size << " records of batch " << next_seq % spe + 1
+                                         << " of epoch " << next_seq / spe + 1
                                          << " failed to decode and was skipped");
     };
     auto hand_on = [train, spe, pending, expect](Emit<StepItem>& emit) {
@@ -250,27 +251,22 @@ class TrainingRun {
       if (!s->side_stage().empty()) side_name = s->side_stage();
     }
     const int capacity = c_.CapacityOf(m_.stages.front()->name(), 4);
-    // The compute device: the CPU's compute thread, or a GPU's submitting thread (the pipeline
-    // refuses CUDA until ops has that backend; the graph's shape is ready for it).
+    // The compute device: the CPU's compute thread, or a GPU's submitting thread.
     const Placement device = c_.device.is_cpu() ? Compute() : Gpu(c_.device.index);
     std::vector<Stage<StepItem, StepItem>> chain;
     if (!c_.device.is_cpu()) {
-      // to-device: the batch into device memory. Tensor::To copies synchronously today; the
-      // CUDA backend will copy from pinned memory on the device's stream, and HandOnInFlight
-      // then makes forward's stream (not the host) wait for it.
-      chain.push_back(
-          g_.Map<StepItem>("to-device", device, [](StepItem&& item, DeviceContext& ctx) {
-            item.batch.images = item.batch.images.To(ctx.device());
-            item.batch.labels = item.batch.labels.To(ctx.device());
-            ctx.HandOnInFlight();
+      chain.push_back(g_.Map<StepItem>(
+          "to-device", device,
+          [copier = std::make_shared<BatchCopier>()](StepItem&& item, DeviceContext& ctx) {
+            copier->ToDevice(item.batch, ctx);
             return std::move(item);
           }));
     }
     for (size_t i = 0; i < m_.stages.size(); ++i) {
       ComputeStage* stage = m_.stages[i].get();
       const bool first = i == 0;
-      chain.push_back(g_.Map<StepItem>(
-          stage->name(), device, [this, stage, &state, first](StepItem&& item) {
+      chain.push_back(
+          g_.Map<StepItem>(stage->name(), device, [this, stage, &state, first](StepItem&& item) {
             if (first && hooks_.interrupt != nullptr && hooks_.interrupt->load()) g_.Cancel();
             stage->Run(item, state);
             return std::move(item);
@@ -400,11 +396,10 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   if (hooks.on_note) {
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     const char* spin = std::getenv("GOMP_SPINCOUNT");
-    hooks.on_note("thread budget (" + std::to_string(AvailableCores()) +
-                  " cores): " + budget.ToString() + "; augment workers " +
-                  std::to_string(augment_workers) + ", oneDNN threads " +
-                  std::to_string(budget.compute) + ", OpenMP waiting " +
-                  (wait != nullptr ? std::string("OMP_WAIT_POLICY=") + wait
+    hooks.on_note("thread budget (" + std::to_string(AvailableCores()) + " cores): " +
+                  budget.ToString() + "; augment workers " + std::to_string(augment_workers) +
+                  ", oneDNN threads " + std::to_string(budget.compute) + ", OpenMP waiting " +
+                  (wait != nullptr   ? std::string("OMP_WAIT_POLICY=") + wait
                    : spin != nullptr ? std::string("GOMP_SPINCOUNT=") + spin
                                      : std::string("libgomp's default")));
     if (state.steps_done > 0) {

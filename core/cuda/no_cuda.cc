@@ -7,15 +7,19 @@
 namespace millrace {
 
 int CudaDeviceCount() { return 0; }
-std::string CudaUnavailableReason() { return "this build has no CUDA (MILLRACE_CUDA=OFF or no nvcc)"; }
+std::string CudaUnavailableReason() {
+  return "this build has no CUDA (MILLRACE_CUDA=OFF or no nvcc)";
+}
 
 std::shared_ptr<void> MakeCudaStream(int device) {
   MILLRACE_THROW(ErrorKind::kCuda, "a stream on cuda:" << device << " was asked for, but "
-                                       << CudaUnavailableReason());
+                                                       << CudaUnavailableReason());
 }
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void*) {
   MILLRACE_THROW(ErrorKind::kCuda, "a CUDA event was asked for, but " << CudaUnavailableReason());
 }
+
+DeviceMemoryStats CudaMemoryStats(int) { return {}; }
 
 namespace detail {
 
@@ -24,9 +28,15 @@ void* CudaMalloc(size_t, int) {
 }
 void CudaFree(void*, size_t, int) {}
 void* CudaHostAllocPinned(size_t) { return nullptr; }
-void CudaHostFreePinned(void*) {}
+void CudaHostFreePinned(void*, size_t) {}
 void CudaCopy(void*, Device, const void*, Device, size_t) {
   MILLRACE_THROW(ErrorKind::kCuda, "copy to or from a CUDA device, but this build has no CUDA");
+}
+void CudaCopyAsync(void*, Device, const void*, Device, size_t, void*) {
+  MILLRACE_THROW(ErrorKind::kCuda, "copy to or from a CUDA device, but this build has no CUDA");
+}
+void CudaZeroAsync(void*, size_t, int) {
+  MILLRACE_THROW(ErrorKind::kCuda, "fill of CUDA memory, but this build has no CUDA");
 }
 
 }  // namespace detail

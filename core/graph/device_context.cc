@@ -1,5 +1,9 @@
 #include "core/graph/device_context.h"
 
+#include <array>
+
+#include "core/error.h"
+
 namespace millrace {
 
 std::shared_ptr<const DeviceEvent> DeviceContext::Record() const {
@@ -29,4 +33,17 @@ DeviceContext& CurrentDeviceContext() {
 void SetCurrentDeviceContext(DeviceContext* context) { tls_context = context; }
 
 }  // namespace internal
+
+void* CurrentCudaStream(int device) {
+  constexpr int kMaxDevices = 16;
+  MILLRACE_CHECK_ARG(device >= 0 && device < kMaxDevices, "no stream for cuda:" << device);
+  const DeviceContext& context = internal::CurrentDeviceContext();
+  if (context.device() == Device::Cuda(device) && context.stream() != nullptr) {
+    return context.stream();
+  }
+  thread_local std::array<std::shared_ptr<void>, kMaxDevices> own;
+  if (!own[device]) own[device] = MakeCudaStream(device);
+  return own[device].get();
+}
+
 }  // namespace millrace

@@ -59,13 +59,21 @@ void SaveCheckpoint(const std::filesystem::path& path, const ModelTensors& model
       metadata[key == "kind" ? std::string("optimizer") : "optimizer." + key] = value;
     }
   }
+  // Tensors on a device are written from host copies (one synchronous copy each).
+  std::vector<Tensor> host_copies;
+  host_copies.reserve(tensors.size());
+  for (auto& [name, t] : tensors) {
+    if (t->device().is_cpu()) continue;
+    host_copies.push_back(t->To(Device::Cpu()));
+    t = &host_copies.back();
+  }
   // Weights that are NaN or Inf would overwrite a good checkpoint with a useless one.
   for (const auto& [name, t] : tensors) {
     if (const int64_t at = FirstNonFinite(*t); at >= 0) {
-      throw Error(ErrorKind::kData, "tensor '" + name + "' holds " + std::to_string(t->data<float>()[at]) +
-                                        " at element " + std::to_string(at) + " (step " +
-                                        std::to_string(state.step) +
-                                        "): a checkpoint of non-finite weights is not written")
+      throw Error(ErrorKind::kData,
+                  "tensor '" + name + "' holds " + std::to_string(t->data<float>()[at]) +
+                      " at element " + std::to_string(at) + " (step " + std::to_string(state.step) +
+                      "): a checkpoint of non-finite weights is not written")
           .WithFile(path.string());
     }
   }
@@ -176,7 +184,7 @@ TrainingState LoadCheckpoint(const std::filesystem::path& path, const ModelTenso
     if (m == nullptr) {
       p->mask = Tensor();
     } else {
-      p->mask = m->Clone();
+      p->mask = m->To(p->value.device());  // beside its parameter, on any device
     }
   }
   return state;

@@ -4,7 +4,7 @@
 #include <array>
 #include <memory>
 
-#include "core/graph/device_context.h"
+#include "core/device_stream.h"
 #include "core/memory.h"
 
 namespace millrace::ops::cuda {
@@ -14,7 +14,6 @@ constexpr int kMaxDevices = 16;
 
 // One thread's objects on one device, made when first asked for.
 struct PerDevice {
-  millrace::cuda::Stream own_stream;  // when the thread has no Gpu(d) context
   cublasHandle_t cublas = nullptr;
   cublasLtHandle_t cublas_lt = nullptr;
   cudnnHandle_t cudnn = nullptr;
@@ -54,13 +53,8 @@ int BlocksFor(long long n) {
 }
 
 cudaStream_t Stream(Device device) {
-  PerDevice& d = Get(device);
-  const DeviceContext& context = internal::CurrentDeviceContext();
-  if (context.device() == device && context.stream() != nullptr) {
-    return static_cast<cudaStream_t>(context.stream());
-  }
-  if (!d.own_stream) d.own_stream = millrace::cuda::MakeStream();
-  return d.own_stream.get();
+  Get(device);  // checks the device and makes it current
+  return static_cast<cudaStream_t>(CurrentCudaStream(device.index));
 }
 
 cublasHandle_t Cublas(Device device) {

@@ -9,11 +9,12 @@
 //   LaunchReluForward(x_ptr, y_ptr, n, stream);
 //   MILLRACE_CUDA_LAUNCH_CHECK("ReluForward");
 //
-// The stream: on a Gpu(d) stage's thread, the device context's stream (the graph orders the
-// stages on it); on any other thread (tests, evaluation outside a graph), a stream of the
-// thread's own on that device, made once. Work is queued, not waited for: a result reaches the
-// host through Tensor::To(Device::Cpu()), which synchronises, or through an explicit
-// Synchronize.
+// The stream: core's CurrentCudaStream (core/device_stream.h): on a Gpu(d) stage's thread the
+// device context's stream (the graph orders the stages on it); on any other thread (tests,
+// evaluation outside a graph) a stream of the thread's own on that device. Tensor copies and
+// Zero() queue on the same stream, so they are ordered with the kernels. Work is queued, not waited
+// for: a result reaches the host through Tensor::To(Device::Cpu()), which synchronises, or through
+// an explicit Synchronize.
 //
 // Thread safety: every function returns the calling thread's own objects; handles are never
 // shared between threads (cuBLAS and cuDNN handles are not thread-safe).

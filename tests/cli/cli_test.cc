@@ -66,10 +66,14 @@ TEST(Cli, UnknownModelListsTheChoicesAndExits2) {
   }
 }
 
-TEST(Cli, CudaDeviceSaysWhatToDoAndExits4) {
-  Result r = Millrace("train --device cuda:0");
+// A device that does not answer (no GPU here; cuda:7 on a machine with fewer): exit 4 before
+// any data loads, saying why and what to run instead.
+TEST(Cli, MissingCudaDeviceSaysWhatToDoAndExits4) {
+  Result r = Millrace("train --device cuda:7");
   EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_TRUE(Has(r.out, "cuda:7")) << r.out;
   EXPECT_TRUE(Has(r.out, "--device cpu")) << r.out;
+  EXPECT_FALSE(Has(r.out, "epoch")) << r.out;
 }
 
 TEST(Cli, MalformedConcurrencyExits2) {
