@@ -9,6 +9,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   optim/sgd.cc
   optim/adamw.cc
   optim/update.cc optim/update_cpu.cc
+  optim/finite.cc optim/finite_cpu.cc
   optim/lr_schedule.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES
@@ -28,3 +29,4 @@ list(APPEND MILLRACE_OPS_SOURCES
   checkpoint/checkpoint.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES prune/shrink.cc)
+list(APPEND MILLRACE_OPS_CUDA_SOURCES optim/finite_cuda.cc optim/finite_cuda.cu)

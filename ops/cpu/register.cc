@@ -9,6 +9,7 @@
 #include "ops/linear/linear.h"
 #include "ops/loss/loss_kernels.h"
 #include "ops/metrics/classification.h"
+#include "ops/optim/finite.h"
 #include "ops/optim/update.h"
 #include "ops/pooling/pooling.h"
 #include "ops/prune/mask.h"
@@ -31,6 +32,7 @@ void RegisterCpuKernels() {
   DistillationKernels().Set(kCpu, &cpu::Distillation);
   SgdUpdateKernels().Set(kCpu, &cpu::SgdUpdateAll);
   AdamWUpdateKernels().Set(kCpu, &cpu::AdamWUpdateAll);
+  AllFiniteKernels().Set(kCpu, &cpu::AllFinite);
   MaskMultiplyKernels().Set(kCpu, &cpu::MaskMultiply);
   CountZerosKernels().Set(kCpu, &cpu::CountZeros);
   L1ScoresKernels().Set(kCpu, &cpu::L1Scores);

@@ -4,6 +4,7 @@
 #include "ops/cuda/register.h"
 
 #include "core/device.h"
+#include "ops/optim/finite.h"
 
 namespace millrace::ops::cuda {
 

@@ -18,6 +18,7 @@
 #include "ops/linear/linear.h"
 #include "ops/loss/loss_kernels.h"
 #include "ops/metrics/classification.h"
+#include "ops/optim/finite.h"
 #include "ops/optim/update.h"
 #include "ops/pooling/pooling.h"
 #include "ops/prune/mask.h"
@@ -82,6 +83,7 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
       row(DistillationKernels()),
       row(SgdUpdateKernels()),
       row(AdamWUpdateKernels()),
+      row(AllFiniteKernels()),
       row(MaskMultiplyKernels()),
       row(CountZerosKernels()),
       row(L1ScoresKernels()),

@@ -13,6 +13,7 @@
 #include "ops/compute_thread.h"
 #include "ops/loss/loss.h"
 #include "ops/metrics/classification.h"
+#include "ops/optim/finite.h"
 #include "ops/optim/update.h"
 #include "ops/prune/mask.h"
 #include "ops/prune/ranking.h"
@@ -344,6 +345,26 @@ TEST_P(KernelParity, CountZeros) {
   EXPECT_GT(want, 0);
   EXPECT_EQ(CountZeros(mask.To(device())), want);
   EXPECT_EQ(CountZeros(mask.To(device())), CountZeros(mask));
+}
+
+// Finite, then one NaN, +Inf or -Inf at a time, in the first, a middle and the last element of
+// the second tensor (past a vector width, so a tail loop is covered), and a denormal and the
+// largest float, which are finite.
+TEST_P(KernelParity, AllFinite) {
+  const Tensor a = Random({3, 5}, 31), b = Random({1000}, 32);
+  for (const float odd : {std::nanf(""), INFINITY, -INFINITY, 1e-40f, 3.4028235e38f}) {
+    for (const int64_t at : {int64_t{0}, int64_t{517}, int64_t{999}}) {
+      Tensor bad = b.Clone();
+      bad.data<float>()[at] = odd;
+      const Tensor da = a.To(device()), db = bad.To(device());
+      const std::vector<const Tensor*> both = {&da, &db};
+      const bool want = std::isfinite(odd);
+      EXPECT_EQ(AllFinite(both), want) << odd << " at " << at;
+      const std::vector<const Tensor*> first = {&da};
+      EXPECT_TRUE(AllFinite(first));
+    }
+  }
+  EXPECT_TRUE(AllFinite(std::vector<const Tensor*>{}));
 }
 
 TEST_P(KernelParity, PruningScores) {
