@@ -70,6 +70,58 @@ TEST(Tensor, CudaRoundTrip) {
   EXPECT_EQ(back.data<float>()[2], 3);
 }
 
+// The caching allocator: a freed block is reused for the same size, so a loop that allocates
+// the same shapes a thousand times calls cudaMalloc only in its first round, and in_use and
+// cached end where they were after it.
+TEST(CudaMemory, ReusesBlocksAndStopsGrowingAfterTheFirstRound) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  auto round = [] {
+    Tensor a = Tensor::Empty({256, 1024}, DType::kF32, Device::Cuda(0));
+    Tensor b = Tensor::Zeros({128, 28, 28}, DType::kF32, Device::Cuda(0));
+    Tensor c = Tensor::Empty({77}, DType::kI64, Device::Cuda(0));
+    return a.nbytes() + b.nbytes() + c.nbytes();
+  };
+  const DeviceMemoryStats before = CudaMemoryStats(0);
+  round();
+  const DeviceMemoryStats first = CudaMemoryStats(0);
+  EXPECT_EQ(first.in_use, before.in_use);
+  EXPECT_GE(first.peak_in_use, before.in_use + 256 * 1024 * 4);
+  for (int i = 0; i < 1000; ++i) round();
+  const DeviceMemoryStats after = CudaMemoryStats(0);
+  EXPECT_EQ(after.device_allocations, first.device_allocations);
+  EXPECT_EQ(after.in_use, first.in_use);
+  EXPECT_EQ(after.cached, first.cached);
+}
+
+// Zero() queues a fill on the thread's stream; a copy back after it reads zeros (the two are
+// ordered on one stream).
+TEST(CudaMemory, ZeroIsOrderedWithTheCopyBack) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  Tensor t = Tensor::FromVector({4}, {1, 2, 3, 4}).To(Device::Cuda(0));
+  t.Zero();
+  Tensor back = t.To(Device::Cpu());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(back.data<float>()[i], 0.0f);
+}
+
+// Asking for more than the device has: Error(kCuda) naming the device, the bytes asked for,
+// those in use and cached, and the flag that helps.
+TEST(CudaMemory, OutOfMemoryNamesTheBytesAndTheBatchSize) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  try {
+    Tensor huge = Tensor::Empty({int64_t{1} << 40}, DType::kF32, Device::Cuda(0));  // 4 TiB
+    FAIL() << "4 TiB were allocated";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kCuda);
+    const std::string m = e.message();
+    EXPECT_NE(m.find("cuda:0 out of memory: 4096.00 GiB asked for"), std::string::npos) << m;
+    EXPECT_NE(m.find("in use by tensors"), std::string::npos) << m;
+    EXPECT_NE(m.find("cached"), std::string::npos) << m;
+    EXPECT_NE(m.find("--batch-size"), std::string::npos) << m;
+  }
+  Tensor small = Tensor::Zeros({16}, DType::kF32, Device::Cuda(0));  // the device still works
+  EXPECT_EQ(small.To(Device::Cpu()).data<float>()[15], 0.0f);
+}
+
 TEST(Device, ParsesAndPrints) {
   EXPECT_EQ(Device::Parse("cpu"), Device::Cpu());
   EXPECT_EQ(Device::Parse("cuda:1"), Device::Cuda(1));
