@@ -4,9 +4,14 @@
 #include "ops/cuda/register.h"
 
 #include "core/device.h"
+#include "ops/conv2d/conv2d.h"
 
 namespace millrace::ops::cuda {
 
-void RegisterCudaKernels() { [[maybe_unused]] constexpr Device::Kind kCuda = Device::Kind::kCuda; }
+void RegisterCudaKernels() {
+  [[maybe_unused]] constexpr Device::Kind kCuda = Device::Kind::kCuda;
+  // Layers: member functions in <op>_cuda.cc.
+  Conv2d::Kernels().Set(kCuda, {&Conv2d::ForwardCuda, &Conv2d::BackwardCuda});
+}
 
 }  // namespace millrace::ops::cuda
