@@ -17,4 +17,6 @@ list(APPEND MILLRACE_OPS_SOURCES
 list(APPEND MILLRACE_OPS_CUDA_SOURCES
   cuda/fused_relu.cu
   conv2d/conv2d_cuda.cc conv2d/conv2d_cuda.cu
+  batchnorm/batchnorm_cuda.cc
+  pooling/pooling_cuda.cc pooling/pooling_cuda.cu
 )
