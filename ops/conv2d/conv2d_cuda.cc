@@ -156,9 +156,6 @@ Conv2d::Cuda::Entry& Conv2d::Cuda::Get(const Conv2d& layer, const Shape& key, co
 
   e.impl = "cudnn:fwd_algo" + std::to_string(e.forward_algo) + " / cudnn:bwd_data_algo" +
            std::to_string(e.data_algo) + " / cudnn:bwd_filter_algo" + std::to_string(e.filter_algo);
-  if (c.bias || layer.fused_relu()) {
-    e.impl += c.bias && layer.fused_relu() ? " + bias, ReLU" : c.bias ? " + bias" : " + ReLU";
-  }
   return entries.emplace(key, std::move(e)).first->second;
 }
 
@@ -172,6 +169,11 @@ Tensor Conv2d::ForwardCuda(const Tensor& x, Mode mode) {
   key.push_back(device.index);
   Cuda::Entry& e = cuda_->Get(*this, key, x.shape(), y_shape, device);
   backend_info_ = e.impl;
+  if (config_.bias || fused_relu_) {
+    backend_info_ += config_.bias && fused_relu_ ? " (bias, fused ReLU)"
+                     : config_.bias              ? " (bias)"
+                                                 : " (fused ReLU)";
+  }
 
   // y: [N, K, Ho, Wo] = conv(x: [N, C, H, W], w: [K, C/groups, kh, kw]), then + b[k], ReLU.
   Tensor y = Tensor::Empty(y_shape, DType::kF32, device);
