@@ -9,9 +9,9 @@
 // benchmarking (cudnnFind* allocates and times every candidate: a large allocation and a host
 // wait in the first step). From the heuristics' ranking we take the first algorithm that
 // succeeds with a workspace within kConv2dWorkspaceLimit, preferring deterministic ones (so a
-// run resumed from a checkpoint gives the same bits) and falling back to any. The math type is
-// CUDNN_FMA_MATH: CUDNN_DEFAULT_MATH lets f32 convolutions use TF32 tensor cores on sm_80+,
-// whose 10-bit mantissa is outside the parity with the CPU (1e-4).
+// run resumed from a checkpoint gives the same bits) and falling back to any (Conv2dPickAlgo).
+// The math type is CUDNN_FMA_MATH: CUDNN_DEFAULT_MATH lets f32 convolutions use TF32 tensor
+// cores on sm_80+, whose 10-bit mantissa is outside the parity with the CPU (1e-4).
 //
 //   forward: y = conv(x, w) (beta 0), then bias and the fused ReLU in one own kernel.
 //   backward: the fused ReLU first masks dy with y > 0 (y saved by the forward); then
@@ -37,27 +37,42 @@ namespace millrace::ops {
 
 namespace {
 
-// The most workspace one convolution pass may ask for: enough for every algorithm cuDNN ranks
-// first on the model presets' shapes, and a bound on what a large batch can claim.
+// The most workspace one convolution pass may take: a bound on what a large batch can claim
+// (the implicit-GEMM algorithms take none, so some candidate always fits).
 constexpr size_t kConv2dWorkspaceLimit = size_t{256} << 20;
 
-// The first of cuDNN's ranked candidates that succeeds and whose workspace (from `bytes_of`,
-// which returns false when cuDNN refuses the algorithm for these descriptors) fits the limit;
-// deterministic ones first. Throws Error(kCuda) naming `what` when none fits.
+// Picks from cuDNN's ranked candidates (cudnnGet*Algorithm_v7's perf results, best first) the
+// first that succeeds and whose workspace (from `bytes_of`, which returns false when cuDNN
+// refuses the algorithm for these descriptors) fits the limit, in order of preference:
+//   1. deterministic, ranked for CUDNN_FMA_MATH (the descriptors' math type);
+//   2. ranked for CUDNN_FMA_MATH;
+//   3. deterministic, ranked for another math type that is not a tensor-op one;
+//   4. any of those;
+//   5. any.
+// The heuristics may rank candidates for other math types than the descriptor's
+// (CUDNN_DEFAULT_MATH, the tensor-op ones: cuDNN's notes on cudnnFind* / cudnnGet*_v7); the
+// descriptor keeps CUDNN_FMA_MATH whatever is picked, so such a candidate is only a fallback
+// (its workspace is asked for again under FMA by `bytes_of`). Throws Error(kCuda) naming `what`
+// when none fits.
 template <typename Perf, typename BytesOf>
 std::pair<decltype(Perf::algo), size_t> Conv2dPickAlgo(const Perf* perf, int count,
                                                        BytesOf bytes_of, const std::string& what) {
-  for (const bool deterministic_only : {true, false}) {
+  for (int preference = 1; preference <= 5; ++preference) {
+    const bool deterministic_only = preference == 1 || preference == 3;
     for (int i = 0; i < count; ++i) {
       const Perf& p = perf[i];
+      const bool tensor_op =
+          p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
       if (p.status != CUDNN_STATUS_SUCCESS) continue;
       if (deterministic_only && p.determinism != CUDNN_DETERMINISTIC) continue;
+      if (preference <= 2 && p.mathType != CUDNN_FMA_MATH) continue;
+      if (preference <= 4 && tensor_op) continue;
       size_t bytes = 0;
       if (!bytes_of(p.algo, &bytes) || bytes > kConv2dWorkspaceLimit) continue;
       return {p.algo, bytes};
     }
   }
-  MILLRACE_THROW(ErrorKind::kCuda, what << ": cuDNN offers no algorithm within a workspace of "
+  MILLRACE_THROW(ErrorKind::kCuda, what << ": cuDNN offers no f32 algorithm within a workspace of "
                                         << (kConv2dWorkspaceLimit >> 20) << " MiB");
 }
 
