@@ -63,7 +63,7 @@ Tensor Pool2d::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, kind());
   OutputShape(x.shape());
   Tensor y = (this->*Kernels().Get(x.device(), kind()).forward)(x, mode);
-  input_device_ = x.device();
+  if (mode == Mode::kTrain) input_device_ = x.device();
   return LayoutScope::Finish(std::move(y));
 }
 
