@@ -4,11 +4,14 @@
 //   training forward: cudnnBatchNormalizationForwardTraining with the batch's statistics. It
 //     updates the running statistics itself with exponentialAverageFactor = momentum:
 //       running = (1 - momentum) running + momentum batch_statistic,
-//     the variance entering unbiased (m / (m - 1), m = N H W) as torch's does; torch's own cuDNN
-//     path passes its momentum the same way (aten/src/ATen/native/cudnn/BatchNorm.cpp) and
-//     matches its CPU kernel, which is what batchnorm_cpu.cc computes in double (here the
-//     update is f32: the same up to rounding). It saves the batch mean and 1 / sqrt(var + eps)
-//     for the backward (the CPU saves the variance instead; neither leaves its backend).
+//     the variance entering unbiased (m / (m - 1), m = N H W) as torch's does. cuDNN's header
+//     does not say which variance it averages; torch's own cuDNN path passes its momentum the
+//     same way (aten/src/ATen/native/cudnn/BatchNorm.cpp) and matches its CPU kernel, and
+//     apache/mxnet#21111 measured cuDNN's moving variance to be the unbiased one. That is what
+//     batchnorm_cpu.cc computes in double (here the update is f32: the same up to rounding);
+//     the parity test checks running_var against m / (m - 1). It saves the batch mean and
+//     1 / sqrt(var + eps) ("SaveInvVariance") for the backward (the CPU saves the variance
+//     instead; neither leaves its backend).
 //   inference forward: cudnnBatchNormalizationForwardInference with the running statistics.
 //   backward: cudnnBatchNormalizationBackward: dx (beta 0), and dgamma, dbeta accumulated into
 //     the Parameters' grads (betaParamDiff 1), as the CPU adds its scratch into them.
