@@ -13,3 +13,10 @@ list(APPEND MILLRACE_OPS_SOURCES
   dwsep/dwsep.cc
   models.cc
 )
+# The layers' CUDA backends (cuDNN and own kernels), beside their CPU twins.
+list(APPEND MILLRACE_OPS_CUDA_SOURCES
+  cuda/fused_relu.cu
+  conv2d/conv2d_cuda.cc conv2d/conv2d_cuda.cu
+  batchnorm/batchnorm_cuda.cc
+  pooling/pooling_cuda.cc pooling/pooling_cuda.cu
+)

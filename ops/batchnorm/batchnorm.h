@@ -12,7 +12,8 @@
 // the forward) and Sequential skips the ReLU layer (Layer::FuseNext); same results.
 // Layouts: takes x and dy in any oneDNN layout and returns y and dx in x's (no conversion).
 // Device-neutral: the kernels come from BatchNorm2d::Kernels() by the input's device (the CPU
-// backend, oneDNN batch_normalization primitives, is in batchnorm_cpu.cc; no other backend yet).
+// backend, oneDNN batch_normalization primitives, is in batchnorm_cpu.cc; the CUDA backend,
+// cuDNN's batch normalization with the fused ReLU as an own kernel, in batchnorm_cuda.cc).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "ops/cpu/register.h"
+#include "ops/cuda/register.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
 
@@ -44,7 +46,8 @@ class BatchNorm2d : public Layer {
   bool FuseNext(const Layer* next) override;
   bool fused_relu() const { return fused_relu_; }
   std::vector<std::pair<std::string, Tensor*>> Buffers() override;
-  std::string BackendInfo() const override;  // "forward / backward" implementations
+  // "forward / backward" implementations of the last Forward.
+  std::string BackendInfo() const override { return backend_info_; }
 
   int64_t channels() const { return channels_; }
   double momentum() const { return momentum_; }
@@ -63,20 +66,28 @@ class BatchNorm2d : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
+  friend void cuda::RegisterCudaKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;
   };
   Tensor ForwardCpu(const Tensor& x, Mode mode);
   Tensor BackwardCpu(const Tensor& dy);
+  struct Cuda;  // defined in the CUDA backend's file, batchnorm_cuda.cc
+  Tensor ForwardCuda(const Tensor& x, Mode mode);
+  Tensor BackwardCuda(const Tensor& dy);
 
   int64_t channels_;
   double momentum_, eps_;
   Parameter weight_, bias_;
   Tensor running_mean_, running_var_;
   bool fused_relu_ = false;
-  Tensor input_, batch_mean_, batch_var_;  // saved by a kTrain Forward
+  Tensor input_, batch_mean_, batch_var_;  // saved by a kTrain Forward (the batch's on the CPU)
+  std::string backend_info_;
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
+  // Made and given its deleter by batchnorm_cuda.cc, so that a build without CUDA links no CUDA
+  // code.
+  std::unique_ptr<Cuda, void (*)(Cuda*)> cuda_{nullptr, nullptr};
 };
 
 }  // namespace millrace::ops

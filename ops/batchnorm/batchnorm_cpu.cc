@@ -31,8 +31,7 @@ struct BatchNorm2d::Cpu {
   };
   cpu::PrimitiveCache<Entry> cache;
   Tensor weight_grad, bias_grad;  // scratch
-  std::string last_impl;
-  Shape input_key;  // the cache key of the last train-mode Forward
+  Shape input_key;                // the cache key of the last train-mode Forward
 };
 
 namespace {
@@ -69,7 +68,7 @@ Tensor BatchNorm2d::ForwardCpu(const Tensor& x, Mode mode) {
     if (fused_relu_) e.impl += " (fused ReLU)";
     return e;
   });
-  cpu_->last_impl = e.impl;
+  backend_info_ = e.impl;
   Tensor y = cpu::EmptyIn(e.layout, x.shape());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, cpu::Wrap(e.x, x)},
                                           {DNNL_ARG_DST, cpu::Wrap(e.x, y)},
@@ -128,8 +127,6 @@ Tensor BatchNorm2d::BackwardCpu(const Tensor& dy) {
   cpu::AddInto(bias_.grad.data<float>(), cpu_->bias_grad.data<float>(), channels_);
   return dx;
 }
-
-std::string BatchNorm2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void BatchNorm2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 

@@ -3,12 +3,14 @@
 //   x: [N, C_in, H, W]   weight: [C_out, C_in/groups, kh, kw]   bias: [C_out]
 //   y: [N, C_out, Ho, Wo], Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1
 // Device-neutral: the kernels come from Conv2d::Kernels() by the input's device (the CPU
-// backend, oneDNN convolution primitives, is in conv2d_cpu.cc; no other backend exists yet).
+// backend, oneDNN convolution primitives, is in conv2d_cpu.cc; the CUDA backend, cuDNN, in
+// conv2d_cuda.cc).
 // Keeps a view of the last train-mode input for Backward.
 // Fused ReLU: in a Sequential, a Conv2d followed directly by a ReLU (no BatchNorm between, as
 // in a DepthwiseSeparable block without batch norm) applies it as a oneDNN eltwise post-op, and
 // its Backward masks dy with y > 0 (the output, kept for that) before the convolution's
-// backward passes; Sequential skips the ReLU layer (Layer::FuseNext). Same results.
+// backward passes; Sequential skips the ReLU layer (Layer::FuseNext). Same results. (On CUDA the
+// bias and the ReLU are one pass of millrace's own kernel after cuDNN's convolution.)
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <string>
 
 #include "ops/cpu/register.h"
+#include "ops/cuda/register.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
 
@@ -60,9 +63,9 @@ class Conv2d : public Layer {
   Parameter& weight() { return weight_; }                        // [out, in/groups, kh, kw]
   Parameter* bias() { return config_.bias ? &bias_ : nullptr; }  // [out]
 
-  // The oneDNN implementations used for the last shape, "fwd / bwd-data / bwd-weights"
-  // (for benchmarks and reports); empty before the first Forward.
-  std::string BackendInfo() const override;
+  // The implementations used for the last shape, "fwd / bwd-data / bwd-weights" (oneDNN's, or
+  // cuDNN's algorithms; for benchmarks and reports); empty before the first Forward.
+  std::string BackendInfo() const override { return backend_info_; }
 
   // One backend's kernels: member functions that run after the checks (see ops/kernel_table.h).
   struct BackendKernels {
@@ -73,19 +76,26 @@ class Conv2d : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
+  friend void cuda::RegisterCudaKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;
   };
   Tensor ForwardCpu(const Tensor& x, Mode mode);
   Tensor BackwardCpu(const Tensor& dy);
+  struct Cuda;  // defined in the CUDA backend's file, conv2d_cuda.cc
+  Tensor ForwardCuda(const Tensor& x, Mode mode);
+  Tensor BackwardCuda(const Tensor& dy);
 
   Conv2dConfig config_;
   Parameter weight_, bias_;
   bool fused_relu_ = false;
   Tensor input_;
   Tensor output_;  // the last train-mode output, with a fused ReLU only
+  std::string backend_info_;
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
+  // Made and given its deleter by conv2d_cuda.cc, so that a build without CUDA links no CUDA code.
+  std::unique_ptr<Cuda, void (*)(Cuda*)> cuda_{nullptr, nullptr};
 };
 
 }  // namespace millrace::ops

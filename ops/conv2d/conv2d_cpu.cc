@@ -40,7 +40,6 @@ struct Conv2d::Cpu {
   Tensor weight_grad, bias_grad;  // scratch
   memory x_data, w_data;          // what the last Forward ran on, for the Backward
   Shape key;                      // the cache key of the last train-mode Forward
-  std::string last_impl;
 };
 
 Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
@@ -151,7 +150,7 @@ Tensor Conv2d::ForwardCpu(const Tensor& x, Mode mode) {
     }
     return e;
   });
-  cpu_->last_impl = e.impl;
+  backend_info_ = e.impl;
   Tensor y = cpu::EmptyIn(e.y_layout, y_shape);
   const memory x_data = e.f_x.In(x);
   const memory w_data = e.f_w.In(weight_.value);
@@ -218,8 +217,6 @@ Tensor Conv2d::BackwardCpu(const Tensor& dy_in) {
   }
   return dx;
 }
-
-std::string Conv2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void Conv2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 

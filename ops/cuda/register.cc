@@ -4,10 +4,21 @@
 #include "ops/cuda/register.h"
 
 #include "core/device.h"
+#include "ops/batchnorm/batchnorm.h"
+#include "ops/conv2d/conv2d.h"
 #include "ops/optim/finite.h"
+#include "ops/pooling/pooling.h"
 
 namespace millrace::ops::cuda {
 
-void RegisterCudaKernels() { [[maybe_unused]] constexpr Device::Kind kCuda = Device::Kind::kCuda; }
+void RegisterCudaKernels() {
+  constexpr Device::Kind kCuda = Device::Kind::kCuda;
+  // Layers: member functions in <op>_cuda.cc.
+  Conv2d::Kernels().Set(kCuda, {&Conv2d::ForwardCuda, &Conv2d::BackwardCuda});
+  BatchNorm2d::Kernels().Set(kCuda, {&BatchNorm2d::ForwardCuda, &BatchNorm2d::BackwardCuda});
+  Pool2d::Kernels().Set(kCuda, {&Pool2d::ForwardCuda, &Pool2d::BackwardCuda});
+  // Checks: functions in namespace cuda.
+  AllFiniteKernels().Set(kCuda, &cuda::AllFinite);
+}
 
 }  // namespace millrace::ops::cuda

@@ -2,6 +2,7 @@
 #include "ops/pooling/pooling.h"
 
 #include <sstream>
+#include <utility>
 
 #include "ops/checks.h"
 
@@ -61,7 +62,9 @@ KernelTable<Pool2d::BackendKernels>& Pool2d::Kernels() {
 Tensor Pool2d::Forward(const Tensor& x, Mode mode) {
   CheckF32(x, kind());
   OutputShape(x.shape());
-  return LayoutScope::Finish((this->*Kernels().Get(x.device(), kind()).forward)(x, mode));
+  Tensor y = (this->*Kernels().Get(x.device(), kind()).forward)(x, mode);
+  if (mode == Mode::kTrain) input_device_ = x.device();
+  return LayoutScope::Finish(std::move(y));
 }
 
 Tensor Pool2d::Backward(const Tensor& dy) {
@@ -72,6 +75,9 @@ Tensor Pool2d::Backward(const Tensor& dy) {
   MILLRACE_CHECK_ARG(dy.shape() == expected, Describe() << ": gradient " << ToString(dy.shape())
                                                         << " does not match output "
                                                         << ToString(expected));
+  MILLRACE_CHECK_ARG(dy.device() == input_device_,
+                     Describe() << ": gradient on " << dy.device().ToString() << ", input on "
+                                << input_device_.ToString());
   return LayoutScope::Finish((this->*Kernels().Get(dy.device(), kind()).backward)(dy));
 }
 

@@ -6,8 +6,9 @@
 //   GlobalAvgPool  mean over all of H x W: y is [N, C, 1, 1] (torch's AdaptiveAvgPool2d(1))
 // Device-neutral: the kernels come from Pool2d::Kernels() by the input's device (the CPU
 // backend, in pooling_cpu.cc: millrace's own loops for max pooling on the convolutions'
-// layouts, max_pool_cpu.h, and oneDNN pooling primitives otherwise; no other backend exists
-// yet). Max pooling's gradient goes to the window's first maximum in row-major order, as torch's.
+// layouts, max_pool_cpu.h, and oneDNN pooling primitives otherwise; the CUDA backend, own
+// kernels with the same semantics, in pooling_cuda.cc). Max pooling's gradient goes to the
+// window's first maximum in row-major order, as torch's.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "ops/cpu/register.h"
+#include "ops/cuda/register.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
 
@@ -31,7 +33,8 @@ class Pool2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   // One operation per input element of each window.
   int64_t ForwardFlops(const Shape& input) const override;
-  std::string BackendInfo() const override;  // "forward / backward" implementations
+  // "forward / backward" implementations of the last Forward.
+  std::string BackendInfo() const override { return backend_info_; }
   // Takes x and dy in any oneDNN layout; y and dx come in the layouts oneDNN picks for x's.
   bool AcceptsLayouts() const override { return true; }
 
@@ -53,18 +56,27 @@ class Pool2d : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
+  friend void cuda::RegisterCudaKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;
   };
   Tensor ForwardCpu(const Tensor& x, Mode mode);
   Tensor BackwardCpu(const Tensor& dy);
+  struct Cuda;  // defined in the CUDA backend's file, pooling_cuda.cc
+  Tensor ForwardCuda(const Tensor& x, Mode mode);
+  Tensor BackwardCuda(const Tensor& dy);
 
   Kind pool_kind_;
   int64_t kernel_, stride_, padding_;
-  Shape input_shape_;  // of the last train-mode Forward
-  Shape input_key_;    // its primitive cache key (shape and layout)
+  Shape input_shape_;    // of the last train-mode Forward
+  Device input_device_;  // its device
+  Shape input_key_;      // its primitive cache key (shape and layout)
+  std::string backend_info_;
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
+  // Made and given its deleter by pooling_cuda.cc, so that a build without CUDA links no CUDA
+  // code.
+  std::unique_ptr<Cuda, void (*)(Cuda*)> cuda_{nullptr, nullptr};
 };
 
 class MaxPool2d : public Pool2d {

@@ -33,7 +33,6 @@ struct Pool2d::Cpu {
     std::vector<int32_t> argmax;
   };
   cpu::PrimitiveCache<Entry> cache;
-  std::string last_impl;
 };
 
 Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
@@ -88,7 +87,7 @@ Tensor Pool2d::ForwardCpu(const Tensor& x, Mode mode) {
     e.impl = cpu::ImplName(train) + " / " + cpu::ImplName(backward);
     return e;
   });
-  cpu_->last_impl = e.impl;
+  backend_info_ = e.impl;
   Tensor y = cpu::EmptyIn(e.y_layout, y_shape);
   if (e.gx) {
     int32_t* argmax = nullptr;
@@ -139,8 +138,6 @@ Tensor Pool2d::BackwardCpu(const Tensor& dy) {
   cpu::Execute(Describe(), e.backward, args);
   return dx;
 }
-
-std::string Pool2d::BackendInfo() const { return cpu_ ? cpu_->last_impl : std::string(); }
 
 void Pool2d::CpuDeleter::operator()(Cpu* cpu) const noexcept { delete cpu; }
 
