@@ -88,6 +88,12 @@ void CudaCopyAsync(void* dst, Device dst_device, const void* src, Device src_dev
                    void* stream);
 // Queues a zero fill of device memory on the thread's CurrentCudaStream(device).
 void CudaZeroAsync(void* ptr, size_t bytes, int device);
+// A private pool for a graph capture (core/device_graph.h): while the calling thread's pool is
+// set (not 0), the blocks it takes from the allocator belong to that pool; ReleaseCudaPool gives
+// a pool's free blocks to the shared cache and makes its live ones return there when freed.
+int NewCudaPool();
+void SetThreadCudaPool(int pool);
+void ReleaseCudaPool(int pool);
 }  // namespace detail
 
 }  // namespace millrace

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,18 +37,33 @@ std::string Bytes(size_t bytes) {
 
 constexpr int kMaxDevices = 16;
 
+// The calling thread's graph pool (core/device_graph.h); 0: none.
+thread_local int tls_pool = 0;
+
 class DeviceCache {
  public:
   void* Take(size_t bytes, int device) {
+    const int pool = tls_pool;
     {
       std::lock_guard lock(mutex_);
-      auto& blocks = free_[{device, bytes}];
       DeviceMemoryStats& s = stats_[device];
+      if (pool != 0) {  // the pool's own freed blocks first
+        auto& own = pool_free_[pool][{device, bytes}];
+        if (!own.empty()) {
+          void* p = own.back();
+          own.pop_back();
+          s.cached -= bytes;
+          Use(s, bytes);
+          return p;
+        }
+      }
+      auto& blocks = free_[{device, bytes}];
       if (!blocks.empty()) {
         void* p = blocks.back();
         blocks.pop_back();
         s.cached -= bytes;
         Use(s, bytes);
+        if (pool != 0) owner_[p] = pool;
         return p;
       }
     }
@@ -73,15 +89,47 @@ class DeviceCache {
     DeviceMemoryStats& s = stats_[device];
     ++s.device_allocations;
     Use(s, bytes);
+    if (pool != 0) owner_[p] = pool;
     return p;
   }
 
   void Give(void* p, size_t bytes, int device) {
     std::lock_guard lock(mutex_);
-    free_[{device, bytes}].push_back(p);
     DeviceMemoryStats& s = stats_[device];
     s.in_use -= bytes;
     s.cached += bytes;
+    if (!owner_.empty()) {
+      auto owner = owner_.find(p);
+      if (owner != owner_.end()) {
+        if (live_pools_.count(owner->second)) {  // a graph may still write it: keep it apart
+          pool_free_[owner->second][{device, bytes}].push_back(p);
+          return;
+        }
+        owner_.erase(owner);
+      }
+    }
+    free_[{device, bytes}].push_back(p);
+  }
+
+  int NewPool() {
+    std::lock_guard lock(mutex_);
+    live_pools_.insert(next_pool_);
+    return next_pool_++;
+  }
+
+  // The pool's freed blocks join the shared cache; its live ones will when freed.
+  void ReleasePool(int pool) {
+    std::lock_guard lock(mutex_);
+    live_pools_.erase(pool);
+    auto it = pool_free_.find(pool);
+    if (it == pool_free_.end()) return;
+    for (auto& [key, blocks] : it->second) {
+      for (void* p : blocks) {
+        owner_.erase(p);
+        free_[key].push_back(p);
+      }
+    }
+    pool_free_.erase(it);
   }
 
   DeviceMemoryStats Stats(int device) {
@@ -101,7 +149,7 @@ class DeviceCache {
     cudaDeviceSynchronize();
     std::lock_guard lock(mutex_);
     size_t released = 0;
-    for (auto& [key, blocks] : free_) {
+    for (auto& [key, blocks] : free_) {  // (a graph pool's blocks stay: a replay writes them)
       if (key.first != device) continue;
       for (void* p : blocks) cudaFree(p);
       released += key.second * blocks.size();
@@ -111,9 +159,16 @@ class DeviceCache {
     return released;
   }
 
+  using FreeLists = std::map<std::pair<int, size_t>, std::vector<void*>>;  // (device, bytes)
   std::mutex mutex_;
-  std::map<std::pair<int, size_t>, std::vector<void*>> free_;
+  FreeLists free_;
   DeviceMemoryStats stats_[kMaxDevices];
+  // Graph pools: which pool took a block (only blocks taken under a pool), each live pool's
+  // freed blocks.
+  std::map<void*, int> owner_;
+  std::map<int, FreeLists> pool_free_;
+  std::set<int> live_pools_;
+  int next_pool_ = 1;
 };
 
 DeviceCache& Cache() {
@@ -198,6 +253,10 @@ void CudaCopy(void* dst, Device dst_device, const void* src, Device src_device, 
   CudaCopyAsync(dst, dst_device, src, src_device, bytes, stream);
   MILLRACE_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
+
+int NewCudaPool() { return Cache().NewPool(); }
+void SetThreadCudaPool(int pool) { tls_pool = pool; }
+void ReleaseCudaPool(int pool) { Cache().ReleasePool(pool); }
 
 void CudaZeroAsync(void* ptr, size_t bytes, int device) {
   auto stream = static_cast<cudaStream_t>(CurrentCudaStream(device));

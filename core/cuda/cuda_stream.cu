@@ -23,9 +23,8 @@ class CudaEvent final : public DeviceEvent {
 std::shared_ptr<void> MakeCudaStream(int device) {
   MILLRACE_CUDA_CHECK(cudaSetDevice(device));
   cuda::Stream stream = cuda::MakeStream();
-  return std::shared_ptr<void>(stream.release(), [](void* s) {
-    cudaStreamDestroy(static_cast<cudaStream_t>(s));
-  });
+  return std::shared_ptr<void>(stream.release(),
+                               [](void* s) { cudaStreamDestroy(static_cast<cudaStream_t>(s)); });
 }
 
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void* stream) {
