@@ -13,3 +13,9 @@ list(APPEND MILLRACE_OPS_SOURCES
   dwsep/dwsep.cc
   models.cc
 )
+# The CUDA backend of the layers (host glue and kernels).
+list(APPEND MILLRACE_OPS_CUDA_SOURCES
+  linear/linear_cuda.cc linear/linear_cuda.cu
+  activation/relu_cuda.cc activation/relu_cuda.cu
+  activation/dropout_cuda.cc activation/dropout_cuda.cu
+)

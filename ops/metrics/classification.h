@@ -34,4 +34,9 @@ void ClassificationCounts(const Tensor& logits, const Tensor& labels,
                           const ClassificationTotals& totals);
 }  // namespace cpu
 
+namespace cuda {  // classification_cuda.cc, in a build with CUDA
+void ClassificationCounts(const Tensor& logits, const Tensor& labels,
+                          const ClassificationTotals& totals);
+}  // namespace cuda
+
 }  // namespace millrace::ops

@@ -30,4 +30,9 @@ void MaskMultiply(Tensor& x, const Tensor& mask);
 int64_t CountZeros(const Tensor& x);
 }  // namespace cpu
 
+namespace cuda {  // mask_cuda.cc, in a build with CUDA
+void MaskMultiply(Tensor& x, const Tensor& mask);
+int64_t CountZeros(const Tensor& x);
+}  // namespace cuda
+
 }  // namespace millrace::ops

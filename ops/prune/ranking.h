@@ -37,4 +37,11 @@ void ChannelL2Norms(const Tensor& value, const Tensor& mask, std::vector<int64_t
                     std::vector<float>& norms);
 }  // namespace cpu
 
+namespace cuda {  // ranking_cuda.cc, in a build with CUDA
+void L1Scores(const Tensor& value, const Tensor& mask, std::vector<float>& scores,
+              std::vector<int64_t>& index);
+void ChannelL2Norms(const Tensor& value, const Tensor& mask, std::vector<int64_t>& alive,
+                    std::vector<float>& norms);
+}  // namespace cuda
+
 }  // namespace millrace::ops

@@ -1,11 +1,11 @@
 // The backend seam's contract: one error wording for a device without a kernel, the compute
 // thread's set-up per device, and Tensor::data refusing device memory.
 #include <gtest/gtest.h>
+#include <xmmintrin.h>
 
 #include <functional>
 #include <string>
 #include <thread>
-#include <xmmintrin.h>
 
 #include "core/error.h"
 #include "ops/activation/dropout.h"
@@ -92,6 +92,9 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
   for (const Row& r : rows) {
     for (Device::Kind kind : CompiledBackends()) EXPECT_TRUE(r.has(kind)) << r.op;
     if (Compiled(Device::Kind::kCuda)) continue;
+    // An op whose CUDA kernels are registered ahead of CompiledBackends' switch to CUDA (the
+    // integrator turns it on once every op has them) has nothing missing to name.
+    if (r.has(Device::Kind::kCuda)) continue;
     Error e = Thrown([&] { r.get(Device::Cuda(0)); });
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << r.op;
     EXPECT_EQ(e.message(), "no kernel for " + r.op + " on cuda:0");
@@ -163,10 +166,13 @@ TEST(DeviceTensor, DataRefusesAndLayersNameTheMissingKernel) {
   EXPECT_NE(x.raw_data(), nullptr);
   Tensor h = x.To(Device::Cpu());
   EXPECT_EQ(h.data<float>()[0], 0.0f);
-  if (!Compiled(Device::Kind::kCuda)) {
+  // Layers whose CUDA kernels are not registered (yet) name the missing one.
+  if (!Linear::Kernels().Has(Device::Kind::kCuda)) {
     Linear fc(3, 2);
     EXPECT_EQ(Thrown([&] { fc.Forward(x, Mode::kEval); }).message(),
               "no kernel for Linear on cuda:0");
+  }
+  if (!Pool2d::Kernels().Has(Device::Kind::kCuda)) {
     MaxPool2d pool(2);
     Tensor image = Tensor::Zeros({1, 1, 2, 2}, DType::kF32, Device::Cuda(0));
     EXPECT_EQ(Thrown([&] { pool.Forward(image, Mode::kEval); }).message(),
