@@ -15,7 +15,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   prune/topk.cc
   prune/mask.cc prune/mask_cpu.cc
   prune/ranking.cc prune/ranking_cpu.cc
-  prune/magnitude.cc
+  prune/magnitude.cc prune/magnitude_cpu.cc
   prune/schedule.cc
   prune/report.cc
 )
@@ -36,5 +36,6 @@ list(APPEND MILLRACE_OPS_CUDA_SOURCES
   optim/update_cuda.cc optim/update_cuda.cu
   prune/mask_cuda.cc prune/mask_cuda.cu
   prune/ranking_cuda.cc prune/ranking_cuda.cu
+  prune/magnitude_cuda.cc prune/magnitude_cuda.cu
   metrics/classification_cuda.cc metrics/classification_cuda.cu
 )

@@ -31,6 +31,7 @@ void RegisterCudaKernels() {
   CountZerosKernels().Set(kCuda, &cuda::CountZeros);
   L1ScoresKernels().Set(kCuda, &cuda::L1Scores);
   ChannelL2NormsKernels().Set(kCuda, &cuda::ChannelL2Norms);
+  L1PruneKernels().Set(kCuda, &cuda::L1Prune);
   ClassificationCountsKernels().Set(kCuda, &cuda::ClassificationCounts);
 }
 

@@ -38,11 +38,11 @@ void L1Scores(const Tensor& value, const Tensor& mask, std::vector<float>& score
   auto* selected_scores = reinterpret_cast<float*>(count + 1);
   const auto* m = static_cast<const float*>(mask.raw_data());
   size_t temp_bytes = 0;
-  MILLRACE_CUDA_CHECK(LaunchSelectUnmasked(w, m, n, selected, selected_scores, count, nullptr,
+  MILLRACE_CUDA_CHECK(LaunchSelectUnmasked(w, m, n, 0, selected, selected_scores, count, nullptr,
                                            &temp_bytes, stream));
   void* temp = Workspace(device, temp_bytes);
-  MILLRACE_CUDA_CHECK(
-      LaunchSelectUnmasked(w, m, n, selected, selected_scores, count, temp, &temp_bytes, stream));
+  MILLRACE_CUDA_CHECK(LaunchSelectUnmasked(w, m, n, 0, selected, selected_scores, count, temp,
+                                           &temp_bytes, stream));
   MILLRACE_CUDA_LAUNCH_CHECK("L1Scores");
   int64_t kept = 0;
   std::memcpy(&kept, ReadBack(device, count, sizeof(kept)), sizeof(kept));

@@ -30,14 +30,14 @@ __global__ void AbsKernel(const float* value, int64_t n, float* scores) {
   }
 }
 
-// scores[j] = |value[index[j]]| for j < *count.
-__global__ void GatherAbsKernel(const float* value, const int64_t* index, const int64_t* count,
-                                float* scores) {
+// scores[j] = |value[index[j] - base]| for j < *count.
+__global__ void GatherAbsKernel(const float* value, int64_t base, const int64_t* index,
+                                const int64_t* count, float* scores) {
   const int64_t n = *count;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < n;
        j += stride) {
-    scores[j] = fabsf(value[index[j]]);
+    scores[j] = fabsf(value[index[j] - base]);
   }
 }
 
@@ -66,15 +66,16 @@ void LaunchAbs(const float* value, int64_t n, float* scores, cudaStream_t stream
   AbsKernel<<<RankingBlocks(n), kRankingThreads, 0, stream>>>(value, n, scores);
 }
 
-cudaError_t LaunchSelectUnmasked(const float* value, const float* mask, int64_t n, int64_t* index,
-                                 float* scores, int64_t* count, void* temp, size_t* temp_bytes,
-                                 cudaStream_t stream) {
+cudaError_t LaunchSelectUnmasked(const float* value, const float* mask, int64_t n, int64_t base,
+                                 int64_t* index, float* scores, int64_t* count, void* temp,
+                                 size_t* temp_bytes, cudaStream_t stream) {
   // A mask entry is a flag: != 0 selects (NaN too, as the CPU's m[i] == 0 test keeps it).
-  const thrust::counting_iterator<int64_t> flat(0);
+  const thrust::counting_iterator<int64_t> flat(base);
   const cudaError_t status =
       cub::DeviceSelect::Flagged(temp, *temp_bytes, flat, mask, index, count, n, stream);
   if (status != cudaSuccess || temp == nullptr) return status;
-  GatherAbsKernel<<<RankingBlocks(n), kRankingThreads, 0, stream>>>(value, index, count, scores);
+  GatherAbsKernel<<<RankingBlocks(n), kRankingThreads, 0, stream>>>(value, base, index, count,
+                                                                    scores);
   return cudaSuccess;
 }
 

@@ -86,6 +86,7 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
       row(CountZerosKernels()),
       row(L1ScoresKernels()),
       row(ChannelL2NormsKernels()),
+      row(L1PruneKernels()),
       row(ClassificationCountsKernels()),
   };
   EXPECT_EQ(rows[0].op, "Linear");
