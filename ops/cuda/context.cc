@@ -59,7 +59,15 @@ cudaStream_t Stream(Device device) {
   if (context.device() == device && context.stream() != nullptr) {
     return static_cast<cudaStream_t>(context.stream());
   }
-  if (!d.own_stream) d.own_stream = millrace::cuda::MakeStream();
+  if (!d.own_stream) {
+    // A blocking stream, unlike a stage's: Tensor::To and CopyFrom copy with cudaMemcpy on the
+    // legacy default stream, which is ordered only with blocking streams. So outside a Gpu(d)
+    // stage (tests, evaluation), an input uploaded before an op and a result read back after it
+    // are ordered with the op's kernels, as context.h promises.
+    cudaStream_t stream = nullptr;
+    MILLRACE_CUDA_CHECK(cudaStreamCreate(&stream));
+    d.own_stream.reset(stream);
+  }
   return d.own_stream.get();
 }
 

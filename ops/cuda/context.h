@@ -13,7 +13,9 @@
 // stages on it); on any other thread (tests, evaluation outside a graph), a stream of the
 // thread's own on that device, made once. Work is queued, not waited for: a result reaches the
 // host through Tensor::To(Device::Cpu()), which synchronises, or through an explicit
-// Synchronize.
+// Synchronize. Tensor::To copies on the legacy default stream (cudaMemcpy): the thread's own
+// stream is a blocking one, ordered with those copies; a stage's stream is non-blocking, so
+// inside a Gpu(d) stage copies must be ordered with the stage's stream explicitly.
 //
 // Thread safety: every function returns the calling thread's own objects; handles are never
 // shared between threads (cuBLAS and cuDNN handles are not thread-safe).
