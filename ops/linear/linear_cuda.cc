@@ -6,6 +6,7 @@
 // cuBLASLt is column-major; a row-major [R, C] matrix is its column-major C x R transpose, so:
 //   forward:          y[N,O]  = x[N,I] W^T + b    as  y' (O x N) = op_T(W' (I x O)) x' (I x N)
 //                     bias (and a fused ReLU) in the epilogue: EPILOGUE_BIAS / RELU_BIAS / RELU
+//                     (a pass of linear_cuda.cu where cuBLASLt has no algorithm with one)
 //   backward data:    dx[N,I] = dy[N,O] W          as  dx' (I x N) = W' (I x O) dy' (O x N)
 //   backward weights: dW[O,I] += dy^T x            as  dW' (I x O) = x' (I x N) op_T(dy' (O x N)),
 //                     beta = 1: adds into the gradient, as the CPU's sum post-op does
@@ -66,16 +67,20 @@ LtLayout MakeLtLayout(const LtMatrix& m) {
   return LtLayout(layout);
 }
 
-// One matmul D = alpha op(A) op(B) + beta D, planned for one shape and alignment.
+// One matmul D = alpha op(A) op(B) + beta D, planned for one shape and alignment. `planned` is
+// false when cuBLASLt has no algorithm with that epilogue (the caller plans one without).
 struct LtMatmul {
   LtDesc desc;
   LtLayout a, b, d;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  bool planned = false;
 
   LtMatmul(Device device, cublasOperation_t trans_a, cublasOperation_t trans_b, const LtMatrix& a_m,
            const LtMatrix& b_m, const LtMatrix& d_m, cublasLtEpilogue_t epilogue,
-           uint32_t alignment, const std::string& what) {
+           uint32_t alignment)
+      : epilogue(epilogue) {
     cublasLtMatmulDesc_t raw = nullptr;
     MILLRACE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&raw, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     desc.reset(raw);
@@ -103,11 +108,12 @@ struct LtMatmul {
     }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    MILLRACE_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(cuda::CublasLt(device), desc.get(),
-                                                         a.get(), b.get(), d.get(), d.get(),
-                                                         preference.get(), 1, &result, &found));
-    MILLRACE_CHECK(found > 0, ErrorKind::kCuda,
-                   what << ": cuBLASLt has no algorithm for this matmul");
+    const cublasStatus_t status =
+        cublasLtMatmulAlgoGetHeuristic(cuda::CublasLt(device), desc.get(), a.get(), b.get(),
+                                       d.get(), d.get(), preference.get(), 1, &result, &found);
+    if (status == CUBLAS_STATUS_NOT_SUPPORTED) return;  // no algorithm: planned stays false
+    MILLRACE_CUBLAS_CHECK(status);
+    planned = found > 0;
     algo = result.algo;
     workspace = result.workspaceSize;
   }
@@ -127,6 +133,24 @@ struct LtMatmul {
                                          d.get(), &algo, scratch, workspace, stream));
   }
 };
+
+// A matmul planned with `epilogue` if cuBLASLt has an algorithm for it, else with none (the
+// caller then applies the bias and ReLU with LaunchLinearEpilogue); throws when neither plans.
+std::unique_ptr<LtMatmul> PlanLtMatmul(Device device, cublasOperation_t trans_a,
+                                       cublasOperation_t trans_b, const LtMatrix& a,
+                                       const LtMatrix& b, const LtMatrix& d,
+                                       cublasLtEpilogue_t epilogue, uint32_t alignment,
+                                       const std::string& what) {
+  auto plan = std::make_unique<LtMatmul>(device, trans_a, trans_b, a, b, d, epilogue, alignment);
+  if (!plan->planned && epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+    plan = std::make_unique<LtMatmul>(device, trans_a, trans_b, a, b, d, CUBLASLT_EPILOGUE_DEFAULT,
+                                      alignment);
+  }
+  MILLRACE_CHECK(plan->planned, ErrorKind::kCuda,
+                 what << ": cuBLASLt has no algorithm for a matmul of " << d.rows << " x " << d.cols
+                      << " (alignment " << alignment << " bytes)");
+  return plan;
+}
 
 }  // namespace
 
@@ -157,11 +181,18 @@ Tensor Linear::ForwardCuda(const Tensor& x, Mode mode) {
   const uint32_t alignment =
       LtAlignment({x.raw_data(), weight_.value.raw_data(), y.raw_data(), bias});
   LtMatmul& forward = Cuda::Get(cuda_->forward, {n, alignment, static_cast<int>(epilogue)}, [&] {
-    return std::make_unique<LtMatmul>(device, CUBLAS_OP_T, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
-                                      LtMatrix{in_, n, in_}, LtMatrix{out_, n, out_}, epilogue,
-                                      alignment, Describe());
+    return PlanLtMatmul(device, CUBLAS_OP_T, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
+                        LtMatrix{in_, n, in_}, LtMatrix{out_, n, out_}, epilogue, alignment,
+                        Describe());
   });
-  forward.Run(device, weight_.value.raw_data(), x.raw_data(), y.raw_data(), 0.0f, bias);
+  const bool in_epilogue = forward.epilogue == epilogue;
+  forward.Run(device, weight_.value.raw_data(), x.raw_data(), y.raw_data(), 0.0f,
+              in_epilogue ? bias : nullptr);
+  if (!in_epilogue) {  // cuBLASLt had no algorithm with the epilogue: bias and ReLU in a pass
+    cuda::LaunchLinearEpilogue(static_cast<float*>(y.raw_data()), static_cast<const float*>(bias),
+                               n, out_, fused_relu_, cuda::Stream(device));
+    MILLRACE_CUDA_LAUNCH_CHECK("LinearEpilogue");
+  }
   if (mode == Mode::kTrain) {
     input_ = x.View();
     output_ = fused_relu_ ? y.View() : Tensor();
@@ -199,9 +230,9 @@ Tensor Linear::BackwardCuda(const Tensor& dy_in) {
     const uint32_t alignment =
         LtAlignment({dy->raw_data(), weight_.value.raw_data(), dx.raw_data()});
     LtMatmul& backward_data = Cuda::Get(cuda_->backward_data, {n, alignment, 0}, [&] {
-      return std::make_unique<LtMatmul>(device, CUBLAS_OP_N, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
-                                        LtMatrix{out_, n, out_}, LtMatrix{in_, n, in_},
-                                        CUBLASLT_EPILOGUE_DEFAULT, alignment, Describe());
+      return PlanLtMatmul(device, CUBLAS_OP_N, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
+                          LtMatrix{out_, n, out_}, LtMatrix{in_, n, in_}, CUBLASLT_EPILOGUE_DEFAULT,
+                          alignment, Describe());
     });
     backward_data.Run(device, weight_.value.raw_data(), dy->raw_data(), dx.raw_data(), 0.0f,
                       nullptr);
@@ -209,9 +240,9 @@ Tensor Linear::BackwardCuda(const Tensor& dy_in) {
   const uint32_t alignment =
       LtAlignment({input_.raw_data(), dy->raw_data(), weight_.grad.raw_data()});
   LtMatmul& backward_weights = Cuda::Get(cuda_->backward_weights, {n, alignment, 0}, [&] {
-    return std::make_unique<LtMatmul>(device, CUBLAS_OP_N, CUBLAS_OP_T, LtMatrix{in_, n, in_},
-                                      LtMatrix{out_, n, out_}, LtMatrix{in_, out_, in_},
-                                      CUBLASLT_EPILOGUE_DEFAULT, alignment, Describe());
+    return PlanLtMatmul(device, CUBLAS_OP_N, CUBLAS_OP_T, LtMatrix{in_, n, in_},
+                        LtMatrix{out_, n, out_}, LtMatrix{in_, out_, in_},
+                        CUBLASLT_EPILOGUE_DEFAULT, alignment, Describe());
   });
   backward_weights.Run(device, input_.raw_data(), dy->raw_data(), weight_.grad.raw_data(), 1.0f,
                        nullptr);
