@@ -1,7 +1,7 @@
 // The classification metrics' counts of one batch, as a kernel behind the backend seam:
 // pipelines/metrics.h (ClassificationMetrics) accumulates them. Checks once, then runs the
-// kernel registered for the logits' device (classification_cpu.cc; another device throws
-// "no kernel for ClassificationCounts on cuda:0").
+// kernel registered for the logits' device (classification_cpu.cc; classification_cuda.cc in a
+// build with CUDA, which reads each row's prediction and loss back to add them into the totals).
 #pragma once
 
 #include <cstdint>

@@ -164,8 +164,9 @@ TEST(CudaPrune, GlobalL1SelectsTheCpusEntriesWithAndWithoutTies) {
   for (bool ties : {false, true}) {
     std::vector<Parameter> cpu(3), gpu(3);
     const std::vector<Shape> shapes = {{40, 30}, {7}, {300}};
+    const char* const kNames[] = {"p0", "p1", "p2"};
     for (size_t i = 0; i < shapes.size(); ++i) {
-      cpu[i] = MakeParameter("p" + std::to_string(i), shapes[i], true);
+      cpu[i] = MakeParameter(kNames[i], shapes[i], true);
       cpu[i].value = Random(shapes[i], 50 + i);
       if (ties) {
         for (float& x : cpu[i].value.span<float>()) x = x < 0 ? -0.25f : 0.25f;
