@@ -4,8 +4,9 @@
 //   Tensor y  = layer.Forward(x, Mode::kTrain);  // saves what Backward needs
 //   Tensor dx = layer.Backward(dy);              // adds into each Parameter's grad, returns dx
 // Forward and Backward check their arguments once, then call the kernels registered for the
-// input's device in the layer's KernelTable (ops/kernel_table.h): the CPU backend (oneDNN) is
-// the only one so far; another device throws "no kernel for <layer> on <device>".
+// input's device in the layer's KernelTable (ops/kernel_table.h): the CPU backend (oneDNN), and
+// in a build with CUDA the CUDA one for the layers that register it; a device without the
+// layer's kernels throws "no kernel for <layer> on <device>".
 // A layer object is used by one thread at a time (the compute stage's thread).
 #pragma once
 

@@ -19,4 +19,7 @@ list(APPEND MILLRACE_OPS_CUDA_SOURCES
   conv2d/conv2d_cuda.cc conv2d/conv2d_cuda.cu
   batchnorm/batchnorm_cuda.cc
   pooling/pooling_cuda.cc pooling/pooling_cuda.cu
+  linear/linear_cuda.cc linear/linear_cuda.cu
+  activation/relu_cuda.cc activation/relu_cuda.cu
+  activation/dropout_cuda.cc activation/dropout_cuda.cu
 )

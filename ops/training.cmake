@@ -16,7 +16,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   prune/topk.cc
   prune/mask.cc prune/mask_cpu.cc
   prune/ranking.cc prune/ranking_cpu.cc
-  prune/magnitude.cc
+  prune/magnitude.cc prune/magnitude_cpu.cc
   prune/schedule.cc
   prune/report.cc
 )
@@ -29,4 +29,15 @@ list(APPEND MILLRACE_OPS_SOURCES
   checkpoint/checkpoint.cc
 )
 list(APPEND MILLRACE_OPS_SOURCES prune/shrink.cc)
-list(APPEND MILLRACE_OPS_CUDA_SOURCES optim/finite_cuda.cc optim/finite_cuda.cu)
+# The CUDA backend of the losses, optimizers, pruning and metrics (host glue and kernels).
+list(APPEND MILLRACE_OPS_CUDA_SOURCES
+  loss/cross_entropy_cuda.cc loss/cross_entropy_cuda.cu
+  loss/mse_cuda.cc loss/mse_cuda.cu
+  loss/distillation_cuda.cc loss/distillation_cuda.cu
+  optim/update_cuda.cc optim/update_cuda.cu
+  prune/mask_cuda.cc prune/mask_cuda.cu
+  prune/ranking_cuda.cc prune/ranking_cuda.cu
+  prune/magnitude_cuda.cc prune/magnitude_cuda.cu
+  metrics/classification_cuda.cc metrics/classification_cuda.cu
+  optim/finite_cuda.cc optim/finite_cuda.cu
+)

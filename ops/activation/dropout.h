@@ -3,13 +3,16 @@
 // layer's own Rng(seed): the same seed and the same sequence of calls give the same masks.
 // Backward: dx = dy * scale (the last train-mode Forward's mask).
 // Device-neutral: the kernels come from Dropout::Kernels() by the input's device (the CPU
-// backend is in dropout_cpu.cc; no other backend exists yet).
+// backend is in dropout_cpu.cc, the CUDA one in dropout_cuda.cc). Both draw the mask from the
+// same Rng in the same order, so a seed gives the same masks on either device.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "ops/cpu/register.h"
+#include "ops/cuda/register.h"
 #include "ops/init.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
@@ -42,12 +45,18 @@ class Dropout : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
+  friend void cuda::RegisterCudaKernels();
   Tensor ForwardCpu(const Tensor& x);  // dropout_cpu.cc
   Tensor BackwardCpu(const Tensor& dy);
+  // The pinned staging of the draws (dropout_cuda.cc); the deleter is set where it is made.
+  struct Cuda;
+  Tensor ForwardCuda(const Tensor& x);
+  Tensor BackwardCuda(const Tensor& dy);
 
   double p_;
   Rng rng_;
   Tensor scale_;  // 0 or 1/(1-p) per element of the last train-mode Forward
+  std::unique_ptr<Cuda, void (*)(Cuda*)> cuda_{nullptr, nullptr};
 };
 
 }  // namespace millrace::ops

@@ -37,6 +37,7 @@ void RegisterCpuKernels() {
   CountZerosKernels().Set(kCpu, &cpu::CountZeros);
   L1ScoresKernels().Set(kCpu, &cpu::L1Scores);
   ChannelL2NormsKernels().Set(kCpu, &cpu::ChannelL2Norms);
+  L1PruneKernels().Set(kCpu, &cpu::L1Prune);
   ClassificationCountsKernels().Set(kCpu, &cpu::ClassificationCounts);
 }
 

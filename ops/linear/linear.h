@@ -1,8 +1,8 @@
 // Linear: y = x W^T + b.
 //   x: [N, in_features]   W: [out_features, in_features]   b: [out_features]   y: [N, out]
 // Device-neutral: Forward and Backward check their arguments, then call the kernels registered
-// for x's device in Linear::Kernels() (the CPU backend, oneDNN matmul, is in linear_cpu.cc; no
-// other backend exists yet). Another device throws "no kernel for Linear on cuda:0". Backward needs
+// for x's device in Linear::Kernels() (the CPU backend, oneDNN matmul, is in linear_cpu.cc; the
+// CUDA backend, cuBLASLt, in linear_cuda.cc in a build with CUDA). Backward needs
 // the last train-mode Forward's input, which the layer keeps as a view: the caller must not
 // overwrite x between Forward and Backward.
 // Fused ReLU: in a Sequential, a Linear followed directly by a ReLU (the mlp's hidden layers)
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "ops/cpu/register.h"
+#include "ops/cuda/register.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
 
@@ -55,12 +56,18 @@ class Linear : public Layer {
 
  private:
   friend void cpu::RegisterCpuKernels();
+  friend void cuda::RegisterCudaKernels();
   struct Cpu;  // defined in the CPU backend's file
   struct CpuDeleter {
     void operator()(Cpu* cpu) const noexcept;
   };  // oneDNN primitives per input shape (linear_cpu.cc)
   Tensor ForwardCpu(const Tensor& x, Mode mode);
   Tensor BackwardCpu(const Tensor& dy);
+  // cuBLASLt plans per input shape (linear_cuda.cc); the deleter is set where the state is
+  // made, so a build without CUDA needs no definition of it.
+  struct Cuda;
+  Tensor ForwardCuda(const Tensor& x, Mode mode);
+  Tensor BackwardCuda(const Tensor& dy);
 
   int64_t in_, out_;
   Parameter weight_, bias_;
@@ -68,6 +75,7 @@ class Linear : public Layer {
   Tensor output_;  // view of the last train-mode output, with a fused ReLU only
   bool fused_relu_ = false;
   std::unique_ptr<Cpu, CpuDeleter> cpu_;
+  std::unique_ptr<Cuda, void (*)(Cuda*)> cuda_{nullptr, nullptr};
 };
 
 }  // namespace millrace::ops

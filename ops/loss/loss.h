@@ -6,9 +6,9 @@
 //
 // Every loss is a mean over the batch (reduction "mean" in PyTorch's words), so r.grad already
 // carries the 1/B. Each function checks its arguments, then runs the kernel registered for the
-// inputs' device (loss_kernels.h; only the CPU backend exists so far, and another device throws
-// Error(kInvalidArgument) "no kernel for SoftmaxCrossEntropy on cuda:0"). All inputs must be
-// on one device; r.grad is on it too. Pure functions: thread-safe for distinct outputs.
+// inputs' device (loss_kernels.h: the CPU backend, and CUDA in a build with it, where reading
+// the loss back is a host sync). All inputs must be on one device; r.grad is on it too. Pure
+// functions: thread-safe for distinct outputs.
 #pragma once
 
 #include "core/tensor.h"

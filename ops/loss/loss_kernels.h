@@ -2,7 +2,10 @@
 // (dtypes, shapes, devices) and allocate `grad` (f32, the first argument's shape and device);
 // the kernel registered for the inputs' device fills grad and returns the mean loss. A label
 // out of range is found by the kernel (it reads the labels) and throws Error(kData).
-// CPU kernels: cross_entropy_cpu.cc, mse_cpu.cc, distillation_cpu.cc.
+// CPU kernels: cross_entropy_cpu.cc, mse_cpu.cc, distillation_cpu.cc; CUDA kernels: the
+// <loss>_cuda.cc host glue beside them and its .cu (in a build with CUDA only). The CUDA kernels
+// return the loss through one read-back (ops/cuda/readback.h): a host sync, as the loss is a
+// host value.
 #pragma once
 
 #include "core/tensor.h"
@@ -36,5 +39,17 @@ int64_t Label(const Tensor& labels, int64_t b);
 // Throws Error(kData) naming `op` and the batch index for a label outside [0, classes).
 void CheckLabelRange(const Tensor& labels, int64_t classes, const char* op);
 }  // namespace cpu
+
+namespace cuda {
+double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
+                           Tensor& grad);
+double Mse(const Tensor& prediction, const Tensor& target, Tensor& grad);
+double Distillation(const Tensor& student, const Tensor& teacher, const Tensor& labels,
+                    const DistillationOptions& options, Tensor& grad);
+// The row kernels report the first row whose label is outside [0, classes) (~0 for none): this
+// throws cpu::CheckLabelRange's Error(kData) for it, reading that one label back.
+void ThrowIfBadLabel(const Tensor& labels, unsigned long long first_bad, int64_t classes,
+                     const char* op);
+}  // namespace cuda
 
 }  // namespace millrace::ops

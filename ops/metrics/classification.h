@@ -1,7 +1,7 @@
 // The classification metrics' counts of one batch, as a kernel behind the backend seam:
 // pipelines/metrics.h (ClassificationMetrics) accumulates them. Checks once, then runs the
-// kernel registered for the logits' device (classification_cpu.cc; another device throws
-// "no kernel for ClassificationCounts on cuda:0").
+// kernel registered for the logits' device (classification_cpu.cc; classification_cuda.cc in a
+// build with CUDA, which reads each row's prediction and loss back to add them into the totals).
 #pragma once
 
 #include <cstdint>
@@ -33,5 +33,10 @@ namespace cpu {
 void ClassificationCounts(const Tensor& logits, const Tensor& labels,
                           const ClassificationTotals& totals);
 }  // namespace cpu
+
+namespace cuda {  // classification_cuda.cc, in a build with CUDA
+void ClassificationCounts(const Tensor& logits, const Tensor& labels,
+                          const ClassificationTotals& totals);
+}  // namespace cuda
 
 }  // namespace millrace::ops

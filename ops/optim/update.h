@@ -1,8 +1,7 @@
 // The optimizers' element-wise updates, one kernel each, behind the backend seam: the function
 // checks its tensors once (f32, one shape, one device), then runs the kernel registered for
-// their device (update_cpu.cc; no other backend exists yet: another device throws
-// "no kernel for SgdUpdate on cuda:0"). Sgd and AdamW (sgd.h, adamw.h) compute the scalars
-// per step and call these; the formulas are theirs, in f32 as written below.
+// their device (update_cpu.cc; update_cuda.cc in a build with CUDA). Sgd and AdamW (sgd.h, adamw.h)
+// compute the scalars per step and call these; the formulas are theirs, in f32 as written below.
 //
 // The optimizers update all their parameters in one pass (SgdUpdateAll, AdamWUpdateAll): one
 // call for the step, one fork of the compute thread's OpenMP team with an equal share of all
@@ -79,5 +78,21 @@ namespace cpu {
 void SgdUpdateAll(std::span<const SgdUpdateTask> tasks);
 void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
 }  // namespace cpu
+
+// The CUDA kernels (update_cuda.cc, in a build with CUDA): one launch per step over all the
+// tasks, capturable in a CUDA Graph once one step ran eagerly (the tables of the parameter set
+// are uploaded then). The per-step scalars of the configs reach the kernel through a device
+// buffer that a cudaMemcpyAsync from pinned host memory fills before the launch, not through
+// kernel arguments, so that a replayed graph can read new ones: before each replay, call
+// Stage*ForReplay with that step's tasks (built as Sgd/AdamW::Update builds them) on the thread
+// that captured, once the previous replay's copy has run (after its loss was read, say).
+namespace cuda {
+void SgdUpdateAll(std::span<const SgdUpdateTask> tasks);
+void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
+// Writes the tasks' scalars where the captured copy reads them; the parameters must be the
+// ones captured (else Error(kInvalidArgument)). Launches nothing.
+void StageSgdUpdateForReplay(std::span<const SgdUpdateTask> tasks);
+void StageAdamWUpdateForReplay(std::span<const AdamWUpdateTask> tasks);
+}  // namespace cuda
 
 }  // namespace millrace::ops

@@ -21,13 +21,12 @@ void CheckPrunable(const Parameter& p, const char* op) {
                         << ", value is " << ToString(p.value.shape()));
 }
 
-// The mask, created as ones when absent.
-float* EnsureMask(Parameter& p) {
-  if (!p.mask.defined()) {
-    p.mask = Tensor::Empty(p.value.shape());
-    p.mask.Fill(1.0f);
-  }
-  return p.mask.data<float>();
+// The mask, created as ones on the value's device when absent.
+void EnsureMask(Parameter& p) {
+  if (p.mask.defined()) return;
+  Tensor ones = Tensor::Empty(p.value.shape());
+  ones.Fill(1.0f);
+  p.mask = p.value.device().is_cpu() ? std::move(ones) : ones.To(p.value.device());
 }
 
 }  // namespace
@@ -67,27 +66,23 @@ void GlobalL1Unstructured(const std::vector<Parameter*>& parameters, PruneAmount
   for (const Parameter* p : parameters) {
     MILLRACE_CHECK_ARG(p != nullptr, "GlobalL1Unstructured: null parameter");
     CheckPrunable(*p, "L1Unstructured");
+    MILLRACE_CHECK_ARG(p->value.device() == parameters[0]->value.device() &&
+                           (!p->mask.defined() || p->mask.device() == p->value.device()),
+                       "GlobalL1Unstructured: '" << p->name << "' is on "
+                                                 << p->value.device().ToString() << ", '"
+                                                 << parameters[0]->name << "' on "
+                                                 << parameters[0]->value.device().ToString()
+                                                 << ": one ranking needs one device");
     what += (what.empty() ? "'" : ", '") + p->name + "'";
   }
-  // The unpruned entries, parameter by parameter in flat order (torch's parameters_to_vector
-  // followed by t[mask == 1]).
-  std::vector<float> scores;
-  std::vector<int64_t> index;  // flat index in its parameter, per score
-  std::vector<size_t> first;   // first score of each parameter
-  for (Parameter* p : parameters) {
-    first.push_back(scores.size());
-    L1Scores(p->value, p->mask, scores, index);
+  if (parameters.empty()) {
+    amount.Resolve(0, what);  // a count > 0 of nothing still throws
+    return;
   }
-  const int64_t k = amount.Resolve(static_cast<int64_t>(scores.size()), what);
-  for (int64_t j : internal::TorchTopK(scores, k, /*largest=*/false)) {
-    const size_t owner =
-        std::upper_bound(first.begin(), first.end(), static_cast<size_t>(j)) - first.begin() - 1;
-    EnsureMask(*parameters[owner])[index[j]] = 0.0f;
-  }
-  for (Parameter* p : parameters) {
-    EnsureMask(*p);  // torch leaves a mask of ones even when nothing was pruned
-    ApplyMask(*p);
-  }
+  // torch leaves a mask of ones even when nothing was pruned; a mask of ones selects every entry.
+  for (Parameter* p : parameters) EnsureMask(*p);
+  L1PruneKernels().Get(parameters[0]->value.device())(parameters, amount, what);
+  for (Parameter* p : parameters) ApplyMask(*p);
 }
 
 void L2Structured(Parameter& parameter, PruneAmount amount) {
@@ -98,7 +93,7 @@ void L2Structured(Parameter& parameter, PruneAmount amount) {
                                        << "; structured pruning needs at least 2 dimensions");
   const int64_t channels = parameter.value.dim(0);
   const int64_t per_channel = parameter.value.numel() / channels;
-  float* mask = EnsureMask(parameter);
+  EnsureMask(parameter);
   // Channels still alive (torch: the mask's sum over the other dimensions is not 0), and the
   // L2 norm of each.
   std::vector<int64_t> alive;
@@ -111,11 +106,17 @@ void L2Structured(Parameter& parameter, PruneAmount amount) {
     for (int64_t j : internal::TorchTopK(norms, available - prune, /*largest=*/true)) {
       keep[j] = true;
     }
+    // The mask's channels are written on the host (a copy of a device mask: one ranking per
+    // pruning step, a channel's worth of writes each).
+    const bool on_cpu = parameter.mask.device().is_cpu();
+    Tensor host = on_cpu ? parameter.mask.View() : parameter.mask.To(Device::Cpu());
+    float* mask = host.data<float>();
     for (size_t j = 0; j < alive.size(); ++j) {
       if (keep[j]) continue;
       const int64_t c = alive[j];
       std::fill(mask + c * per_channel, mask + (c + 1) * per_channel, 0.0f);
     }
+    if (!on_cpu) parameter.mask.CopyFrom(host);
   }
   ApplyMask(parameter);
 }

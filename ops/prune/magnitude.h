@@ -21,9 +21,10 @@
 //   original values in a channel's norm, millrace counts them as 0).
 // On every call the mask (f32 0/1, the value's shape) is applied to the value and, if defined,
 // the gradient. A pruning call throws Error(kInvalidArgument) on a bad amount, naming the
-// parameter. f32 parameters: the scores (ranking.h) and MaskMultiply go through the backend
-// seam, the ranking and the mask writes run on the host, so a parameter off the CPU throws
-// (Tensor::data refuses it). One thread at a time per parameter.
+// parameter. f32 parameters on any device with a backend: the global L1 selection, the scores
+// (ranking.h) and MaskMultiply go through the backend seam (a mask is made on its value's
+// device); L2Structured ranks its channels' norms on the host and writes the pruned channels
+// through a host copy of a device mask. One thread at a time per parameter.
 #pragma once
 
 #include <cstdint>

@@ -28,6 +28,11 @@ KernelTable<ChannelL2NormsKernel>& ChannelL2NormsKernels() {
   return table;
 }
 
+KernelTable<L1PruneKernel>& L1PruneKernels() {
+  static KernelTable<L1PruneKernel> table("L1Prune");
+  return table;
+}
+
 void L1Scores(const Tensor& value, const Tensor& mask, std::vector<float>& scores,
               std::vector<int64_t>& index) {
   CheckValueAndMask(value, mask, "L1Scores");
