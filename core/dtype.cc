@@ -9,6 +9,7 @@ size_t SizeOf(DType dtype) {
     case DType::kU8: return 1;
     case DType::kI32: return 4;
     case DType::kI64: return 8;
+    case DType::kF64: return 8;
   }
   return 0;
 }
@@ -20,6 +21,7 @@ std::string_view ToString(DType dtype) {
     case DType::kU8: return "u8";
     case DType::kI32: return "i32";
     case DType::kI64: return "i64";
+    case DType::kF64: return "f64";
   }
   return "?";
 }

@@ -27,8 +27,11 @@ void RegisterBackends() {
 }
 
 std::vector<Device::Kind> CompiledBackends() {
-  // kCuda joins (under MILLRACE_HAVE_CUDA) once every op has registered its CUDA kernels.
+#if MILLRACE_HAVE_CUDA
+  return {Device::Kind::kCpu, Device::Kind::kCuda};
+#else
   return {Device::Kind::kCpu};
+#endif
 }
 
 }  // namespace millrace::ops

@@ -76,8 +76,8 @@ class Teacher {
   ops::Sequential& model() { return model_; }
   bool caches() const { return cache_logits_; }
   int64_t cached_samples() const { return cached_count_; }
-  void set_cache(bool on) { cache_logits_ = on; }            // before the run
-  int64_t forwards() const { return forwards_.load(); }      // batches computed
+  void set_cache(bool on) { cache_logits_ = on; }                          // before the run
+  int64_t forwards() const { return forwards_.load(); }                    // batches computed
   int64_t forwarded_samples() const { return forwarded_samples_.load(); }  // rows of them
   int64_t cache_hits() const { return cache_hits_.load(); }  // batches read from the cache
 

@@ -1,6 +1,6 @@
 // The NaN/Inf guard of a training run: a batch whose loss or gradients are not finite stops the
-// run with an error naming the step (NonFinitePolicy::kFail), or is skipped and counted (kSkip). Weights
-// that are not finite are never written to a checkpoint (ops::SaveCheckpoint refuses them).
+// run with an error naming the step (NonFinitePolicy::kFail), or is skipped and counted (kSkip).
+// Weights that are not finite are never written to a checkpoint (ops::SaveCheckpoint refuses them).
 #pragma once
 
 #include "pipelines/step.h"
@@ -21,5 +21,10 @@ bool SkipNonFiniteLoss(StepItem& item, TrainState& state);
 // Finite: false. Otherwise as SkipNonFiniteLoss, with an error of stage "backward" naming the
 // step and the first parameter with a NaN or Inf. Compute thread only.
 bool SkipNonFiniteGradients(StepItem& item, TrainState& state);
+
+// A loss left on the device (StepItem::pending_loss) read into item.loss (one copy, which waits for
+// the step's loss kernel): a label out of range throws Error(kData) naming its batch index, a
+// non-finite loss Error(kData) naming the step (stage "loss"). No-op on the CPU.
+void ResolveLoss(StepItem& item);
 
 }  // namespace millrace::pipelines

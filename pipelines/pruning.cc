@@ -58,9 +58,7 @@ class PruneStage final : public ComputeStage {
     if (!stats_) stats_ = std::make_shared<PruneStats>();
   }
   // At lag > 0 the ranking runs on the graph's "prune-rank" cpu stage.
-  std::string side_stage() const override {
-    return schedule_.config().lag > 0 ? "prune-rank" : "";
-  }
+  std::string side_stage() const override { return schedule_.config().lag > 0 ? "prune-rank" : ""; }
 
   void Run(StepItem& item, TrainState& state) override {
     if (weights_.empty()) weights_ = PrunableWeights(*state.model);

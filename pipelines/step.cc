@@ -34,6 +34,15 @@ class LossStage final : public ComputeStage {
  public:
   LossStage() : ComputeStage("loss") {}
   void Run(StepItem& item, TrainState& state) override {
+    // On a GPU the loss is read by progress, one step late (no host wait here), unless a
+    // non-finite loss must be skipped before backward.
+    if (item.logits.device().is_cuda() && state.on_nonfinite == NonFinitePolicy::kFail) {
+      ops::DeferredLossResult r =
+          ops::SoftmaxCrossEntropyDeferred(item.logits, item.batch.labels, state.label_smoothing);
+      item.pending_loss = std::move(r.loss);
+      item.dlogits = std::move(r.grad);
+      return;
+    }
     ops::LossResult r =
         ops::SoftmaxCrossEntropy(item.logits, item.batch.labels, state.label_smoothing);
     item.loss = r.loss;

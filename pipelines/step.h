@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/loss/loss.h"
 #include "ops/optim/lr_schedule.h"
 #include "ops/optim/optimizer.h"
 #include "ops/sequential.h"
@@ -50,11 +51,16 @@ struct StepItem {
   Batch batch;
   Tensor logits;          // forward: [B, classes]
   Tensor teacher_logits;  // a teacher branch, joined by batch.seq (distillation)
-  double loss = 0.0;      // loss: the batch's mean loss
+  double loss = 0.0;      // loss: the batch's mean loss (on a GPU: set by progress, below)
   Tensor dlogits;         // loss: d loss / d logits
+  // On a GPU the loss stays on the device until progress reads it, one step late, so that the
+  // host never waits for the GPU between steps (ResolveLoss in finite_check.h). Undefined on
+  // the CPU, where `loss` is set by the loss stage.
+  ops::DeferredLoss pending_loss;
   double lr = 0.0;        // step: the learning rate used
   SideWork side;          // run by the side stage once this item has left compute
   bool skipped = false;   // non-finite loss or gradients (NonFinitePolicy::kSkip): no update
+  bool replayed = false;  // the whole step ran as one captured CUDA Graph (pipelines/step_graph.h)
 };
 
 // What the compute stages share. Touched only by the compute thread.

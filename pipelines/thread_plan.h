@@ -9,9 +9,10 @@
 //   cores - ceil(data cores - slack),  at least 1 and at most cores,
 // so a data side that needs under `slack` of a core shares a core with compute rather than
 // taking one from it (0.5: the mlp on IDX keeps ~0.3 cores of collate and epoch-end evaluation
-// busy and trained 45k samples/s with 2 threads against 37k with 1, docs/BENCHMARKS.md). The compute thread applies a change between two steps
-// (ops::InitComputeThread; oneDNN's primitives are cached per team size, so a change costs one
-// set of primitive creations). A user's --compute-threads, or deterministic mode, fixes the team.
+// busy and trained 45k samples/s with 2 threads against 37k with 1, docs/BENCHMARKS.md). The
+// compute thread applies a change between two steps (ops::InitComputeThread; oneDNN's primitives
+// are cached per team size, so a change costs one set of primitive creations). A user's
+// --compute-threads, or deterministic mode, fixes the team.
 #pragma once
 
 #include <optional>

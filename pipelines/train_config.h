@@ -123,8 +123,8 @@ struct TrainConfig {
                                 // best (validation accuracy, else test accuracy)
   int keep_checkpoints = 3;     // step-numbered checkpoints kept beside last.safetensors (>= 1)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kFail;
-  bool resume = false;          // start from <checkpoint_dir>/last.safetensors
-  std::string trace_path;       // Chrome trace-event JSON of every stage's spans
+  bool resume = false;     // start from <checkpoint_dir>/last.safetensors
+  std::string trace_path;  // Chrome trace-event JSON of every stage's spans
 
   // The concurrency of a stage: its entry in `concurrency`, else `fallback`.
   int ConcurrencyOf(const std::string& stage, int fallback) const {

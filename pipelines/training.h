@@ -68,11 +68,11 @@ struct TrainResult {
   std::optional<ClassificationMetrics> final_test;        // the last evaluation
   std::optional<ClassificationMetrics> final_validation;  // ... on the validation split
   std::vector<StageFigures> stages;
-  std::string stage_report;  // the table, the bottleneck, and the compute stages' split
-  GraphStats graph;          // the training graph's statistics at its end
+  std::string stage_report;         // the table, the bottleneck, and the compute stages' split
+  GraphStats graph;                 // the training graph's statistics at its end
   std::string first_compute_stage;  // "forward": the stage that waits when data is late
-  ThreadBudget budget;      // compute: the team size at the end (pipelines/thread_plan.h)
-  std::string thread_plan;  // how that team size was chosen, in words
+  ThreadBudget budget;              // compute: the team size at the end (pipelines/thread_plan.h)
+  std::string thread_plan;          // how that team size was chosen, in words
   double sparsity = 0.0;
   // best.safetensors in the checkpoint dir (written when an evaluation scored better than the
   // best so far: validation accuracy, or test accuracy without a validation split): the epoch

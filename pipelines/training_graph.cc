@@ -24,6 +24,7 @@
 
 #include "ops/compute_thread.h"
 #include "pipelines/epoch_progress.h"
+#include "pipelines/finite_check.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
 #include "pipelines/thread_plan.h"
@@ -294,10 +295,31 @@ class TrainingRun {
     g_.Connect(done, side, 4).Connect(side, evaluate, 4);
   }
 
-  // After step: the epoch's figures, the progress line, and at an epoch's end the checkpoint
-  // and the snapshot for evaluate.
+  // After step. On a GPU a step's loss is read when the next step has been queued (the host
+  // does not wait for the GPU between steps): item k is held until item k+1 arrives. The last
+  // step of an epoch or of the run is read at once: its epoch's figures, checkpoint and
+  // snapshot need it, and the weights then are those after it.
   void Progress(StepItem&& item, Emit<AfterCompute>& emit) {
-    progress_.Add(item, m_.state.steps_done);
+    if (held_) {
+      StepItem previous = std::move(*held_);
+      held_.reset();
+      ResolveLoss(previous);
+      const int64_t steps_done = previous.batch.seq + 1;
+      ProgressOf(std::move(previous), steps_done, emit);
+    }
+    const bool last = item.batch.last_in_epoch || m_.state.steps_done == m_.total_steps;
+    if (item.pending_loss.defined() && !last) {
+      held_ = std::move(item);
+      return;
+    }
+    ResolveLoss(item);
+    ProgressOf(std::move(item), m_.state.steps_done, emit);
+  }
+
+  // The epoch's figures, the progress line, and at an epoch's end the checkpoint and the
+  // snapshot for evaluate.
+  void ProgressOf(StepItem&& item, int64_t steps_done, Emit<AfterCompute>& emit) {
+    progress_.Add(item, steps_done);
     PlanComputeThreads();
     if (hooks_.on_step && progress_.ProgressDue()) {
       if (progress_.elapsed_s() > 0.5) cached_stats_ = g_.Stats();
@@ -373,6 +395,7 @@ class TrainingRun {
   const TrainHooks& hooks_;
   Graph& g_;
   EpochProgress progress_;
+  std::optional<StepItem> held_;  // on a GPU: the step whose loss progress reads next
   ComputeThreadPlan plan_;
   bool planned_ = false;
   GraphStats cached_stats_;

@@ -81,6 +81,7 @@ std::string SafetensorsDTypeName(DType dtype) {
     case DType::kU8: return "U8";
     case DType::kI32: return "I32";
     case DType::kI64: return "I64";
+    case DType::kF64: return "F64";
   }
   MILLRACE_THROW(ErrorKind::kInternal, "safetensors: unknown DType " << static_cast<int>(dtype));
 }
@@ -91,8 +92,9 @@ DType ParseSafetensorsDType(const std::string& name) {
   if (name == "U8") return DType::kU8;
   if (name == "I32") return DType::kI32;
   if (name == "I64") return DType::kI64;
+  if (name == "F64") return DType::kF64;
   MILLRACE_THROW(ErrorKind::kData, "unknown or unsupported dtype '"
-                                       << name << "' (millrace reads F32, BF16, U8, I32, I64)");
+                                       << name << "' (millrace reads F32, F64, BF16, U8, I32, I64)");
 }
 
 const Tensor* SafetensorsContents::Find(const std::string& name) const {

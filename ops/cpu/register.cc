@@ -28,6 +28,7 @@ void RegisterCpuKernels() {
   Dropout::Kernels().Set(kCpu, {&Dropout::ForwardCpu, &Dropout::BackwardCpu});
   // Losses, optimizer updates, pruning, metrics: functions in namespace cpu.
   SoftmaxCrossEntropyKernels().Set(kCpu, &cpu::SoftmaxCrossEntropy);
+  SoftmaxCrossEntropyDeferredKernels().Set(kCpu, &cpu::SoftmaxCrossEntropyDeferred);
   MseKernels().Set(kCpu, &cpu::Mse);
   DistillationKernels().Set(kCpu, &cpu::Distillation);
   SgdUpdateKernels().Set(kCpu, &cpu::SgdUpdateAll);

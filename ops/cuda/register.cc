@@ -30,6 +30,7 @@ void RegisterCudaKernels() {
   Pool2d::Kernels().Set(kCuda, {&Pool2d::ForwardCuda, &Pool2d::BackwardCuda});
   // Losses, optimizer updates, checks, pruning, metrics: functions in namespace cuda.
   SoftmaxCrossEntropyKernels().Set(kCuda, &cuda::SoftmaxCrossEntropy);
+  SoftmaxCrossEntropyDeferredKernels().Set(kCuda, &cuda::SoftmaxCrossEntropyDeferred);
   MseKernels().Set(kCuda, &cuda::Mse);
   DistillationKernels().Set(kCuda, &cuda::Distillation);
   SgdUpdateKernels().Set(kCuda, &cuda::SgdUpdateAll);

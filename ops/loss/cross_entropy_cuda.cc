@@ -22,8 +22,12 @@ void ThrowIfBadLabel(const Tensor& labels, unsigned long long first_bad, int64_t
                                       << ")");
 }
 
-double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
-                           Tensor& grad) {
+namespace {
+
+// Queues the kernel: each row's loss into row_loss[0..B), the first bad row into
+// *(row_loss + B) as bits (all set when none).
+void QueueSoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
+                              Tensor& grad, double* row_loss) {
   const Device device = logits.device();
   const int64_t batch = logits.dim(0);
   const int64_t classes = logits.dim(1);
@@ -32,10 +36,6 @@ double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double la
                                           static_cast<double>(batch));
   const float hit = static_cast<float>((1 - label_smoothing) / static_cast<double>(batch));
   cudaStream_t stream = Stream(device);
-  // Scratch: the rows' losses, then the first bad row (from the caching allocator).
-  const size_t bytes = static_cast<size_t>(batch + 1) * sizeof(double);
-  const std::shared_ptr<Storage> scratch = Storage::Allocate(bytes, device);
-  auto* row_loss = static_cast<double*>(scratch->data());
   auto* first_bad = reinterpret_cast<unsigned long long*>(row_loss + batch);
   MILLRACE_CUDA_CHECK(cudaMemsetAsync(first_bad, 0xff, sizeof(*first_bad), stream));
   const bool i64 = labels.dtype() == DType::kI64;
@@ -45,6 +45,29 @@ double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double la
                             classes, label_smoothing, inv_batch, spread, hit,
                             static_cast<float*>(grad.raw_data()), row_loss, first_bad, stream);
   MILLRACE_CUDA_LAUNCH_CHECK("SoftmaxCrossEntropy");
+}
+
+}  // namespace
+
+int64_t SoftmaxCrossEntropyDeferred(const Tensor& logits, const Tensor& labels,
+                                    double label_smoothing, Tensor& grad, Tensor& terms) {
+  const int64_t batch = logits.dim(0);
+  terms = Tensor::Empty({batch + 1}, DType::kF64, logits.device());
+  QueueSoftmaxCrossEntropy(logits, labels, label_smoothing, grad,
+                           static_cast<double*>(terms.raw_data()));
+  return batch;
+}
+
+double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
+                           Tensor& grad) {
+  const Device device = logits.device();
+  const int64_t batch = logits.dim(0);
+  const int64_t classes = logits.dim(1);
+  // Scratch: the rows' losses, then the first bad row (from the caching allocator).
+  const size_t bytes = static_cast<size_t>(batch + 1) * sizeof(double);
+  const std::shared_ptr<Storage> scratch = Storage::Allocate(bytes, device);
+  auto* row_loss = static_cast<double*>(scratch->data());
+  QueueSoftmaxCrossEntropy(logits, labels, label_smoothing, grad, row_loss);
   const auto* host = static_cast<const double*>(ReadBack(device, row_loss, bytes));
   unsigned long long bad = 0;
   std::memcpy(&bad, host + batch, sizeof(bad));

@@ -35,6 +35,28 @@ LossResult MseLoss(const Tensor& prediction, const Tensor& target);
 LossResult SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels,
                                double label_smoothing = 0.0);
 
+// The same loss left where it was computed, so that the caller need not wait for it: on a GPU
+// the kernels are queued and nothing is read back (a training step that does this can be
+// captured as a CUDA Graph). `terms` holds f64 values whose sum divided by `divisor` is the
+// loss (each row's loss on CUDA, the mean on the CPU) and, as the bits of its last element, the
+// batch index of the first label outside [0, C) (all bits set when none).
+struct DeferredLoss {
+  Tensor terms;
+  int64_t divisor = 0;
+  int64_t classes = 0;  // C, for the message about a bad label
+  bool defined() const { return terms.defined(); }
+};
+struct DeferredLossResult {
+  DeferredLoss loss;
+  Tensor grad;  // as SoftmaxCrossEntropy's
+};
+DeferredLossResult SoftmaxCrossEntropyDeferred(const Tensor& logits, const Tensor& labels,
+                                               double label_smoothing = 0.0);
+// The mean loss (one copy to the host, which waits for the loss kernel): the terms added in
+// order, divided by the divisor, so equal to SoftmaxCrossEntropy's to the bit on the same
+// device. A bad label throws SoftmaxCrossEntropy's Error(kData) naming the batch index.
+double ReadDeferredLoss(const DeferredLoss& loss, const Tensor& labels);
+
 // Knowledge distillation (Hinton, Vinyals & Dean, 2015):
 //   alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student,
 //   labels)

@@ -25,12 +25,20 @@ using DistillationKernel = double (*)(const Tensor& student, const Tensor& teach
                                       Tensor& grad);
 
 KernelTable<SoftmaxCrossEntropyKernel>& SoftmaxCrossEntropyKernels();
+// logits, labels as above -> grad, and `terms` (f64, on the logits' device) as DeferredLoss
+// describes; returns the divisor. Reads nothing back.
+using SoftmaxCrossEntropyDeferredKernel = int64_t (*)(const Tensor& logits, const Tensor& labels,
+                                                      double label_smoothing, Tensor& grad,
+                                                      Tensor& terms);
+KernelTable<SoftmaxCrossEntropyDeferredKernel>& SoftmaxCrossEntropyDeferredKernels();
 KernelTable<MseKernel>& MseKernels();
 KernelTable<DistillationKernel>& DistillationKernels();
 
 namespace cpu {
 double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
                            Tensor& grad);
+int64_t SoftmaxCrossEntropyDeferred(const Tensor& logits, const Tensor& labels,
+                                    double label_smoothing, Tensor& grad, Tensor& terms);
 double Mse(const Tensor& prediction, const Tensor& target, Tensor& grad);
 double Distillation(const Tensor& student, const Tensor& teacher, const Tensor& labels,
                     const DistillationOptions& options, Tensor& grad);
@@ -43,6 +51,8 @@ void CheckLabelRange(const Tensor& labels, int64_t classes, const char* op);
 namespace cuda {
 double SoftmaxCrossEntropy(const Tensor& logits, const Tensor& labels, double label_smoothing,
                            Tensor& grad);
+int64_t SoftmaxCrossEntropyDeferred(const Tensor& logits, const Tensor& labels,
+                                    double label_smoothing, Tensor& grad, Tensor& terms);
 double Mse(const Tensor& prediction, const Tensor& target, Tensor& grad);
 double Distillation(const Tensor& student, const Tensor& teacher, const Tensor& labels,
                     const DistillationOptions& options, Tensor& grad);

@@ -3,6 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
+
+#include "core/device_graph.h"
+#include "core/device_stream.h"
+#include "core/error.h"
+#include "core/memory.h"
 
 namespace millrace {
 namespace {
@@ -120,6 +126,32 @@ TEST(CudaMemory, OutOfMemoryNamesTheBytesAndTheBatchSize) {
   }
   Tensor small = Tensor::Zeros({16}, DType::kF32, Device::Cuda(0));  // the device still works
   EXPECT_EQ(small.To(Device::Cpu()).data<float>()[15], 0.0f);
+}
+
+// A captured copy chain replays with the values its sources hold at replay time, and the block
+// the capture took stays the graph's after its tensor is gone (no other tensor gets it).
+TEST(CudaGraph, ReplaysTheCapturedWorkAndKeepsItsBlocks) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << CudaUnavailableReason();
+  const Device gpu = Device::Cuda(0);
+  void* stream = CurrentCudaStream(0);
+  Tensor src = Tensor::FromVector({4}, {1, 2, 3, 4}).To(gpu);
+  Tensor dst = Tensor::Zeros({4}, DType::kF32, gpu);
+  BeginDeviceCapture(stream);
+  Tensor tmp = Tensor::Empty({4}, DType::kF32, gpu);
+  const void* tmp_block = tmp.raw_data();
+  CopyBytesAsync(tmp.raw_data(), gpu, src.raw_data(), gpu, src.nbytes(), stream);
+  CopyBytesAsync(dst.raw_data(), gpu, tmp.raw_data(), gpu, tmp.nbytes(), stream);
+  std::unique_ptr<DeviceGraph> graph = EndDeviceCapture(stream);
+  EXPECT_EQ(dst.To(Device::Cpu()).data<float>()[3], 0.0f);  // the capture ran nothing
+  tmp = Tensor();
+  Tensor other = Tensor::Empty({4}, DType::kF32, gpu);
+  EXPECT_NE(other.raw_data(), tmp_block);
+  graph->Launch(stream);
+  EXPECT_EQ(dst.To(Device::Cpu()).data<float>()[3], 4.0f);
+  src.CopyFrom(Tensor::FromVector({4}, {5, 6, 7, 8}));
+  graph->Launch(stream);
+  const Tensor back = dst.To(Device::Cpu());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(back.data<float>()[i], 5.0f + i);
 }
 
 TEST(Device, ParsesAndPrints) {

@@ -79,6 +79,7 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
       row(ReLU::Kernels()),
       row(Dropout::Kernels()),
       row(SoftmaxCrossEntropyKernels()),
+      row(SoftmaxCrossEntropyDeferredKernels()),
       row(MseKernels()),
       row(DistillationKernels()),
       row(SgdUpdateKernels()),
