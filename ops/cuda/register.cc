@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "ops/batchnorm/batchnorm.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/linear/gemm.h"
 #include "ops/optim/finite.h"
 #include "ops/pooling/pooling.h"
 
@@ -17,7 +18,8 @@ void RegisterCudaKernels() {
   Conv2d::Kernels().Set(kCuda, {&Conv2d::ForwardCuda, &Conv2d::BackwardCuda});
   BatchNorm2d::Kernels().Set(kCuda, {&BatchNorm2d::ForwardCuda, &BatchNorm2d::BackwardCuda});
   Pool2d::Kernels().Set(kCuda, {&Pool2d::ForwardCuda, &Pool2d::BackwardCuda});
-  // Checks: functions in namespace cuda.
+  // Matrix product, checks: functions in namespace cuda.
+  GemmKernels().Set(kCuda, &cuda::Gemm);
   AllFiniteKernels().Set(kCuda, &cuda::AllFinite);
 }
 
