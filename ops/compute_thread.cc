@@ -4,8 +4,12 @@
 
 #include "core/device_stream.h"
 #include "core/error.h"
+#include "millrace/config.h"
 #include "ops/cpu/dnnl_context.h"
 #include "ops/kernel_table.h"
+#if MILLRACE_HAVE_CUDA
+#include "ops/cuda/context.h"
+#endif
 
 namespace millrace::ops {
 
@@ -33,6 +37,17 @@ void InitComputeThread(Device device, int threads) {
   }
   CheckComputeDevice(device);
   CurrentCudaStream(device.index);  // makes the thread's stream (and the device's context) now
+}
+
+void Synchronize(Device device) {
+  if (device.is_cpu()) return;
+#if MILLRACE_HAVE_CUDA
+  cuda::Synchronize(device);
+#else
+  MILLRACE_THROW(ErrorKind::kCuda, "Synchronize: no compute backend for "
+                                       << device.ToString() << " in this build ("
+                                       << CudaUnavailableReason() << ")");
+#endif
 }
 
 }  // namespace millrace::ops

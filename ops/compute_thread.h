@@ -19,4 +19,14 @@ void InitComputeThread(Device device, int threads);
 // or no such device answers (the message says which, and why). The CPU always passes.
 void CheckComputeDevice(Device device);
 
+// Waits until the ops that the calling thread queued on `device` are done, so that a clock read
+// next measures them (`millrace bench`), or a fault in them surfaces here (Error(kCuda)). CPU:
+// nothing to wait for (its ops return when done). CUDA: waits for the thread's stream (what
+// ops::cuda::Synchronize does; ops/cuda/context.h), not for other threads' work.
+//
+//   for (int i = 0; i < reps; ++i) ops::Gemm(a, b, c);
+//   ops::Synchronize(device);
+//   const double seconds = elapsed();
+void Synchronize(Device device);
+
 }  // namespace millrace::ops

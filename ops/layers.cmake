@@ -4,7 +4,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   init.cc
   layer.cc sequential.cc profile.cc
   kernel_table.cc checks.cc compute_thread.cc cpu/register.cc
-  linear/linear.cc linear/linear_cpu.cc
+  linear/linear.cc linear/linear_cpu.cc linear/gemm.cc linear/gemm_cpu.cc
   activation/relu.cc activation/relu_cpu.cc activation/dropout.cc activation/dropout_cpu.cc
   flatten/flatten.cc
   conv2d/conv2d.cc conv2d/conv2d_cpu.cc
@@ -16,6 +16,7 @@ list(APPEND MILLRACE_OPS_SOURCES
 # The layers' CUDA backends (cuDNN and own kernels), beside their CPU twins.
 list(APPEND MILLRACE_OPS_CUDA_SOURCES
   cuda/fused_relu.cu
+  linear/gemm_cuda.cc
   conv2d/conv2d_cuda.cc conv2d/conv2d_cuda.cu
   batchnorm/batchnorm_cuda.cc
   pooling/pooling_cuda.cc pooling/pooling_cuda.cu

@@ -6,6 +6,7 @@
 #include "ops/activation/relu.h"
 #include "ops/batchnorm/batchnorm.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/linear/gemm.h"
 #include "ops/linear/linear.h"
 #include "ops/loss/loss_kernels.h"
 #include "ops/metrics/classification.h"
@@ -26,7 +27,8 @@ void RegisterCpuKernels() {
   Pool2d::Kernels().Set(kCpu, {&Pool2d::ForwardCpu, &Pool2d::BackwardCpu});
   ReLU::Kernels().Set(kCpu, {&ReLU::ForwardCpu, &ReLU::BackwardCpu});
   Dropout::Kernels().Set(kCpu, {&Dropout::ForwardCpu, &Dropout::BackwardCpu});
-  // Losses, optimizer updates, pruning, metrics: functions in namespace cpu.
+  // Matrix product, losses, optimizer updates, pruning, metrics: functions in namespace cpu.
+  GemmKernels().Set(kCpu, &cpu::Gemm);
   SoftmaxCrossEntropyKernels().Set(kCpu, &cpu::SoftmaxCrossEntropy);
   SoftmaxCrossEntropyDeferredKernels().Set(kCpu, &cpu::SoftmaxCrossEntropyDeferred);
   MseKernels().Set(kCpu, &cpu::Mse);

@@ -8,6 +8,7 @@
 #include "ops/activation/relu.h"
 #include "ops/batchnorm/batchnorm.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/linear/gemm.h"
 #include "ops/linear/linear.h"
 #include "ops/loss/loss_kernels.h"
 #include "ops/metrics/classification.h"
@@ -41,6 +42,7 @@ void RegisterCudaKernels() {
   ChannelL2NormsKernels().Set(kCuda, &cuda::ChannelL2Norms);
   L1PruneKernels().Set(kCuda, &cuda::L1Prune);
   ClassificationCountsKernels().Set(kCuda, &cuda::ClassificationCounts);
+  GemmKernels().Set(kCuda, &cuda::Gemm);
   AllFiniteKernels().Set(kCuda, &cuda::AllFinite);
 }
 

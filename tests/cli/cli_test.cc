@@ -76,6 +76,44 @@ TEST(Cli, MissingCudaDeviceSaysWhatToDoAndExits4) {
   EXPECT_FALSE(Has(r.out, "epoch")) << r.out;
 }
 
+// bench on a device that does not answer: the same exit 4 and advice, before any data loads.
+TEST(Cli, BenchOnAMissingCudaDeviceExits4) {
+  Result r = Millrace("bench --device cuda:7");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_TRUE(Has(r.out, "--device cuda:7: ")) << r.out;
+  EXPECT_TRUE(Has(r.out, "--device cpu")) << r.out;
+  EXPECT_FALSE(Has(r.out, "millrace bench: model")) << r.out;
+}
+
+// bench on the CPU: the oneDNN sgemm ceiling, compute-only and end-to-end, per run and as
+// medians, the CPU-time lines with one oneDNN thread, and no TF32 line; its help says what the
+// ceiling is on each device. (mlp-small runs its 330 steps in well under a second: the graph
+// reports progress every 0.1 s, so a much shorter run has no steady interval to time.)
+TEST(Cli, BenchOnTheCpuReportsCeilingComputeOnlyAndEndToEnd) {
+  Result r = Millrace(
+      "bench --model mlp-small --limit 8192 --epochs 3 --batch-size 64 --steps 300 "
+      "--untimed-steps 30 --repeat 1 --compute-threads 1 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "cores, oneDNN threads 1, augment workers")) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("  run 1: sgemm [0-9.]+ GFLOP/s, compute-only "
+                                                  "[0-9]+ samples/s, end-to-end [0-9]+ samples/s"
+                                                  "   \\| per compute-thread CPU second: sgemm")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("  sgemm ceiling +[0-9.]+ GFLOP/s = [0-9]+ "
+                                                  "samples/s at [0-9.]+ MFLOP per sample")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("  compute-only +[0-9]+ samples/s \\([0-9.]+ of "
+                                                  "the ceiling\\)")))
+      << r.out;
+  EXPECT_TRUE(Has(r.out, "by the compute thread's CPU time")) << r.out;
+  EXPECT_TRUE(Has(r.out, "end-to-end / compute-only: ")) << r.out;
+  EXPECT_FALSE(Has(r.out, "tf32")) << r.out;
+  Result help = Millrace("bench --help");
+  EXPECT_EQ(help.code, 0) << help.out;
+  EXPECT_TRUE(Has(help.out, "oneDNN sgemm")) << help.out;
+  EXPECT_TRUE(Has(help.out, "TF32")) << help.out;
+}
+
 TEST(Cli, MalformedConcurrencyExits2) {
   Result r = Millrace("train --concurrency augment");
   EXPECT_EQ(r.code, 2) << r.out;

@@ -15,6 +15,7 @@
 #include "ops/conv2d/conv2d.h"
 #include "ops/cpu/dnnl_context.h"
 #include "ops/kernel_table.h"
+#include "ops/linear/gemm.h"
 #include "ops/linear/linear.h"
 #include "ops/loss/loss_kernels.h"
 #include "ops/metrics/classification.h"
@@ -78,6 +79,7 @@ TEST(KernelTable, EveryOpHasCpuKernelsAndNamesItselfWhenCudaIsMissing) {
       row(Pool2d::Kernels()),
       row(ReLU::Kernels()),
       row(Dropout::Kernels()),
+      row(GemmKernels()),
       row(SoftmaxCrossEntropyKernels()),
       row(SoftmaxCrossEntropyDeferredKernels()),
       row(MseKernels()),
