@@ -158,6 +158,9 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "count is reported)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
+  cmd.add_flag("--no-cuda-graphs{false}", c.cuda_graphs,
+               "on a GPU, run every step's kernels one by one instead of capturing the step "
+               "once as a CUDA Graph and replaying it (to compare, or to debug a capture)");
   cmd.add_option("--trace", c.trace_path, "write a Chrome trace-event JSON (open in Perfetto)");
   cmd.add_flag("--no-eval", raw.no_eval, "skip the test-set evaluation at each epoch's end");
 }

@@ -13,5 +13,6 @@ set(MILLRACE_PIPELINES_SOURCES
   thread_plan.cc
   evaluation.cc
   to_device.cc
+  step_graph.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation

@@ -114,6 +114,7 @@ struct TrainConfig {
 
   // Reproducibility.
   uint64_t seed = 1;
+  bool cuda_graphs = true;     // on a GPU: the step captured once and replayed (step_graph.h)
   bool deterministic = false;  // fixed thread counts and sequence-ordered delivery everywhere
 
   // Evaluation, checkpoints, tracing.

@@ -74,6 +74,10 @@ struct TrainResult {
   ThreadBudget budget;              // compute: the team size at the end (pipelines/thread_plan.h)
   std::string thread_plan;          // how that team size was chosen, in words
   double sparsity = 0.0;
+  // On a GPU: steps run as replays of the captured CUDA Graph (0 when the step was not
+  // captured: cuda_graph_note says why).
+  int64_t cuda_graph_replays = 0;
+  std::string cuda_graph_note;
   // best.safetensors in the checkpoint dir (written when an evaluation scored better than the
   // best so far: validation accuracy, or test accuracy without a validation split): the epoch
   // of the last one this run wrote (0: none) and its accuracy.

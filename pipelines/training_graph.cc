@@ -27,6 +27,7 @@
 #include "pipelines/finite_check.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/snapshot.h"
+#include "pipelines/step_graph.h"
 #include "pipelines/thread_plan.h"
 #include "pipelines/to_device.h"
 #include "pipelines/training_impl.h"
@@ -105,6 +106,7 @@ class TrainingRun {
     result_.samples = result_.steps * c_.batch_size;
     result_.samples_per_s = result_.samples / std::max(1e-9, result_.seconds);
     result_.sparsity = Sparsity(*m_.model);
+    if (step_graph_) result_.cuda_graph_replays = step_graph_->replays();
     for (const StageStats& s : stats.stages) {
       result_.stages.push_back({s.name, s.placement, s.concurrency,
                                 static_cast<int64_t>(s.items_in), s.busy_s, s.starved_s,
@@ -263,13 +265,29 @@ class TrainingRun {
             return std::move(item);
           }));
     }
+    // On a GPU the step is captured once as a CUDA Graph and replayed where it can be.
+    std::shared_ptr<StepGraph> step_graph;
+    if (c_.device.is_cuda()) {
+      std::vector<std::string> names;
+      for (const ComputeStagePtr& s : m_.stages) names.push_back(s->name());
+      result_.cuda_graph_note = StepGraph::WhyNot(c_, names, *m_.model);
+      if (result_.cuda_graph_note.empty()) {
+        step_graph = step_graph_ = std::make_shared<StepGraph>();
+      } else if (hooks_.on_note) {
+        hooks_.on_note("CUDA Graphs off: " + result_.cuda_graph_note);
+      }
+    }
     for (size_t i = 0; i < m_.stages.size(); ++i) {
       ComputeStage* stage = m_.stages[i].get();
-      const bool first = i == 0;
-      chain.push_back(
-          g_.Map<StepItem>(stage->name(), device, [this, stage, &state, first](StepItem&& item) {
+      const bool first = i == 0, last = i + 1 == m_.stages.size();
+      chain.push_back(g_.Map<StepItem>(
+          stage->name(), device,
+          [this, stage, &state, first, last, step_graph](StepItem&& item, DeviceContext& ctx) {
             if (first && hooks_.interrupt != nullptr && hooks_.interrupt->load()) g_.Cancel();
+            if (first && step_graph && step_graph->Begin(item, state, ctx)) return std::move(item);
+            if (item.replayed) return std::move(item);  // the graph did this stage's work
             stage->Run(item, state);
+            if (last && step_graph) step_graph->End(item, state, ctx);
             return std::move(item);
           }));
     }
@@ -395,7 +413,8 @@ class TrainingRun {
   const TrainHooks& hooks_;
   Graph& g_;
   EpochProgress progress_;
-  std::optional<StepItem> held_;  // on a GPU: the step whose loss progress reads next
+  std::shared_ptr<StepGraph> step_graph_;  // on a GPU, when the step can be captured
+  std::optional<StepItem> held_;           // on a GPU: the step whose loss progress reads next
   ComputeThreadPlan plan_;
   bool planned_ = false;
   GraphStats cached_stats_;

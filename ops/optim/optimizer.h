@@ -54,6 +54,9 @@ class Optimizer {
   double lr() const { return lr_; }
   void set_lr(double lr);                   // learning-rate schedules call this before Step()
   int64_t steps() const { return steps_; }  // Step() calls so far
+  // Sets the count Step() continues from. A captured CUDA Graph's step (pipelines/step_graph.h)
+  // counts its step once although Step() ran twice for it: staged, then recorded.
+  void set_steps(int64_t steps) { steps_ = steps; }
   const std::vector<Parameter*>& parameters() const { return parameters_; }
 
   // A deep copy of the state (every slot of every parameter, "step" and "lr").

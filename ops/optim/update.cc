@@ -1,7 +1,10 @@
 // SgdUpdate(All) and AdamWUpdate(All): checks and backend dispatch.
 #include "ops/optim/update.h"
 
+#include <type_traits>
+
 #include "core/error.h"
+#include "millrace/config.h"
 
 namespace millrace::ops {
 namespace {
@@ -29,6 +32,33 @@ static void CheckMask(const Tensor* mask, const Tensor& w, const char* op) {
   if (mask) CheckLike(*mask, w, op, "mask");
 }
 
+namespace {
+
+thread_local bool tls_stage_for_replay = false;
+
+template <typename Task>
+void StageForReplay(std::span<const Task> tasks, const char* op) {
+  const Device device = tasks[0].w->device();
+  MILLRACE_CHECK_ARG(device.is_cuda(), op << ": staged for a CUDA Graph replay, but the "
+                                             "parameters are on "
+                                          << device.ToString());
+#if MILLRACE_HAVE_CUDA
+  if constexpr (std::is_same_v<Task, SgdUpdateTask>) {
+    cuda::StageSgdUpdateForReplay(tasks);
+  } else {
+    cuda::StageAdamWUpdateForReplay(tasks);
+  }
+#endif
+}
+
+}  // namespace
+
+StageUpdatesForReplay::StageUpdatesForReplay() : previous_(tls_stage_for_replay) {
+  tls_stage_for_replay = true;
+}
+StageUpdatesForReplay::~StageUpdatesForReplay() { tls_stage_for_replay = previous_; }
+bool StageUpdatesForReplay::active() { return tls_stage_for_replay; }
+
 void SgdUpdateAll(std::span<const SgdUpdateTask> tasks) {
   if (tasks.empty()) return;
   for (const SgdUpdateTask& t : tasks) {
@@ -43,6 +73,7 @@ void SgdUpdateAll(std::span<const SgdUpdateTask> tasks) {
     }
     CheckMask(t.mask, *t.w, "SgdUpdate");
   }
+  if (StageUpdatesForReplay::active()) return StageForReplay(tasks, "SgdUpdate");
   SgdUpdateKernels().Get(tasks[0].w->device())(tasks);
 }
 
@@ -58,6 +89,7 @@ void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks) {
     CheckLike(*t.v, *t.w, "AdamWUpdate", "second moment");
     CheckMask(t.mask, *t.w, "AdamWUpdate");
   }
+  if (StageUpdatesForReplay::active()) return StageForReplay(tasks, "AdamWUpdate");
   AdamWUpdateKernels().Get(tasks[0].w->device())(tasks);
 }
 

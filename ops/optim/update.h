@@ -81,18 +81,34 @@ void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
 
 // The CUDA kernels (update_cuda.cc, in a build with CUDA): one launch per step over all the
 // tasks, capturable in a CUDA Graph once one step ran eagerly (the tables of the parameter set
-// are uploaded then). The per-step scalars of the configs reach the kernel through a device
-// buffer that a cudaMemcpyAsync from pinned host memory fills before the launch, not through
-// kernel arguments, so that a replayed graph can read new ones: before each replay, call
-// Stage*ForReplay with that step's tasks (built as Sgd/AdamW::Update builds them) on the thread
-// that captured, once the previous replay's copy has run (after its loss was read, say).
+// are uploaded then). The per-step scalars reach the kernel through a device buffer that a
+// cudaMemcpyAsync from pinned memory fills before the launch, not through kernel arguments;
+// during a capture only the launch is recorded. Before each launch of a captured graph, stage
+// the step's scalars: call SgdUpdateAll / AdamWUpdateAll (the optimizer's Step()) inside a
+// StageUpdatesForReplay scope, which queues that copy and launches nothing.
 namespace cuda {
 void SgdUpdateAll(std::span<const SgdUpdateTask> tasks);
 void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks);
-// Writes the tasks' scalars where the captured copy reads them; the parameters must be the
-// ones captured (else Error(kInvalidArgument)). Launches nothing.
+// Queues the copy of the tasks' scalars into the buffer the captured launch reads; the
+// parameters must be the captured ones (else Error(kInvalidArgument)). Launches nothing.
 void StageSgdUpdateForReplay(std::span<const SgdUpdateTask> tasks);
 void StageAdamWUpdateForReplay(std::span<const AdamWUpdateTask> tasks);
 }  // namespace cuda
+
+// While one is open on the calling thread, SgdUpdateAll and AdamWUpdateAll on CUDA tensors stage
+// their scalars for a replayed CUDA Graph and launch nothing (pipelines/step_graph.h): an
+// optimizer's Step() then advances its step count and schedules the values the graph's update
+// applies. On CPU tensors they throw (nothing is captured on the CPU).
+class StageUpdatesForReplay {
+ public:
+  StageUpdatesForReplay();
+  ~StageUpdatesForReplay();
+  StageUpdatesForReplay(const StageUpdatesForReplay&) = delete;
+  StageUpdatesForReplay& operator=(const StageUpdatesForReplay&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
 
 }  // namespace millrace::ops

@@ -8,12 +8,12 @@
 // - The per-tensor scalars (lr, weight decay, momentum's first step; AdamW's step size and bias
 //   correction, which move every step) are written into pinned host memory and copied to the
 //   device with cudaMemcpyAsync before the launch; the kernel reads them from there, never
-//   from its arguments. Eagerly, the pinned source is a ring of kScalarSlots buffers, each
-//   reused only once the copy from it has run (an event per slot: the host waits only if it is
-//   kScalarSlots updates ahead of the GPU). During capture the copy reads a slot of its own,
-//   the replay slot, whose contents a replayed graph copies at each replay: write the next
-//   step's values into it with StageSgdUpdateForReplay / StageAdamWUpdateForReplay (update.h)
-//   before launching the graph, once the previous replay's copy has run.
+//   from its arguments. The pinned source is a ring of kScalarSlots buffers, each reused only
+//   once the copy from it has run (an event per slot: the host waits only if it is kScalarSlots
+//   updates ahead of the GPU). During a capture only the launch is recorded, not the copy: a
+//   replayed graph reads whatever the device buffer holds, and before each launch of the graph
+//   the step's scalars are staged into it by the same copy, queued on the stream ahead of the
+//   launch (SgdUpdateAll / AdamWUpdateAll inside a StageUpdatesForReplay scope, update.h).
 // The plans (tables, slots) are the calling thread's, one per device and parameter set. A
 // rebuilt plan frees the tables a graph captured over it reads: recapture after a rebuild.
 #include <algorithm>
@@ -88,41 +88,38 @@ class UpdatePlan {
     std::memcpy(host + chunk_offset_, chunks.data(), chunk_bytes);
     MILLRACE_CUDA_CHECK(
         cudaMemcpyAsync(device_->data(), host, scalar_offset_, cudaMemcpyHostToDevice, stream));
-    for (int s = 0; s <= kScalarSlots; ++s) {
+    for (int s = 0; s < kScalarSlots; ++s) {
       slots_[s] = Storage::Allocate(scalar_bytes_, Device::Cpu(), HostMemory::kPinned);
-      if (s < kScalarSlots && !slot_done_[s]) slot_done_[s] = millrace::cuda::MakeEvent();
+      if (!slot_done_[s]) slot_done_[s] = millrace::cuda::MakeEvent();
       slot_pending_[s] = false;
     }
   }
 
-  // Copies `scalars` to the device (through a free slot, or the replay slot during capture)
-  // and launches the update.
+  // Copies `scalars` to the device through a free slot and launches the update; during a
+  // capture only the launch (the caller stages the scalars before each launch of the graph).
   template <typename Launch>
   void Run(cudaStream_t stream, const std::vector<Scalars>& scalars, Launch launch) {
     if (num_chunks_ == 0) return;
-    const bool capturing = StreamCapturing(stream);
-    const int slot = capturing ? kScalarSlots : next_slot_;
-    if (!capturing) {
-      next_slot_ = (next_slot_ + 1) % kScalarSlots;
-      // The copy from this slot kScalarSlots updates ago: long done, unless the host is ahead.
-      if (slot_pending_[slot]) MILLRACE_CUDA_CHECK(cudaEventSynchronize(slot_done_[slot].get()));
-    }
-    std::memcpy(slots_[slot]->data(), scalars.data(), scalar_bytes_);
-    MILLRACE_CUDA_CHECK(cudaMemcpyAsync(DeviceScalars(), slots_[slot]->data(), scalar_bytes_,
-                                        cudaMemcpyHostToDevice, stream));
-    if (!capturing) {
-      MILLRACE_CUDA_CHECK(cudaEventRecord(slot_done_[slot].get(), stream));
-      slot_pending_[slot] = true;
-    }
+    if (!StreamCapturing(stream)) Stage(stream, scalars);
     auto* base = static_cast<unsigned char*>(device_->data());
     launch(reinterpret_cast<const UpdateTensor*>(base),
            reinterpret_cast<const UpdateChunk*>(base + chunk_offset_),
            static_cast<const Scalars*>(DeviceScalars()), num_chunks_);
   }
 
-  // Writes the scalars a replayed graph will copy (see the file's comment).
-  void StageForReplay(const std::vector<Scalars>& scalars) {
-    std::memcpy(slots_[kScalarSlots]->data(), scalars.data(), scalar_bytes_);
+  // Queues the copy of `scalars` into the device buffer the kernel reads (not during a capture).
+  void Stage(cudaStream_t stream, const std::vector<Scalars>& scalars) {
+    MILLRACE_CHECK(!StreamCapturing(stream), ErrorKind::kInternal,
+                   "optimizer scalars staged while the stream is being captured");
+    const int slot = next_slot_;
+    next_slot_ = (next_slot_ + 1) % kScalarSlots;
+    // The copy from this slot kScalarSlots updates ago: long done, unless the host is ahead.
+    if (slot_pending_[slot]) MILLRACE_CUDA_CHECK(cudaEventSynchronize(slot_done_[slot].get()));
+    std::memcpy(slots_[slot]->data(), scalars.data(), scalar_bytes_);
+    MILLRACE_CUDA_CHECK(cudaMemcpyAsync(DeviceScalars(), slots_[slot]->data(), scalar_bytes_,
+                                        cudaMemcpyHostToDevice, stream));
+    MILLRACE_CUDA_CHECK(cudaEventRecord(slot_done_[slot].get(), stream));
+    slot_pending_[slot] = true;
   }
 
  private:
@@ -133,9 +130,9 @@ class UpdatePlan {
   int32_t num_chunks_ = 0;
   size_t chunk_offset_ = 0, scalar_offset_ = 0, scalar_bytes_ = 0;
   std::shared_ptr<Storage> device_, host_tables_;
-  std::array<std::shared_ptr<Storage>, kScalarSlots + 1> slots_;  // the last: replay slot
+  std::array<std::shared_ptr<Storage>, kScalarSlots> slots_;
   std::array<millrace::cuda::Event, kScalarSlots> slot_done_;
-  std::array<bool, kScalarSlots + 1> slot_pending_{};
+  std::array<bool, kScalarSlots> slot_pending_{};
   int next_slot_ = 0;
 };
 
@@ -233,22 +230,24 @@ void AdamWUpdateAll(std::span<const AdamWUpdateTask> tasks) {
 void StageSgdUpdateForReplay(std::span<const SgdUpdateTask> tasks) {
   if (tasks.empty()) return;
   const Device device = tasks[0].w->device();
+  cudaStream_t stream = Stream(device);
   const std::vector<UpdateTensor> tensors = SgdTensors(tasks);
   UpdatePlan<SgdScalars>& plan = PlanFor<SgdScalars>(device, tensors);
   MILLRACE_CHECK(plan.Matches(tensors), ErrorKind::kInvalidArgument,
                  "SgdUpdate: staged for a replay, but these parameters are not the captured ones");
-  plan.StageForReplay(SgdScalarsOf(tasks));
+  plan.Stage(stream, SgdScalarsOf(tasks));
 }
 
 void StageAdamWUpdateForReplay(std::span<const AdamWUpdateTask> tasks) {
   if (tasks.empty()) return;
   const Device device = tasks[0].w->device();
+  cudaStream_t stream = Stream(device);
   const std::vector<UpdateTensor> tensors = AdamWTensors(tasks);
   UpdatePlan<AdamWScalars>& plan = PlanFor<AdamWScalars>(device, tensors);
   MILLRACE_CHECK(
       plan.Matches(tensors), ErrorKind::kInvalidArgument,
       "AdamWUpdate: staged for a replay, but these parameters are not the captured ones");
-  plan.StageForReplay(AdamWScalarsOf(tasks));
+  plan.Stage(stream, AdamWScalarsOf(tasks));
 }
 
 }  // namespace millrace::ops::cuda

@@ -146,10 +146,11 @@ TEST(CudaUpdate, ACapturedAdamWReadsTheStagedScalarsAtEveryReplay) {
   for (int step = 2; step <= 5; ++step) {
     cpu_step(step);
     const AdamWUpdateTask staged = gpu_task(step);
+    // The staging copy queues ahead of the launch on the same stream: no wait in between.
     cuda::StageAdamWUpdateForReplay({&staged, 1});
     ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
-    cuda::Synchronize(kGpu);  // the replay's copy has run before the next staging
   }
+  cuda::Synchronize(kGpu);
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   EXPECT_EQ(Floats(w), Floats(w_cpu));

@@ -7,17 +7,21 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/memory.h"
+#include "ops/activation/dropout.h"
 #include "ops/checkpoint/checkpoint.h"
 #include "ops/compute_thread.h"
+#include "ops/linear/linear.h"
 #include "ops/models.h"
 #include "pipelines/distillation.h"
 #include "pipelines/evaluation.h"
+#include "pipelines/step_graph.h"
 #include "pipelines/training.h"
 
 namespace millrace::pipelines {
@@ -182,6 +186,67 @@ TEST(CudaTraining, EvaluationOnTheGpuEqualsTheCpu) {
   EXPECT_EQ(got.metrics.samples(), want.metrics.samples());
   EXPECT_NEAR(got.metrics.Accuracy(), want.metrics.Accuracy(), 2.0 / want.metrics.samples());
   EXPECT_NEAR(got.metrics.MeanLoss(), want.metrics.MeanLoss(), 1e-4);
+}
+
+// The step captured as a CUDA Graph and replayed gives the bits of the step run kernel by
+// kernel: the same losses and weights after every epoch's full batches and its partial last
+// batch (run eagerly), over two epochs.
+TEST(CudaTraining, ACudaGraphStepEqualsTheUncapturedStepBitForBit) {
+  SKIP_WITHOUT_CUDA();
+  for (const std::string model : {"mlp-small", "cnn"}) {
+    TrainConfig c = Config(model, Device::Cuda(0));
+    c.limit = 1000;  // 31 full batches of 32 and one of 8 per epoch
+    c.epochs = 2;
+    c.max_steps = 0;
+    c.optimizer.name = "adamw";  // its bias correction changes every step
+    c.optimizer.lr = 1e-3f;
+    c.cuda_graphs = false;
+    TrainingPipeline eager(c);
+    const TrainResult want = eager.Run();
+    EXPECT_EQ(want.cuda_graph_replays, 0);
+    EXPECT_EQ(want.cuda_graph_note, "--no-cuda-graphs");
+    c.cuda_graphs = true;
+    TrainingPipeline graph(c);
+    const TrainResult got = graph.Run();
+    EXPECT_TRUE(got.cuda_graph_note.empty()) << got.cuda_graph_note;
+    // Step 1 eager, step 2 captured, the other full batches replayed; partial batches eager.
+    EXPECT_EQ(got.cuda_graph_replays, 2 * 31 - 2) << model;
+    ASSERT_EQ(got.epochs.size(), 2u);
+    ASSERT_EQ(want.epochs.size(), 2u);
+    for (size_t e = 0; e < 2; ++e) {
+      EXPECT_EQ(got.epochs[e].train_loss, want.epochs[e].train_loss) << model << " epoch " << e;
+    }
+    std::vector<ops::Parameter*> pe = eager.model().Parameters(), pg = graph.model().Parameters();
+    ASSERT_EQ(pe.size(), pg.size());
+    for (size_t i = 0; i < pe.size(); ++i) {
+      const Tensor a = pe[i]->value.To(Device::Cpu()), b = pg[i]->value.To(Device::Cpu());
+      EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0)
+          << model << " " << pe[i]->name << " differs";
+    }
+  }
+}
+
+// Where the step cannot be captured the run says why, and trains kernel by kernel. (No GPU
+// needed: the decision is the host's.)
+TEST(CudaGraphs, WhyNotNamesWhatPreventsTheCapture) {
+  TrainConfig c;
+  ops::Sequential mlp = ops::MakeModel("mlp", 1);
+  const std::vector<std::string> defaults = {"forward", "loss", "backward", "prune-mask", "step"};
+  EXPECT_EQ(StepGraph::WhyNot(c, defaults, mlp), "");
+  c.cuda_graphs = false;
+  EXPECT_EQ(StepGraph::WhyNot(c, defaults, mlp), "--no-cuda-graphs");
+  c.cuda_graphs = true;
+  const std::string staged =
+      StepGraph::WhyNot(c, {"forward", "distill-loss", "backward", "prune-mask", "step"}, mlp);
+  EXPECT_NE(staged.find("distill-loss"), std::string::npos) << staged;
+  c.on_nonfinite = NonFinitePolicy::kSkip;
+  EXPECT_NE(StepGraph::WhyNot(c, defaults, mlp).find("--on-nonfinite skip"), std::string::npos);
+  c.on_nonfinite = NonFinitePolicy::kFail;
+  ops::Sequential with_dropout;
+  with_dropout.Add("fc", std::make_unique<ops::Linear>(4, 4));
+  with_dropout.Add("drop", std::make_unique<ops::Dropout>(0.5));
+  EXPECT_NE(StepGraph::WhyNot(c, defaults, with_dropout).find("drop is a Dropout"),
+            std::string::npos);
 }
 
 }  // namespace
