@@ -126,6 +126,10 @@ void AddTrainOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "runs: once complete the teacher does not run; a file of another teacher or "
                  "data is recomputed and overwritten)")
       ->capture_default_str();
+  cmd.add_option("--teacher-on", c.teacher_placement,
+                 "where the teacher's forward runs: compute (the student's device), cpu (a cpu "
+                 "worker through oneDNN), or cuda:N (that GPU, beside a student anywhere)")
+      ->capture_default_str();
   cmd.add_option("--teacher-model", c.teacher_model, "the teacher's model preset")
       ->check(CLI::IsMember(ModelChoices()))
       ->capture_default_str();

@@ -97,7 +97,13 @@ std::shared_ptr<Teacher> Teacher::FromCheckpoint(const std::string& model_name,
 Tensor Teacher::Forward(const Tensor& images) {
   forwards_.fetch_add(1);
   forwarded_samples_.fetch_add(images.ndim() >= 1 ? images.dim(0) : 0);
-  return model_.Forward(images, ops::Mode::kEval);
+  // A teacher on a GPU: the batch copied in; its logits stay there unless the cache (on the
+  // host) keeps them (distill-loss moves them to the student's device).
+  const std::vector<ops::Parameter*> parameters = model_.Parameters();
+  const Device device = parameters.empty() ? Device::Cpu() : parameters[0]->value.device();
+  if (device == images.device()) return model_.Forward(images, ops::Mode::kEval);
+  Tensor logits = model_.Forward(images.To(device), ops::Mode::kEval);
+  return cache_logits_ ? logits.To(Device::Cpu()) : std::move(logits);
 }
 
 bool Teacher::Cached(const std::vector<int64_t>& indices) const {
@@ -266,6 +272,12 @@ void AttachDistillation(TrainingPipeline& pipeline, std::shared_ptr<Teacher> tea
                      "sample's logits differ every epoch");
   if (config.cache_logits) teacher->set_cache(true);
 
+  // The teacher's weights where it runs: the student's device ("compute"), the CPU ("cpu"),
+  // or the GPU it is placed on.
+  const std::string& where = config.teacher_placement;
+  teacher->model().To(where == "cpu"       ? Device::Cpu()
+                      : where == "compute" ? c.device
+                                           : Device::Parse(where));
   auto ledger = std::make_shared<TeacherLedger>();
   pipeline.SetTeacher(
       [teacher, ledger](const Batch& batch) {
@@ -301,6 +313,7 @@ DistillConfig DistillConfigOf(const TrainConfig& config) {
   d.loss.alpha = config.distill_alpha;
   d.loss.temperature = config.distill_temperature;
   d.loss.label_smoothing = config.label_smoothing;
+  d.teacher_placement = config.teacher_placement;
   return d;
 }
 

@@ -102,9 +102,12 @@ class Teacher {
 };
 
 struct DistillConfig {
-  ops::DistillationOptions loss;              // alpha, temperature
-  bool cache_logits = false;                  // cache the teacher's logits after epoch 1
-  std::string teacher_placement = "compute";  // "compute" (the student's thread) or "cpu"
+  ops::DistillationOptions loss;  // alpha, temperature
+  bool cache_logits = false;      // cache the teacher's logits after epoch 1
+  // Where the teacher's forward runs: "compute" (the student's device thread, its weights on
+  // the student's device), "cpu" (a cpu worker through oneDNN, beside a student anywhere), or
+  // "cuda:N" (that GPU, beside a student anywhere).
+  std::string teacher_placement = "compute";
 };
 
 // The "distill-loss" compute stage: the loss above from item.logits, item.teacher_logits and the

@@ -103,6 +103,8 @@ struct TrainConfig {
   // runs in epoch 1 only), "off" (the teacher runs for every batch), "memory", or a file that
   // keeps them across runs (the teacher does not run at all once it is complete).
   std::string teacher_cache = "auto";
+  // Where the teacher runs: "compute" (the student's device), "cpu", or "cuda:N" (DistillConfig).
+  std::string teacher_placement = "compute";
   float distill_temperature = 4.0f;
   float distill_alpha = 0.9f;
 

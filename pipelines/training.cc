@@ -147,8 +147,18 @@ void TrainingPipeline::Replace(const std::string& name, ComputeStagePtr stage) {
 }
 
 void TrainingPipeline::SetTeacher(TeacherFn teacher, const std::string& placement) {
-  MILLRACE_CHECK_ARG(placement == "compute" || placement == "cpu",
-                     "teacher placement must be compute or cpu, got " << placement);
+  if (placement != "compute" && placement != "cpu") {
+    Device device;
+    try {
+      device = Device::Parse(placement);
+    } catch (const Error&) {
+      MILLRACE_THROW(ErrorKind::kInvalidArgument,
+                     "teacher placement must be compute, cpu or cuda:N, got " << placement);
+    }
+    MILLRACE_CHECK_ARG(device.is_cuda(),
+                       "teacher placement must be compute, cpu or cuda:N, got " << placement);
+    ops::CheckComputeDevice(device);
+  }
   impl_->teacher = std::move(teacher);
   impl_->teacher_placement = placement;
 }

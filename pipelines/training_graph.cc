@@ -220,20 +220,26 @@ class TrainingRun {
       view.batch.indices = s.batch.indices;
       return view;
     });
-    const bool on_cpu = m_.teacher_placement == "cpu";
+    // The teacher runs on a cpu worker ("cpu"), on the student's device thread ("compute"), or
+    // on a GPU of its own choosing ("cuda:N"): mixed placement, through this fan-out and join.
+    const std::string& where = m_.teacher_placement;
+    const bool on_cpu = where == "cpu";
+    const Placement teacher_at = on_cpu               ? Cpu(1)
+                                 : where != "compute" ? Gpu(Device::Parse(where).index)
+                                 : c_.device.is_cpu() ? Compute()
+                                                      : Gpu(c_.device.index);
     TrainingPipeline::TeacherFn& teacher = m_.teacher;
-    auto teach = g_.Map<StepItem>("teacher", on_cpu ? Cpu(1) : Compute(),
-                                  [&teacher, on_cpu](StepItem&& view) {
-                                    // A cpu worker's own OpenMP team: one thread.
-                                    if (on_cpu) ops::InitComputeThread(Device::Cpu(), 1);
-                                    view.teacher_logits = teacher(view.batch);
-                                    return std::move(view);
-                                  });
+    auto teach = g_.Map<StepItem>("teacher", teacher_at, [&teacher, on_cpu](StepItem&& view) {
+      // A cpu worker's own OpenMP team: one thread.
+      if (on_cpu) ops::InitComputeThread(Device::Cpu(), 1);
+      view.teacher_logits = teacher(view.batch);
+      return std::move(view);
+    });
     // The join sits where the teacher runs: on the compute device, teacher(k), the join and
     // forward(k) follow each other on its thread with no hand-off to another thread between
     // them (a cpu join cost two thread wake-ups per batch, with compute idle in between).
     auto join = g_.Join<StepItem, StepItem>(
-        "teacher-join", on_cpu ? Cpu(1) : Compute(), [](StepItem&& student, StepItem&& view) {
+        "teacher-join", teacher_at, [](StepItem&& student, StepItem&& view) {
           student.teacher_logits = std::move(view.teacher_logits);
           return std::move(student);
         });

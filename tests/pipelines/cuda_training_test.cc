@@ -155,23 +155,30 @@ TEST(CudaTraining, CheckpointFromTheGpuLoadsOnTheCpu) {
   std::filesystem::remove_all(dir);
 }
 
-// Mixed placement: the teacher's forward on the CPU (oneDNN) while the student trains on the
-// GPU; its losses follow the all-CPU run's.
-TEST(CudaTraining, TeacherOnTheCpuStudentOnTheGpu) {
+// Mixed placement, both ways: the teacher's forward on the CPU (oneDNN) while the student trains
+// on the GPU, and the teacher on the GPU while the student trains on the CPU; the losses follow
+// the all-CPU run's.
+TEST(CudaTraining, TeacherAndStudentOnDifferentDevices) {
   SKIP_WITHOUT_CUDA();
   const ops::DistillationOptions options{.alpha = 0.7, .temperature = 3.0};
-  std::vector<double> losses[2];
-  for (int gpu = 0; gpu < 2; ++gpu) {
-    TrainConfig c = Config("mlp-small", gpu ? Device::Cuda(0) : Device::Cpu());
+  auto run = [&](Device student_on, const std::string& teacher_on) {
+    TrainConfig c = Config("mlp-small", student_on);
     c.max_steps = 128;
     TrainingPipeline student(c);
     auto teacher = std::make_shared<Teacher>(ops::MakeModel("mlp", 11), false);
-    AttachDistillation(student, teacher, {.loss = options, .teacher_placement = "cpu"});
-    losses[gpu] = Losses(student);
-  }
-  ASSERT_EQ(losses[1].size(), losses[0].size());
-  for (size_t i = 0; i < losses[0].size(); ++i) {
-    EXPECT_NEAR(losses[1][i], losses[0][i], 0.02 * losses[0][i]) << "step " << i;
+    AttachDistillation(student, teacher, {.loss = options, .teacher_placement = teacher_on});
+    return Losses(student);
+  };
+  const std::vector<double> want = run(Device::Cpu(), "cpu");
+  for (const auto& [student_on, teacher_on] : {std::pair{Device::Cuda(0), std::string("cpu")},
+                                               std::pair{Device::Cpu(), std::string("cuda:0")}}) {
+    const std::vector<double> got = run(student_on, teacher_on);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_NEAR(got[i], want[i], 0.02 * want[i])
+          << "student on " << student_on.ToString() << ", teacher on " << teacher_on << ", step "
+          << i;
+    }
   }
 }
 
