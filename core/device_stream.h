@@ -15,6 +15,9 @@ class DeviceEvent {
   virtual ~DeviceEvent() = default;
   virtual void HostWait() const = 0;                // blocks the calling thread until done
   virtual void StreamWait(void* stream) const = 0;  // the stream's later work waits for it
+  // Milliseconds of device time from `start` to this event, both recorded with
+  // RecordCudaTimingEvent on one device; waits until this one is done.
+  virtual double MillisecondsSince(const DeviceEvent& start) const = 0;
 };
 
 // Makes `device` current on the calling thread and creates a non-blocking stream on it; the
@@ -22,6 +25,8 @@ class DeviceEvent {
 std::shared_ptr<void> MakeCudaStream(int device);
 // Records an event on `stream` (a cudaStream_t) after the work queued so far.
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void* stream);
+// The same with timing (slightly dearer): for MillisecondsSince.
+std::shared_ptr<const DeviceEvent> RecordCudaTimingEvent(void* stream);
 
 // The stream (a cudaStream_t) that the calling thread's work on CUDA device `device` goes to:
 // its device context's stream on that device's Gpu(d) thread, else a stream of the thread's

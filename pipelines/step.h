@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_stream.h"
 #include "core/tensor.h"
 #include "ops/loss/loss.h"
 #include "ops/optim/lr_schedule.h"
@@ -61,6 +62,9 @@ struct StepItem {
   SideWork side;          // run by the side stage once this item has left compute
   bool skipped = false;   // non-finite loss or gradients (NonFinitePolicy::kSkip): no update
   bool replayed = false;  // the whole step ran as one captured CUDA Graph (pipelines/step_graph.h)
+  // On a GPU: events around the step's device work (timing), read by progress for the share
+  // of the run the GPU was busy.
+  std::shared_ptr<const DeviceEvent> device_start, device_end;
 };
 
 // What the compute stages share. Touched only by the compute thread.

@@ -77,6 +77,7 @@ struct TrainResult {
   // On a GPU: steps run as replays of the captured CUDA Graph (0 when the step was not
   // captured: cuda_graph_note says why).
   int64_t cuda_graph_replays = 0;
+  double device_busy_s = 0.0;  // on a GPU: device time of the steps' work (events around each)
   std::string cuda_graph_note;
   // best.safetensors in the checkpoint dir (written when an evaluation scored better than the
   // best so far: validation accuracy, or test accuracy without a validation split): the epoch

@@ -22,6 +22,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "core/memory.h"
 #include "ops/compute_thread.h"
 #include "pipelines/epoch_progress.h"
 #include "pipelines/finite_check.h"
@@ -119,6 +120,21 @@ class TrainingRun {
     result_.stage_report =
         stats.ToTable() +
         ComputeSplit(stats, c_.device.is_cpu() ? "compute" : Gpu(c_.device.index).ToString());
+    if (c_.device.is_cuda()) {
+      result_.device_busy_s = device_busy_s_;
+      std::ostringstream gpu;
+      gpu << std::fixed << std::setprecision(1) << c_.device.ToString() << " busy "
+          << (stats.elapsed_s > 0 ? 100.0 * device_busy_s_ / stats.elapsed_s : 0.0)
+          << "% of the run's wall time (device time of the steps' work, between events around "
+             "each step); CUDA Graph replays: "
+          << (step_graph_ ? step_graph_->replays() : 0)
+          << (result_.cuda_graph_note.empty() ? "" : " (" + result_.cuda_graph_note + ")") << "\n";
+      const DeviceMemoryStats m = CudaMemoryStats(c_.device.index);
+      gpu << std::setprecision(1) << c_.device.ToString() << " memory: peak "
+          << m.peak_in_use / double(1 << 20) << " MiB in use, " << m.cached / double(1 << 20)
+          << " MiB cached, " << m.device_allocations << " cudaMalloc calls\n";
+      result_.stage_report += gpu.str();
+    }
     return std::move(result_);
   }
 
@@ -290,10 +306,16 @@ class TrainingRun {
           stage->name(), device,
           [this, stage, &state, first, last, step_graph](StepItem&& item, DeviceContext& ctx) {
             if (first && hooks_.interrupt != nullptr && hooks_.interrupt->load()) g_.Cancel();
-            if (first && step_graph && step_graph->Begin(item, state, ctx)) return std::move(item);
+            const bool timed = ctx.stream() != nullptr;  // a GPU: its busy time is measured
+            if (first && timed) item.device_start = RecordCudaTimingEvent(ctx.stream());
+            if (first && step_graph && step_graph->Begin(item, state, ctx)) {
+              item.device_end = RecordCudaTimingEvent(ctx.stream());
+              return std::move(item);
+            }
             if (item.replayed) return std::move(item);  // the graph did this stage's work
             stage->Run(item, state);
             if (last && step_graph) step_graph->End(item, state, ctx);
+            if (last && timed) item.device_end = RecordCudaTimingEvent(ctx.stream());
             return std::move(item);
           }));
     }
@@ -343,6 +365,9 @@ class TrainingRun {
   // The epoch's figures, the progress line, and at an epoch's end the checkpoint and the
   // snapshot for evaluate.
   void ProgressOf(StepItem&& item, int64_t steps_done, Emit<AfterCompute>& emit) {
+    if (item.device_start && item.device_end) {
+      device_busy_s_ += 1e-3 * item.device_end->MillisecondsSince(*item.device_start);
+    }
     progress_.Add(item, steps_done);
     PlanComputeThreads();
     if (hooks_.on_step && progress_.ProgressDue()) {
@@ -420,7 +445,9 @@ class TrainingRun {
   Graph& g_;
   EpochProgress progress_;
   std::shared_ptr<StepGraph> step_graph_;  // on a GPU, when the step can be captured
-  std::optional<StepItem> held_;           // on a GPU: the step whose loss progress reads next
+  std::optional<StepItem> held_;
+  double device_busy_s_ = 0.0;  // on a GPU: the device time of the steps' work           // on a
+                                // GPU: the step whose loss progress reads next
   ComputeThreadPlan plan_;
   bool planned_ = false;
   GraphStats cached_stats_;
@@ -481,7 +508,19 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
       impl->state.cancelled = nullptr;
     }
   } unpublish{this};
-  g.Run();
+  try {
+    g.Run();
+  } catch (const Error& e) {
+    // The device ran out of memory: say which batch size this was and what to try.
+    if (e.kind() != ErrorKind::kCuda || e.message().find("out of memory") == std::string::npos ||
+        c.batch_size < 2) {
+      throw;
+    }
+    Error more(e.kind(), e.message() + "; this run's batch size is " +
+                             std::to_string(c.batch_size) + ": try --batch-size " +
+                             std::to_string(c.batch_size / 2));
+    throw e.stage().empty() ? more : more.WithStage(e.stage());
+  }
 
   TrainResult result = run.Result();
   const int planned_compute = result.budget.compute;

@@ -13,6 +13,14 @@ class CudaEvent final : public DeviceEvent {
   void StreamWait(void* stream) const override {
     MILLRACE_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), event_.get(), 0));
   }
+  double MillisecondsSince(const DeviceEvent& start) const override {
+    const auto* from = dynamic_cast<const CudaEvent*>(&start);
+    MILLRACE_CHECK(from != nullptr, ErrorKind::kInternal, "MillisecondsSince: not a CUDA event");
+    MILLRACE_CUDA_CHECK(cudaEventSynchronize(event_.get()));
+    float ms = 0;
+    MILLRACE_CUDA_CHECK(cudaEventElapsedTime(&ms, from->event_.get(), event_.get()));
+    return ms;
+  }
 
  private:
   cuda::Event event_;
@@ -25,6 +33,14 @@ std::shared_ptr<void> MakeCudaStream(int device) {
   cuda::Stream stream = cuda::MakeStream();
   return std::shared_ptr<void>(stream.release(),
                                [](void* s) { cudaStreamDestroy(static_cast<cudaStream_t>(s)); });
+}
+
+std::shared_ptr<const DeviceEvent> RecordCudaTimingEvent(void* stream) {
+  cudaEvent_t e = nullptr;
+  MILLRACE_CUDA_CHECK(cudaEventCreate(&e));
+  cuda::Event event(e);
+  MILLRACE_CUDA_CHECK(cudaEventRecord(event.get(), static_cast<cudaStream_t>(stream)));
+  return std::make_shared<CudaEvent>(std::move(event));
 }
 
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void* stream) {

@@ -24,6 +24,9 @@ std::unique_ptr<DeviceGraph> EndDeviceCapture(void*) {
   MILLRACE_THROW(ErrorKind::kCuda,
                  "a CUDA graph capture was asked for, but " << CudaUnavailableReason());
 }
+std::shared_ptr<const DeviceEvent> RecordCudaTimingEvent(void*) {
+  MILLRACE_THROW(ErrorKind::kCuda, "a CUDA event was asked for, but " << CudaUnavailableReason());
+}
 std::shared_ptr<const DeviceEvent> RecordCudaEvent(void*) {
   MILLRACE_THROW(ErrorKind::kCuda, "a CUDA event was asked for, but " << CudaUnavailableReason());
 }
