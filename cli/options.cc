@@ -231,6 +231,7 @@ ops::Precision ResolvePrecision(const std::string& text, Device device,
   if (text.empty()) return ops::kDefaultPrecision;
   for (ops::Precision p : {ops::Precision::kFp32, ops::Precision::kTf32, ops::Precision::kBf16}) {
     if (text != ops::PrecisionName(p)) continue;
+    ops::CheckComputePrecision(device, p);  // bf16 on a GPU older than compute capability 8.0
     if (device.is_cpu() && p != ops::Precision::kFp32) {
       notes.push_back("--precision " + text +
                       ": no effect on the CPU, where oneDNN computes f32 (it applies on "

@@ -56,7 +56,8 @@ Device ResolveDevice(const std::string& text, std::vector<std::string>& notes);
 // The precision from --precision's text (empty: not given, ops::kDefaultPrecision); CLI11 has
 // checked it is one of PrecisionChoices(). On the CPU (`device`) a precision given other than
 // fp32 is accepted, and `notes` gets a line saying that it has no effect there (oneDNN computes
-// f32), so that one command line serves both devices.
+// f32), so that one command line serves both devices. bf16 on a GPU of compute capability < 8.0
+// throws Error(kInvalidArgument) (exit 2) before any data loads.
 ops::Precision ResolvePrecision(const std::string& text, Device device,
                                 std::vector<std::string>& notes);
 // "fp32", "tf32", "bf16".
