@@ -48,6 +48,11 @@ void InitComputeThread(Device device, int threads) {
   }
   CheckComputeDevice(device);
   CurrentCudaStream(device.index);  // makes the thread's stream (and the device's context) now
+#if MILLRACE_HAVE_CUDA
+  // Asked once per device and cached (the precision's TF32 / bf16 support): here, not in a step
+  // that a CUDA Graph may be capturing.
+  cuda::ComputeCapability(device);
+#endif
 }
 
 void Synchronize(Device device) {

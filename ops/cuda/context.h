@@ -84,7 +84,8 @@ void Synchronize(Device device);
 // Error(kInvalidArgument). The capability is asked once per device (cudaGetDeviceProperties),
 // then cached for the process: no device query on the hot path.
 Precision EffectivePrecision(Device device);
-// The device's compute capability, major * 10 + minor (86 for 8.6); cached as above.
+// The device's compute capability, major * 10 + minor (86 for 8.6); cached as above (asked first
+// by ops::InitComputeThread, so never inside a step a CUDA Graph captures).
 int ComputeCapability(Device device);
 
 // Threads per block and blocks for an elementwise kernel over n elements (grid-stride loops).
