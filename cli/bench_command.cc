@@ -27,6 +27,7 @@
 #include "ops/init.h"
 #include "ops/linear/gemm.h"
 #include "ops/models.h"
+#include "ops/precision.h"
 #include "pipelines/reference_loop.h"
 #include "pipelines/training.h"
 
@@ -209,6 +210,7 @@ int RunBench(BenchArgs& a) {
   c.compute_threads = threads;
   // This thread runs the ceiling and compute-only loops (on a GPU: submits them to its stream).
   ops::InitComputeThread(c.device, gpu ? 1 : threads);
+  ops::SetComputePrecision(c.precision);  // Linear's and Conv2d's matmuls on a GPU
 
   pipelines::DataSource train = pipelines::DataSource::Open(c, pipelines::Split::kTrain);
   std::vector<pipelines::Batch> batches;
@@ -224,7 +226,8 @@ int RunBench(BenchArgs& a) {
             << " timed steps after " << a.warmup << " warm-up, " << a.repeat << " repetitions; "
             << AvailableCores() << " cores, ";
   if (gpu) {
-    std::cout << "device " << c.device.ToString();
+    std::cout << "device " << c.device.ToString() << " (precision "
+              << ops::PrecisionName(c.precision) << ")";
   } else {
     std::cout << "oneDNN threads " << threads;
   }

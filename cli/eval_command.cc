@@ -28,6 +28,7 @@ int RunEval(EvalArgs& args) {
   pipelines::TrainConfig& c = args.config;
   std::vector<std::string> notes;
   c.device = ResolveDevice(args.raw.device, notes);
+  c.precision = ResolvePrecision(args.raw.precision, c.device, notes);
   if (args.raw.on_bad_record == "skip") c.bad_records = std::make_shared<io::SkipLog>();
   for (const std::string& n : notes) std::cout << n << "\n";
   MILLRACE_CHECK(std::filesystem::exists(args.checkpoint), ErrorKind::kIo,
@@ -40,6 +41,7 @@ int RunEval(EvalArgs& args) {
       c.compute_threads > 0 ? c.compute_threads : DefaultThreadBudget().compute;
   options.trace_path = args.trace;
   options.device = c.device;
+  options.precision = c.precision;
   pipelines::EvalResult r = pipelines::EvaluateGraph(model, test, options);
   const pipelines::ClassificationMetrics& m = r.metrics;
   std::cout << "checkpoint " << args.checkpoint << " (model " << c.model << ", step " << state.step

@@ -44,6 +44,14 @@ void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
                  "where compute runs: auto, cpu, cuda:N (auto = cuda:0 where a GPU answers and "
                  "this build has the CUDA backend, else cpu)")
       ->capture_default_str();
+  cmd.add_option("--precision", raw.precision,
+                 "how Linear's and Conv2d's matmuls compute on a CUDA device: fp32; tf32 (the "
+                 "default: inputs rounded to TF32 on the tensor cores, FP32 sums; fp32 on a GPU "
+                 "of compute capability < 8.0); bf16 (autocast: bf16 inputs, FP32 sums, f32 "
+                 "outputs; weights, gradients, BatchNorm, pooling, the loss and the optimizer "
+                 "stay f32; compute capability >= 8.0). No effect on --device cpu: oneDNN "
+                 "computes f32")
+      ->check(CLI::IsMember(PrecisionChoices()));
   cmd.add_option("--compute-threads", c.compute_threads,
                  "oneDNN (OpenMP) threads of the compute thread (0 = the default budget)")
       ->check(CLI::Range(0, 1024));
@@ -217,6 +225,31 @@ Device ResolveDevice(const std::string& text, std::vector<std::string>& notes) {
   return device;
 }
 
+const std::vector<std::string>& PrecisionChoices() {
+  static const std::vector<std::string> kChoices = {
+      std::string(ops::PrecisionName(ops::Precision::kFp32)),
+      std::string(ops::PrecisionName(ops::Precision::kTf32)),
+      std::string(ops::PrecisionName(ops::Precision::kBf16))};
+  return kChoices;
+}
+
+ops::Precision ResolvePrecision(const std::string& text, Device device,
+                                std::vector<std::string>& notes) {
+  if (text.empty()) return ops::kDefaultPrecision;
+  for (ops::Precision p : {ops::Precision::kFp32, ops::Precision::kTf32, ops::Precision::kBf16}) {
+    if (text != ops::PrecisionName(p)) continue;
+    ops::CheckComputePrecision(device, p);  // bf16 on a GPU older than compute capability 8.0
+    if (device.is_cpu() && p != ops::Precision::kFp32) {
+      notes.push_back("--precision " + text +
+                      ": no effect on the CPU, where oneDNN computes f32 (it applies on "
+                      "--device cuda:N)");
+    }
+    return p;
+  }
+  MILLRACE_THROW(ErrorKind::kInvalidArgument,
+                 "--precision " << text << ": expected fp32, tf32 or bf16");
+}
+
 void AddBadRecordOptions(CLI::App& cmd, pipelines::TrainConfig& c, RawFlags& raw) {
   cmd.add_option("--on-bad-record", raw.on_bad_record,
                  "a bad record found while the data loads (cut-off gzip, label out of range, tar "
@@ -241,6 +274,7 @@ void ReportSkippedRecords(std::ostream& out, const pipelines::TrainConfig& confi
 
 void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<std::string>& notes) {
   config.device = ResolveDevice(raw.device, notes);
+  config.precision = ResolvePrecision(raw.precision, config.device, notes);
   config.concurrency = ParseStageMap(raw.concurrency, "--concurrency");
   config.capacity = ParseStageMap(raw.capacity, "--capacity");
   config.prune.global = !raw.per_tensor;

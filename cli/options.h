@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "ops/precision.h"
 #include "pipelines/train_config.h"
 
 namespace millrace::cli {
@@ -15,12 +16,13 @@ namespace millrace::cli {
 // Flags that are strings on the command line and become typed values in TrainConfig.
 struct RawFlags {
   std::string device = "auto";
+  std::string precision;  // "fp32", "tf32", "bf16"; empty: not given (ops::kDefaultPrecision)
   std::vector<std::string> concurrency;  // "augment=2"
   std::vector<std::string> capacity;     // "collate=8"
   bool per_tensor = false;               // pruning ranked per tensor instead of globally
   bool no_prune_lr_restart = false;      // gradual pruning keeps the lr schedule (PruneConfig)
   bool no_eval = false;
-  std::string on_nonfinite = "fail";  // NonFinitePolicy
+  std::string on_nonfinite = "fail";   // NonFinitePolicy
   std::string on_bad_record = "fail";  // TrainConfig::bad_records
 };
 
@@ -28,7 +30,7 @@ struct RawFlags {
 const std::vector<std::string>& ModelChoices();
 
 // --model, --data, --format, --limit, --test-limit, --batch-size, --seed, --device,
-// --compute-threads, --deterministic.
+// --precision, --compute-threads, --deterministic.
 void AddCommonOptions(CLI::App& cmd, pipelines::TrainConfig& config, RawFlags& raw);
 // Everything `train` adds on top: epochs, optimizer, schedule, pruning, distillation,
 // concurrency, checkpoints, trace.
@@ -51,5 +53,14 @@ std::map<std::string, int> ParseStageMap(const std::vector<std::string>& items,
                                          const std::string& flag);
 // Device from "auto", "cpu", "cuda", "cuda:N"; see Resolve.
 Device ResolveDevice(const std::string& text, std::vector<std::string>& notes);
+// The precision from --precision's text (empty: not given, ops::kDefaultPrecision); CLI11 has
+// checked it is one of PrecisionChoices(). On the CPU (`device`) a precision given other than
+// fp32 is accepted, and `notes` gets a line saying that it has no effect there (oneDNN computes
+// f32), so that one command line serves both devices. bf16 on a GPU of compute capability < 8.0
+// throws Error(kInvalidArgument) (exit 2) before any data loads.
+ops::Precision ResolvePrecision(const std::string& text, Device device,
+                                std::vector<std::string>& notes);
+// "fp32", "tf32", "bf16".
+const std::vector<std::string>& PrecisionChoices();
 
 }  // namespace millrace::cli

@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "cli/progress_line.h"
 #include "io/record.h"
+#include "ops/precision.h"
 #include "pipelines/distillation.h"
 #include "pipelines/pruning.h"
 #include "pipelines/training.h"
@@ -116,7 +117,11 @@ int RunTrain(TrainArgs& args) {
             << " lr " << config.optimizer.lr << " (" << config.optimizer.schedule << ")";
   if (config.label_smoothing > 0) std::cout << ", label smoothing " << config.label_smoothing;
   if (config.validation > 0) std::cout << ", " << config.validation << " samples held out";
-  std::cout << ", device " << config.device.ToString() << "\n";
+  std::cout << ", device " << config.device.ToString();
+  if (config.device.is_cuda()) {
+    std::cout << " (precision " << ops::PrecisionName(config.precision) << ")";
+  }
+  std::cout << "\n";
 
   ProgressLine line(std::cout, isatty(STDOUT_FILENO) != 0);
   pipelines::TrainHooks hooks;

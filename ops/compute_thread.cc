@@ -29,6 +29,17 @@ void CheckComputeDevice(Device device) {
                                    " CUDA devices"));
 }
 
+void CheckComputePrecision(Device device, Precision precision) {
+  if (device.is_cpu() || precision != Precision::kBf16) return;
+#if MILLRACE_HAVE_CUDA
+  const int capability = cuda::ComputeCapability(device);
+  MILLRACE_CHECK_ARG(capability >= 80,
+                     "precision bf16 needs a device of compute capability >= 8.0; "
+                         << device.ToString() << " has " << capability / 10 << "."
+                         << capability % 10 << " (use fp32 or tf32)");
+#endif
+}
+
 void InitComputeThread(Device device, int threads) {
   MILLRACE_CHECK_ARG(threads >= 1, "InitComputeThread: need at least 1 thread, got " << threads);
   if (device.is_cpu()) {
@@ -37,6 +48,11 @@ void InitComputeThread(Device device, int threads) {
   }
   CheckComputeDevice(device);
   CurrentCudaStream(device.index);  // makes the thread's stream (and the device's context) now
+#if MILLRACE_HAVE_CUDA
+  // Asked once per device and cached (the precision's TF32 / bf16 support): here, not in a step
+  // that a CUDA Graph may be capturing.
+  cuda::ComputeCapability(device);
+#endif
 }
 
 void Synchronize(Device device) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "core/device.h"
+#include "ops/precision.h"
 
 namespace millrace::ops {
 
@@ -18,6 +19,11 @@ void InitComputeThread(Device device, int threads);
 // Throws Error(kCuda) when ops cannot run on `device`: the build has no backend for its kind,
 // or no such device answers (the message says which, and why). The CPU always passes.
 void CheckComputeDevice(Device device);
+
+// Throws Error(kInvalidArgument) when `device` cannot compute `precision` (ops/precision.h):
+// bf16 on a CUDA device of compute capability < 8.0. tf32 there computes as fp32, and the CPU
+// ignores the setting: both pass. `device` has passed CheckComputeDevice.
+void CheckComputePrecision(Device device, Precision precision);
 
 // Waits until the ops that the calling thread queued on `device` are done, so that a clock read
 // next measures them (`millrace bench`), or a fault in them surfaces here (Error(kCuda)). CPU:

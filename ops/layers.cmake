@@ -3,7 +3,7 @@ list(APPEND MILLRACE_OPS_SOURCES
   cpu/dnnl_context.cc cpu/layout.cc
   init.cc
   layer.cc sequential.cc profile.cc
-  kernel_table.cc checks.cc compute_thread.cc cpu/register.cc
+  kernel_table.cc checks.cc compute_thread.cc precision.cc cpu/register.cc
   linear/linear.cc linear/linear_cpu.cc linear/gemm.cc linear/gemm_cpu.cc
   activation/relu.cc activation/relu_cpu.cc activation/dropout.cc activation/dropout_cpu.cc
   flatten/flatten.cc
@@ -15,7 +15,7 @@ list(APPEND MILLRACE_OPS_SOURCES
 )
 # The layers' CUDA backends (cuDNN and own kernels), beside their CPU twins.
 list(APPEND MILLRACE_OPS_CUDA_SOURCES
-  cuda/fused_relu.cu
+  cuda/fused_relu.cu cuda/bf16.cu
   linear/gemm_cuda.cc
   conv2d/conv2d_cuda.cc conv2d/conv2d_cuda.cu
   batchnorm/batchnorm_cuda.cc

@@ -6,4 +6,4 @@ set(MILLRACE_OPS_CUDA_SOURCES)
 include(${CMAKE_CURRENT_LIST_DIR}/layers.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/training.cmake OPTIONAL)
 # The CUDA backend's shared parts: per-thread streams, handles and workspace; registration.
-list(APPEND MILLRACE_OPS_CUDA_SOURCES cuda/context.cc cuda/readback.cc cuda/register.cc)
+list(APPEND MILLRACE_OPS_CUDA_SOURCES cuda/context.cc cuda/readback.cc cuda/register.cc cuda/bf16.cc)

@@ -5,6 +5,7 @@
 
 #include "core/graph/graph.h"
 #include "ops/compute_thread.h"
+#include "ops/precision.h"
 
 namespace millrace::pipelines {
 
@@ -21,8 +22,9 @@ EvalResult EvaluateGraph(ops::Sequential& model, const DataSource& test,
   GraphOptions graph_options;
   graph_options.io_threads = 1;
   const int threads = options.compute_threads;
-  graph_options.device_thread_init = [threads](Device device) {
+  graph_options.device_thread_init = [threads, precision = options.precision](Device device) {
     ops::InitComputeThread(device, threads);
+    ops::SetComputePrecision(precision);
   };
   graph_options.trace = !options.trace_path.empty();
   Graph g(graph_options);

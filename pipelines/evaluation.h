@@ -17,6 +17,7 @@
 
 #include <string>
 
+#include "ops/precision.h"
 #include "ops/sequential.h"
 #include "pipelines/data.h"
 #include "pipelines/metrics.h"
@@ -30,6 +31,9 @@ struct EvalOptions {
   // Where forward runs: the CPU's compute thread, or cuda:N (the model is moved there; each
   // batch is copied in and its logits read back once).
   Device device = Device::Cpu();
+  // How Linear's and Conv2d's matmuls compute on a CUDA device (ops/precision.h); set on the
+  // compute thread. Ignored on the CPU.
+  ops::Precision precision = ops::kDefaultPrecision;
 };
 
 struct EvalResult {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "ops/precision.h"
 
 namespace millrace::io {
 class SkipLog;
@@ -113,6 +114,9 @@ struct TrainConfig {
   std::map<std::string, int> concurrency;  // per stage name, e.g. {"augment", 2}
   std::map<std::string, int> capacity;     // per edge, named by its consumer stage
   int compute_threads = 0;                 // oneDNN / OpenMP threads (0 = DefaultThreadBudget)
+  // How Linear's and Conv2d's matmuls compute on a CUDA device (ops/precision.h), set on the
+  // compute thread; the CPU backend computes f32 whatever this says.
+  ops::Precision precision = ops::kDefaultPrecision;
 
   // Reproducibility.
   uint64_t seed = 1;

@@ -487,8 +487,9 @@ TrainResult TrainingPipeline::Impl::Run(const TrainHooks& hooks) {
   GraphOptions options;
   options.io_threads = std::max(1, budget.io);
   const int compute_threads = budget.compute;
-  options.device_thread_init = [compute_threads](Device device) {
+  options.device_thread_init = [compute_threads, precision = c.precision](Device device) {
     ops::InitComputeThread(device, compute_threads);
+    ops::SetComputePrecision(precision);  // Linear's and Conv2d's matmuls on a GPU
   };
   options.trace = !c.trace_path.empty();
   Graph g(options);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "core/device_stream.h"
 #include "core/memory.h"
@@ -92,6 +94,36 @@ void* Workspace(Device device, size_t bytes) {
   if (d.workspace) Synchronize(device);
   d.workspace = Storage::Allocate(std::max<size_t>(bytes, 1 << 20), device);
   return d.workspace->data();
+}
+
+int ComputeCapability(Device device) {
+  Get(device);  // checks the index and makes the device current
+  // Process-wide: the capability of a device never changes. 0 = not asked yet.
+  static std::array<std::atomic<int>, kMaxDevices> capability{};
+  static std::mutex asking;
+  std::atomic<int>& slot = capability[device.index];
+  int known = slot.load(std::memory_order_acquire);
+  if (known != 0) return known;
+  std::lock_guard<std::mutex> lock(asking);
+  known = slot.load(std::memory_order_relaxed);
+  if (known != 0) return known;
+  cudaDeviceProp properties{};
+  MILLRACE_CUDA_CHECK(cudaGetDeviceProperties(&properties, device.index));
+  known = properties.major * 10 + properties.minor;
+  slot.store(known, std::memory_order_release);
+  return known;
+}
+
+Precision EffectivePrecision(Device device) {
+  const Precision wanted = ComputePrecision();
+  if (wanted == Precision::kFp32) return wanted;
+  const int capability = ComputeCapability(device);
+  if (capability >= 80) return wanted;
+  MILLRACE_CHECK_ARG(wanted != Precision::kBf16,
+                     "precision bf16 needs a device of compute capability >= 8.0; "
+                         << device.ToString() << " has " << capability / 10 << "."
+                         << capability % 10 << " (use fp32)");
+  return Precision::kFp32;  // kTf32 without TF32 tensor cores
 }
 
 void Synchronize(Device device) { MILLRACE_CUDA_CHECK(cudaStreamSynchronize(Stream(device))); }

@@ -30,6 +30,7 @@
 #include "core/cuda/cuda_check.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "ops/precision.h"
 
 // A cuBLAS / cuBLASLt call; a failure throws Error(kCuda) naming the call and the status.
 #define MILLRACE_CUBLAS_CHECK(call)                                                           \
@@ -77,6 +78,15 @@ cudnnHandle_t Cudnn(Device device);
 void* Workspace(Device device, size_t bytes);
 // Blocks until the work queued so far on Stream(device) is done; a fault in it throws.
 void Synchronize(Device device);
+
+// The calling thread's precision (ops/precision.h) as `device` can compute it: kTf32 is kFp32 on
+// a device of compute capability < 8.0 (no TF32 tensor cores); kBf16 there throws
+// Error(kInvalidArgument). The capability is asked once per device (cudaGetDeviceProperties),
+// then cached for the process: no device query on the hot path.
+Precision EffectivePrecision(Device device);
+// The device's compute capability, major * 10 + minor (86 for 8.6); cached as above (asked first
+// by ops::InitComputeThread, so never inside a step a CUDA Graph captures).
+int ComputeCapability(Device device);
 
 // Threads per block and blocks for an elementwise kernel over n elements (grid-stride loops).
 inline constexpr int kThreadsPerBlock = 256;

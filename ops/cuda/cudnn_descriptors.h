@@ -43,27 +43,29 @@ inline int CudnnDim(int64_t d, const char* what) {
   return static_cast<int>(d);
 }
 
-// An f32 4-d tensor descriptor, plain NCHW (what every CUDA tensor of millrace is).
-inline TensorDesc NchwDesc(const Shape& s) {
+// A 4-d tensor descriptor, plain NCHW (what every CUDA tensor of millrace is), f32 unless told
+// (CUDNN_DATA_BFLOAT16 for the bf16 autocast's copies, ops/precision.h).
+inline TensorDesc NchwDesc(const Shape& s, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
   MILLRACE_CHECK_ARG(s.size() == 4, "cuDNN tensor descriptor of " << ToString(s) << ": not 4-d");
   cudnnTensorDescriptor_t d = nullptr;
   MILLRACE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
   TensorDesc owned(d);
   MILLRACE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(
-      d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, CudnnDim(s[0], "NchwDesc"),
-      CudnnDim(s[1], "NchwDesc"), CudnnDim(s[2], "NchwDesc"), CudnnDim(s[3], "NchwDesc")));
+      d, CUDNN_TENSOR_NCHW, type, CudnnDim(s[0], "NchwDesc"), CudnnDim(s[1], "NchwDesc"),
+      CudnnDim(s[2], "NchwDesc"), CudnnDim(s[3], "NchwDesc")));
   return owned;
 }
 
-// An f32 filter descriptor [K, C/groups, R, S] (KCRS = NCHW order for filters, torch's).
-inline FilterDesc KcrsDesc(const Shape& s) {
+// A filter descriptor [K, C/groups, R, S] (KCRS = NCHW order for filters, torch's), f32 unless
+// told.
+inline FilterDesc KcrsDesc(const Shape& s, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
   MILLRACE_CHECK_ARG(s.size() == 4, "cuDNN filter descriptor of " << ToString(s) << ": not 4-d");
   cudnnFilterDescriptor_t d = nullptr;
   MILLRACE_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d));
   FilterDesc owned(d);
   MILLRACE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(
-      d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, CudnnDim(s[0], "KcrsDesc"),
-      CudnnDim(s[1], "KcrsDesc"), CudnnDim(s[2], "KcrsDesc"), CudnnDim(s[3], "KcrsDesc")));
+      d, type, CUDNN_TENSOR_NCHW, CudnnDim(s[0], "KcrsDesc"), CudnnDim(s[1], "KcrsDesc"),
+      CudnnDim(s[2], "KcrsDesc"), CudnnDim(s[3], "KcrsDesc")));
   return owned;
 }
 

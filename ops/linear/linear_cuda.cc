@@ -1,7 +1,17 @@
 // Linear on CUDA: three cuBLASLt matmuls per input shape, planned once (descriptors, layouts and
 // the heuristic's algorithm, cached by batch size, pointer alignment and epilogue) and run on
-// the thread's stream with the workspace of ops/cuda/context.h. f32 in, f32 accumulation
-// (CUBLAS_COMPUTE_32F: no TF32), f32 out.
+// the thread's stream with the workspace of ops/cuda/context.h. f32 in, f32 out, f32 accumulation;
+// the products by the calling thread's precision (ops/precision.h, as the device can:
+// cuda::EffectivePrecision), for the forward and both backward matmuls alike:
+//   kFp32: CUBLAS_COMPUTE_32F (FP32 products)
+//   kTf32: CUBLAS_COMPUTE_32F_FAST_TF32 (inputs rounded to TF32 on the tensor cores)
+//   kBf16: autocast. Each step converts x and W (and, in backward, dy) to bf16 copies in buffers
+//          the layer keeps while the shape holds (cuda/bf16.cu), and the matmuls read those:
+//          A, B CUDA_R_16BF; C, D CUDA_R_32F; CUBLAS_COMPUTE_32F, f32 scale (a combination
+//          cublasLtMatmul supports). So y and dx come out f32, and dW += x^T dy accumulates
+//          into the f32 gradient with beta = 1 in FP32, as under the other precisions. The bias,
+//          its gradient, the fused ReLU and the master weights stay f32.
+// Plans are cached per precision too (the key's last field), so a change between steps plans anew.
 //
 // cuBLASLt is column-major; a row-major [R, C] matrix is its column-major C x R transpose, so:
 //   forward:          y[N,O]  = x[N,I] W^T + b    as  y' (O x N) = op_T(W' (I x O)) x' (I x N)
@@ -19,6 +29,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "ops/cuda/bf16.h"
 #include "ops/cuda/context.h"
 #include "ops/linear/linear.h"
 #include "ops/linear/linear_cuda_kernels.h"
@@ -60,10 +71,10 @@ uint32_t LtAlignment(std::initializer_list<const void*> pointers) {
   return alignment;
 }
 
-LtLayout MakeLtLayout(const LtMatrix& m) {
+LtLayout MakeLtLayout(const LtMatrix& m, cudaDataType_t type) {
   cublasLtMatrixLayout_t layout = nullptr;
-  MILLRACE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(
-      &layout, CUDA_R_32F, static_cast<uint64_t>(m.rows), static_cast<uint64_t>(m.cols), m.ld));
+  MILLRACE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout, type, static_cast<uint64_t>(m.rows),
+                                                   static_cast<uint64_t>(m.cols), m.ld));
   return LtLayout(layout);
 }
 
@@ -79,10 +90,10 @@ struct LtMatmul {
 
   LtMatmul(Device device, cublasOperation_t trans_a, cublasOperation_t trans_b, const LtMatrix& a_m,
            const LtMatrix& b_m, const LtMatrix& d_m, cublasLtEpilogue_t epilogue,
-           uint32_t alignment)
+           uint32_t alignment, cublasComputeType_t compute, cudaDataType_t ab_type)
       : epilogue(epilogue) {
     cublasLtMatmulDesc_t raw = nullptr;
-    MILLRACE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&raw, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    MILLRACE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&raw, compute, CUDA_R_32F));
     desc.reset(raw);
     MILLRACE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA,
                                                          &trans_a, sizeof(trans_a)));
@@ -90,9 +101,9 @@ struct LtMatmul {
                                                          &trans_b, sizeof(trans_b)));
     MILLRACE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                          &epilogue, sizeof(epilogue)));
-    a = MakeLtLayout(a_m);
-    b = MakeLtLayout(b_m);
-    d = MakeLtLayout(d_m);
+    a = MakeLtLayout(a_m, ab_type);
+    b = MakeLtLayout(b_m, ab_type);
+    d = MakeLtLayout(d_m, CUDA_R_32F);  // C and D: f32 under every precision
     cublasLtMatmulPreference_t raw_preference = nullptr;
     MILLRACE_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&raw_preference));
     const LtPreference preference(raw_preference);
@@ -140,25 +151,38 @@ std::unique_ptr<LtMatmul> PlanLtMatmul(Device device, cublasOperation_t trans_a,
                                        cublasOperation_t trans_b, const LtMatrix& a,
                                        const LtMatrix& b, const LtMatrix& d,
                                        cublasLtEpilogue_t epilogue, uint32_t alignment,
-                                       const std::string& what) {
-  auto plan = std::make_unique<LtMatmul>(device, trans_a, trans_b, a, b, d, epilogue, alignment);
+                                       Precision precision, const std::string& what) {
+  const cublasComputeType_t compute =
+      precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // A and B: bf16 copies under kBf16, the f32 tensors otherwise.
+  const cudaDataType_t ab_type = precision == Precision::kBf16 ? CUDA_R_16BF : CUDA_R_32F;
+  auto plan = std::make_unique<LtMatmul>(device, trans_a, trans_b, a, b, d, epilogue, alignment,
+                                         compute, ab_type);
   if (!plan->planned && epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
     plan = std::make_unique<LtMatmul>(device, trans_a, trans_b, a, b, d, CUBLASLT_EPILOGUE_DEFAULT,
-                                      alignment);
+                                      alignment, compute, ab_type);
   }
   MILLRACE_CHECK(plan->planned, ErrorKind::kCuda,
                  what << ": cuBLASLt has no algorithm for a matmul of " << d.rows << " x " << d.cols
-                      << " (alignment " << alignment << " bytes)");
+                      << " (alignment " << alignment << " bytes, precision "
+                      << PrecisionName(precision) << ")");
   return plan;
 }
 
 }  // namespace
 
 struct Linear::Cuda {
-  // Key: batch size, alignment of the call's pointers, epilogue (forward only; 0 otherwise).
-  using Key = std::tuple<int64_t, uint32_t, int>;
+  // Key: batch size, alignment of the call's pointers, epilogue (forward only; 0 otherwise),
+  // precision (the effective one).
+  using Key = std::tuple<int64_t, uint32_t, int, Precision>;
   std::map<Key, std::unique_ptr<LtMatmul>> forward, backward_data, backward_weights;
   Tensor masked;  // dy with a fused ReLU's mask applied, reused while the shape holds
+  // The precision of the last train-mode Forward: its Backward computes the same way.
+  Precision trained = kDefaultPrecision;
+  // kBf16: bf16 copies of W, of the last train-mode x (kept for backward) and of dy, reused
+  // while the shape holds (an eval-mode Forward converts x into eval_input, so a train-mode
+  // input's copy survives until its Backward).
+  Tensor weight_bf16, input_bf16, eval_input_bf16, dy_bf16;
 
   template <typename Make>
   static LtMatmul& Get(std::map<Key, std::unique_ptr<LtMatmul>>& plans, const Key& key,
@@ -174,20 +198,27 @@ Tensor Linear::ForwardCuda(const Tensor& x, Mode mode) {
   const Device device = x.device();
   const int64_t n = x.dim(0);
   Tensor y = Tensor::Empty({n, out_}, DType::kF32, device);
+  const Precision precision = cuda::EffectivePrecision(device);
   const void* bias = has_bias() ? bias_.value.raw_data() : nullptr;
   const cublasLtEpilogue_t epilogue =
       fused_relu_ ? (bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
                   : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
-  const uint32_t alignment =
-      LtAlignment({x.raw_data(), weight_.value.raw_data(), y.raw_data(), bias});
-  LtMatmul& forward = Cuda::Get(cuda_->forward, {n, alignment, static_cast<int>(epilogue)}, [&] {
-    return PlanLtMatmul(device, CUBLAS_OP_T, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
-                        LtMatrix{in_, n, in_}, LtMatrix{out_, n, out_}, epilogue, alignment,
-                        Describe());
-  });
+  // The matmul's operands: W and x, or their bf16 copies under autocast.
+  const void* w_data = weight_.value.raw_data();
+  const void* x_data = x.raw_data();
+  if (precision == Precision::kBf16) {
+    w_data = cuda::Bf16Copy(weight_.value, cuda_->weight_bf16);
+    x_data = cuda::Bf16Copy(x, mode == Mode::kTrain ? cuda_->input_bf16 : cuda_->eval_input_bf16);
+  }
+  const uint32_t alignment = LtAlignment({x_data, w_data, y.raw_data(), bias});
+  LtMatmul& forward =
+      Cuda::Get(cuda_->forward, {n, alignment, static_cast<int>(epilogue), precision}, [&] {
+        return PlanLtMatmul(device, CUBLAS_OP_T, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
+                            LtMatrix{in_, n, in_}, LtMatrix{out_, n, out_}, epilogue, alignment,
+                            precision, Describe());
+      });
   const bool in_epilogue = forward.epilogue == epilogue;
-  forward.Run(device, weight_.value.raw_data(), x.raw_data(), y.raw_data(), 0.0f,
-              in_epilogue ? bias : nullptr);
+  forward.Run(device, w_data, x_data, y.raw_data(), 0.0f, in_epilogue ? bias : nullptr);
   if (!in_epilogue) {  // cuBLASLt had no algorithm with the epilogue: bias and ReLU in a pass
     cuda::LaunchLinearEpilogue(static_cast<float*>(y.raw_data()), static_cast<const float*>(bias),
                                n, out_, fused_relu_, cuda::Stream(device));
@@ -196,6 +227,7 @@ Tensor Linear::ForwardCuda(const Tensor& x, Mode mode) {
   if (mode == Mode::kTrain) {
     input_ = x.View();
     output_ = fused_relu_ ? y.View() : Tensor();
+    cuda_->trained = precision;
   } else {
     input_ = Tensor();
     output_ = Tensor();
@@ -224,28 +256,37 @@ Tensor Linear::BackwardCuda(const Tensor& dy_in) {
                                static_cast<float*>(bias_.grad.raw_data()), stream);
     MILLRACE_CUDA_LAUNCH_CHECK("LinearBiasGrad");
   }
+  // The matmuls' operands: W, dy and x, or under autocast their bf16 copies (W's and x's made by
+  // the forward; W has not changed since: the optimizer steps after backward).
+  const Precision precision = cuda_->trained;
+  const void* w_data = weight_.value.raw_data();
+  const void* dy_data = dy->raw_data();
+  const void* x_data = input_.raw_data();
+  if (precision == Precision::kBf16) {
+    w_data = cuda_->weight_bf16.raw_data();
+    x_data = cuda_->input_bf16.raw_data();
+    dy_data = cuda::Bf16Copy(*dy, cuda_->dy_bf16);
+  }
   Tensor dx;
   if (input_grad()) {
     dx = Tensor::Empty({n, in_}, DType::kF32, device);
-    const uint32_t alignment =
-        LtAlignment({dy->raw_data(), weight_.value.raw_data(), dx.raw_data()});
-    LtMatmul& backward_data = Cuda::Get(cuda_->backward_data, {n, alignment, 0}, [&] {
+    const uint32_t alignment = LtAlignment({dy_data, w_data, dx.raw_data()});
+    LtMatmul& backward_data = Cuda::Get(cuda_->backward_data, {n, alignment, 0, precision}, [&] {
       return PlanLtMatmul(device, CUBLAS_OP_N, CUBLAS_OP_N, LtMatrix{in_, out_, in_},
                           LtMatrix{out_, n, out_}, LtMatrix{in_, n, in_}, CUBLASLT_EPILOGUE_DEFAULT,
-                          alignment, Describe());
+                          alignment, precision, Describe());
     });
-    backward_data.Run(device, weight_.value.raw_data(), dy->raw_data(), dx.raw_data(), 0.0f,
-                      nullptr);
+    backward_data.Run(device, w_data, dy_data, dx.raw_data(), 0.0f, nullptr);
   }
-  const uint32_t alignment =
-      LtAlignment({input_.raw_data(), dy->raw_data(), weight_.grad.raw_data()});
-  LtMatmul& backward_weights = Cuda::Get(cuda_->backward_weights, {n, alignment, 0}, [&] {
-    return PlanLtMatmul(device, CUBLAS_OP_N, CUBLAS_OP_T, LtMatrix{in_, n, in_},
-                        LtMatrix{out_, n, out_}, LtMatrix{in_, out_, in_},
-                        CUBLASLT_EPILOGUE_DEFAULT, alignment, Describe());
-  });
-  backward_weights.Run(device, input_.raw_data(), dy->raw_data(), weight_.grad.raw_data(), 1.0f,
-                       nullptr);
+  const uint32_t alignment = LtAlignment({x_data, dy_data, weight_.grad.raw_data()});
+  LtMatmul& backward_weights =
+      Cuda::Get(cuda_->backward_weights, {n, alignment, 0, precision}, [&] {
+        return PlanLtMatmul(device, CUBLAS_OP_N, CUBLAS_OP_T, LtMatrix{in_, n, in_},
+                            LtMatrix{out_, n, out_}, LtMatrix{in_, out_, in_},
+                            CUBLASLT_EPILOGUE_DEFAULT, alignment, precision, Describe());
+      });
+  // beta = 1: dW (f32) += x^T dy, accumulated in FP32 under every precision.
+  backward_weights.Run(device, x_data, dy_data, weight_.grad.raw_data(), 1.0f, nullptr);
   return dx;
 }
 

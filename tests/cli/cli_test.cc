@@ -114,6 +114,27 @@ TEST(Cli, BenchOnTheCpuReportsCeilingComputeOnlyAndEndToEnd) {
   EXPECT_TRUE(Has(help.out, "TF32")) << help.out;
 }
 
+// --precision: a value outside fp32, tf32, bf16 is bad usage (exit 2) naming the values, in
+// train, eval and bench; the help says the default and that the CPU ignores it; on --device cpu
+// a precision other than fp32 is accepted with a note (before any data loads).
+TEST(Cli, PrecisionFlagNamesItsValuesAndIsANoteOnTheCpu) {
+  for (const char* command : {"train", "eval --checkpoint x.safetensors", "bench"}) {
+    Result r = Millrace(std::string(command) + " --precision fp16");
+    EXPECT_EQ(r.code, 2) << command << ": " << r.out;
+    for (const char* value : {"fp16", "fp32", "tf32", "bf16"}) {
+      EXPECT_TRUE(Has(r.out, value)) << command << ": " << value << " missing from: " << r.out;
+    }
+  }
+  Result help = Millrace("train --help");
+  EXPECT_TRUE(Has(help.out, "--precision")) << help.out;
+  EXPECT_TRUE(Has(help.out, "tf32 (the default")) << help.out;
+  Result cpu = Millrace("train --device cpu --precision bf16 --data /nonexistent/fashion");
+  EXPECT_EQ(cpu.code, 3) << cpu.out;  // the missing data, after the note
+  EXPECT_TRUE(Has(cpu.out, "--precision bf16: no effect on the CPU")) << cpu.out;
+  Result plain = Millrace("train --device cpu --data /nonexistent/fashion");
+  EXPECT_FALSE(Has(plain.out, "--precision")) << plain.out;
+}
+
 TEST(Cli, MalformedConcurrencyExits2) {
   Result r = Millrace("train --concurrency augment");
   EXPECT_EQ(r.code, 2) << r.out;

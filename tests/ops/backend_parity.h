@@ -20,6 +20,7 @@
 #include "ops/init.h"
 #include "ops/kernel_table.h"
 #include "ops/layer.h"
+#include "ops/precision.h"
 
 namespace millrace {
 // Test output names a backend row "cpu" / "cuda" (gtest finds this by ADL).

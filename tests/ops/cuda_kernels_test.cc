@@ -205,6 +205,10 @@ TEST(CudaPrune, L2StructuredPrunesTheCpusChannels) {
 // A view that starts 4 bytes into its storage: the cuBLASLt plan is chosen for that alignment.
 TEST(CudaLinear, AMisalignedViewGivesTheCpusResult) {
   MILLRACE_SKIP_WITHOUT_GPU();
+  SetComputePrecision(Precision::kFp32);  // the CPU's arithmetic (TF32, bf16: precision_test.cc)
+  struct Restore {
+    ~Restore() { SetComputePrecision(kDefaultPrecision); }
+  } restore;
   for (bool fused : {false, true}) {
     Linear cpu(5, 3, true, 7), gpu(5, 3, true, 7);
     if (fused) {

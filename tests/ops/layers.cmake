@@ -5,5 +5,5 @@ millrace_add_test(ops_layers_test
 # Backend parity: every op and kernel on every backend of this build, against the CPU backend
 # and naive references; and the seam's errors.
 millrace_add_test(ops_backend_parity_test
-  SOURCES layers_parity_test.cc layers_behaviour_parity_test.cc kernels_parity_test.cc gemm_parity_test.cc models_parity_test.cc dispatch_test.cc
+  SOURCES layers_parity_test.cc layers_behaviour_parity_test.cc kernels_parity_test.cc gemm_parity_test.cc models_parity_test.cc dispatch_test.cc precision_test.cc
   DEPS millrace::ops LABELS ops)

@@ -67,7 +67,12 @@ LayerRun ExpectMatchesCpu(Make make, Device device, const Tensor& x, const Tenso
 
 class LayerParity : public ::testing::TestWithParam<Device::Kind> {
  protected:
-  void SetUp() override { MILLRACE_SKIP_WITHOUT_DEVICE(GetParam()); }
+  // FP32 on CUDA: the parity with the CPU here is FP32's (TF32 and bf16: precision_test.cc).
+  void SetUp() override {
+    MILLRACE_SKIP_WITHOUT_DEVICE(GetParam());
+    SetComputePrecision(Precision::kFp32);
+  }
+  void TearDown() override { SetComputePrecision(kDefaultPrecision); }
   Device device() const { return BackendDevice(GetParam()); }
 };
 
