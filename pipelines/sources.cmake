@@ -13,5 +13,7 @@ set(MILLRACE_PIPELINES_SOURCES
   thread_plan.cc
   evaluation.cc
   to_device.cc
+  config_file.cc
+  tuner.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation
