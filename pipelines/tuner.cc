@@ -272,8 +272,8 @@ PipelineModel FitModel(const std::vector<Trial>& trials, int cores, int64_t batc
         m.seconds_per_sample = std::min(m.seconds_per_sample, seconds);
       }
     }
-    if (compute_busy > 0) {
-      double& rate = model.compute_rate[std::max(1, trial.compute_threads)];
+    if (compute_busy > 0 && trial.compute_threads > 0) {
+      double& rate = model.compute_rate[trial.compute_threads];
       rate = std::max(rate, trial.samples / compute_busy);
     }
   }

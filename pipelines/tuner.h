@@ -81,7 +81,9 @@ Prediction Predict(const PipelineModel& model, int compute_threads,
 // explanation.
 TunedConfig Optimize(const PipelineModel& model);
 
-// One measured run: its statistics, the oneDNN threads it ran with and the samples it trained.
+// One measured run: its statistics, the oneDNN threads it ran with (0: they changed during the
+// run, as the adaptive plan changes them; such a run gives service times of the data stages
+// only) and the samples it trained.
 struct Trial {
   GraphStats stats;
   int compute_threads = 1;

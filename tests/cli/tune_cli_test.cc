@@ -78,4 +78,46 @@ TEST(TrainConfigFlag, BadJsonExits2WithTheLine) {
   std::filesystem::remove(path);
 }
 
+// A smoke run on a small subset: the table, the choice, the explanation and a JSON file that
+// parses and that `train --config` takes; --exhaustive prints the same table over its grid.
+TEST(Tune, SmokeRunWritesAConfigurationTrainReads) {
+  const std::string out =
+      (std::filesystem::temp_directory_path() / "millrace_tune_smoke.json").string();
+  std::filesystem::remove(out);
+  const std::string flags =
+      "--model mlp-small --limit 512 --batch-size 64 --steps 8 "
+      "--trial-warmup 2 --cores 2 --out " +
+      out;
+  TuneCliResult r = RunMillrace("tune " + flags);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* part : {"samples/s", "default", "probe", "verify", "chosen: compute threads",
+                           "what limits throughput: ", "-bound", "wrote "}) {
+    EXPECT_TRUE(Contains(r.out, part)) << part << " missing from: " << r.out;
+  }
+  std::ifstream file(out);
+  ASSERT_TRUE(file.good()) << out;
+  const nlohmann::json doc = nlohmann::json::parse(file);
+  EXPECT_TRUE(doc.at("compute_threads").is_number_integer());
+  EXPECT_EQ(doc.at("batch_size"), 64);
+  EXPECT_TRUE(doc.at("concurrency").contains("augment"));
+
+  TuneCliResult train = RunMillrace(std::string(kShortRun) + " --config " + out);
+  EXPECT_EQ(train.code, 0) << train.out;
+  EXPECT_TRUE(Contains(train.out, "steps of 64")) << train.out;
+
+  TuneCliResult grid = RunMillrace("tune --exhaustive " + flags);
+  ASSERT_EQ(grid.code, 0) << grid.out;
+  EXPECT_TRUE(Contains(grid.out, "4 trials")) << grid.out;  // 2 thread counts x 2 workers
+  EXPECT_TRUE(Contains(grid.out, "chosen: ")) << grid.out;
+  std::filesystem::remove(out);
+}
+
+TEST(Tune, HelpExplainsTheTrialsAndTheOutput) {
+  TuneCliResult r = RunMillrace("tune --help");
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* part : {"--exhaustive", "--out", "--steps", "train --config", "trials"}) {
+    EXPECT_TRUE(Contains(r.out, part)) << part << " missing from: " << r.out;
+  }
+}
+
 }  // namespace
