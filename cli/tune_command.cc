@@ -139,7 +139,9 @@ void PrintRow(size_t i, const TrialOutcome& t) {
 
 std::string SettingText(const TrialSetting& s) {
   std::ostringstream out;
-  out << "compute threads " << s.compute_threads << ", augment workers " << s.augment
+  out << "compute threads "
+      << (s.compute_threads > 0 ? std::to_string(s.compute_threads) : "of the default plan")
+      << ", augment workers " << (s.augment > 0 ? std::to_string(s.augment) : "default")
       << ", capacities " << CapacityText(s.capacity);
   return out.str();
 }
@@ -211,13 +213,11 @@ int RunTune(TuneArgs& args) {
     run(verify);
     explanation = tuned.explanation;
     bound = tuned.bound;
-    // The model's choice, unless a probe measured clearly faster (the model missed something):
-    // then that probe.
+    // The model's choice, unless another trial measured clearly faster (the model missed
+    // something, or the machine was busier during the verification): then that trial.
     chosen = &trials.back();
     for (const TrialOutcome& t : trials) {
-      if (t.setting.kind == "probe" && t.samples_per_s > 1.03 * chosen->samples_per_s) {
-        chosen = &t;
-      }
+      if (t.samples_per_s > 1.03 * chosen->samples_per_s) chosen = &t;
     }
   }
 
@@ -236,7 +236,7 @@ int RunTune(TuneArgs& args) {
     std::cout << "what limits throughput"
               << (args.exhaustive ? " (the model fitted to the grid)" : "") << ": " << explanation
               << "\n";
-    if (chosen->setting.kind == "probe") {
+    if (chosen->setting.kind != "verify" && !args.exhaustive) {
       std::cout << "note: the model's choice measured slower than trial "
                 << (chosen - &trials[0]) + 1 << "; that trial's configuration is kept\n";
     }

@@ -128,10 +128,11 @@ std::string Explain(const PipelineModel& model, TunedConfig& config) {
         << TunerMs(model.batch_size / r) << " per batch of " << model.batch_size << " at " << t
         << " oneDNN thread" << (t == 1 ? "" : "s") << " (" << TunerRate(r)
         << "); the data stages keep up. ";
-    const double more = model.ComputeRateAt(t + 1);
     if (t < model.cores) {
-      out << "More threads for compute were measured or modelled not to pay here (" << t + 1
-          << " threads: " << TunerRate(more) << ", with the cores the data stages need). ";
+      const double more = Predict(model, t + 1, config.concurrency).samples_per_s;
+      out << "With " << t + 1 << " threads the whole pipeline is predicted to give "
+          << TunerRate(more) << " (compute " << TunerRate(model.ComputeRateAt(t + 1))
+          << ", sharing the cores with the data stages). ";
     }
     out << "What would help: more cores for compute";
     if (model.compute_rate.size() >= 2) {
@@ -146,7 +147,6 @@ std::string Explain(const PipelineModel& model, TunedConfig& config) {
     out << ", a GPU, or a bigger batch (--batch-size: fewer, larger GEMMs per sample; it changes "
            "the optimisation, so check the accuracy).";
   } else if (p.limit == "cores") {
-    config.bound = "CPU-bound";
     double data_cores = 0;
     const StageModel* heaviest = nullptr;
     for (const StageModel& s : model.stages) {
@@ -155,16 +155,29 @@ std::string Explain(const PipelineModel& model, TunedConfig& config) {
       if (heaviest == nullptr || s.seconds_per_sample > heaviest->seconds_per_sample) heaviest = &s;
     }
     const double compute_cores = t * p.samples_per_s / std::max(1e-12, model.ComputeRateAt(t));
-    out << std::fixed << std::setprecision(2) << "CPU-bound: all " << model.cores
-        << " cores are busy (the data stages " << data_cores << " cores, compute " << compute_cores
-        << " cores at " << t << " thread" << (t == 1 ? "" : "s") << ")";
-    if (heaviest != nullptr) {
-      out << "; the data stage taking the most is " << heaviest->name << " ("
-          << TunerMs(heaviest->seconds_per_sample) << " of a core per sample)";
+    out << std::fixed << std::setprecision(2);
+    if (compute_cores >= data_cores) {
+      // The cores are spent mostly on compute: it is compute that more cores would speed up.
+      config.bound = "compute-bound";
+      out << "compute-bound: all " << model.cores << " cores are busy, " << compute_cores
+          << " of them with compute's " << t << " oneDNN thread" << (t == 1 ? "" : "s") << " ("
+          << TunerRate(model.ComputeRateAt(t)) << " while it runs) and " << data_cores
+          << " with the data stages. What would help: more cores for compute, a GPU, or a "
+             "bigger batch (--batch-size: fewer, larger GEMMs per sample; it changes the "
+             "optimisation, so check the accuracy).";
+    } else {
+      config.bound = "CPU-bound";
+      out << "CPU-bound: all " << model.cores << " cores are busy (the data stages " << data_cores
+          << " cores, compute " << compute_cores << " cores at " << t << " thread"
+          << (t == 1 ? "" : "s") << ")";
+      if (heaviest != nullptr) {
+        out << "; the data stage taking the most is " << heaviest->name << " ("
+            << TunerMs(heaviest->seconds_per_sample) << " of a core per sample)";
+      }
+      out << ". What would help: more cores";
+      if (heaviest != nullptr) out << ", or less work per sample in " << heaviest->name;
+      out << ".";
     }
-    out << ". What would help: more cores";
-    if (heaviest != nullptr) out << ", or less work per sample in " << heaviest->name;
-    out << ".";
   } else if (stage != nullptr && stage->role == StageRole::kIo) {
     config.bound = "I/O-bound";
     out << "I/O-bound: " << stage->name << " delivers at most "

@@ -57,7 +57,8 @@ TEST(Tuner, LightDataSideGivesComputeEveryCore) {
   EXPECT_EQ(c.compute_threads, 2);
   EXPECT_EQ(c.concurrency.at("augment"), 1);
   EXPECT_EQ(c.predicted.limit, "cores");  // 2 / (0.025 ms + 2 / 1700 s) = 1665 < 1700
-  EXPECT_EQ(c.bound, "CPU-bound");
+  // The cores go to compute (1.96 of 2), so it is compute that more cores would speed up.
+  EXPECT_EQ(c.bound, "compute-bound");
 }
 
 // A heavy augment on 2 cores: a second compute thread would take augment's core, so one
@@ -67,6 +68,7 @@ TEST(Tuner, HeavyAugmentOnTwoCoresKeepsOneComputeThread) {
   TunedConfig c = Optimize(m);
   EXPECT_EQ(c.compute_threads, 1);
   EXPECT_EQ(c.concurrency.at("augment"), 1);
+  EXPECT_EQ(c.bound, "CPU-bound");  // augment takes 0.98 cores, compute 0.99
   EXPECT_NE(c.explanation.find("augment"), std::string::npos) << c.explanation;
 }
 
