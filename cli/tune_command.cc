@@ -161,6 +161,8 @@ int RunTune(TuneArgs& args) {
   base.epochs = 100000;  // trials stop at their step count; the data repeats as needed
   const int cores = args.cores > 0 ? args.cores : AvailableCores();
   const std::vector<int> counts = CountsUpTo(cores);
+  // On a GPU compute does not use the oneDNN team: one thread, and the cores to the cpu stages.
+  const std::vector<int> thread_counts = base.device.is_cpu() ? counts : std::vector<int>{1};
 
   std::cout << "millrace tune: model " << base.model << ", " << base.data_dir << " ("
             << base.data_format << (base.augment ? ", augmented" : "") << "), batch "
@@ -178,7 +180,7 @@ int RunTune(TuneArgs& args) {
   std::string explanation;
   std::string bound;
   if (args.exhaustive) {
-    for (int t : counts) {
+    for (int t : thread_counts) {
       for (int a : counts) run({"grid", t, a, {}, 0});
     }
     chosen = &*std::max_element(trials.begin(), trials.end(), [](const auto& a, const auto& b) {
@@ -197,7 +199,7 @@ int RunTune(TuneArgs& args) {
     // with one augment worker: enough to fit every stage's service time and compute's scaling.
     TrialSetting baseline{"default", base.compute_threads, 0, {}, 0};
     run(baseline);
-    for (int t : counts) {
+    for (int t : thread_counts) {
       if (static_cast<int>(trials.size()) + 1 >= args.max_trials) break;
       run({"probe", t, 1, {}, 0});
     }

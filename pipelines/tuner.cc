@@ -113,7 +113,7 @@ std::map<std::string, int> PlanCapacities(const PipelineModel& model, const Tune
   return capacity;
 }
 
-std::string Explain(const PipelineModel& model, TunedConfig& config) {
+std::string ExplainLimit(const PipelineModel& model, TunedConfig& config) {
   const Prediction& p = config.predicted;
   std::ostringstream out;
   const StageModel* stage = nullptr;
@@ -244,7 +244,7 @@ TunedConfig Optimize(const PipelineModel& model) {
     });
   }
   best.capacity = PlanCapacities(model, best);
-  best.explanation = Explain(model, best);
+  best.explanation = ExplainLimit(model, best);
   return best;
 }
 
