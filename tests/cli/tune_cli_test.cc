@@ -86,7 +86,7 @@ TEST(Tune, SmokeRunWritesAConfigurationTrainReads) {
   std::filesystem::remove(out);
   const std::string flags =
       "--model mlp-small --limit 512 --batch-size 64 --steps 8 "
-      "--trial-warmup 2 --cores 2 --out " +
+      "--trial-warmup 2 --cores 2 --device cpu --out " +
       out;
   TuneCliResult r = RunMillrace("tune " + flags);
   ASSERT_EQ(r.code, 0) << r.out;
