@@ -22,5 +22,6 @@ Command AddTrainCommand(CLI::App& app);
 Command AddEvalCommand(CLI::App& app);
 Command AddDataCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);
+Command AddTuneCommand(CLI::App& app);
 
 }  // namespace millrace::cli

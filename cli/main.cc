@@ -5,6 +5,7 @@
 //   millrace eval --checkpoint runs/last.safetensors --model mlp
 //   millrace data to-folder --out /tmp/fmnist-images
 //   millrace bench
+//   millrace tune --model cnn --augment   # measures, picks threads and workers, writes tune.json
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -63,7 +64,7 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.footer(kExitCodesHelp);
   std::vector<Command> commands = {AddTrainCommand(app), AddEvalCommand(app), AddDataCommand(app),
-                                   AddBenchCommand(app)};
+                                   AddBenchCommand(app), AddTuneCommand(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,11 +2,13 @@
 
 #include <charconv>
 #include <ostream>
+#include <set>
 
 #include "core/error.h"
 #include "io/record.h"
 #include "ops/compute_thread.h"
 #include "ops/models.h"
+#include "pipelines/config_file.h"
 
 namespace millrace::cli {
 
@@ -287,6 +289,48 @@ void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<st
                      "--resume needs --checkpoint-dir DIR (where last.safetensors is)");
   MILLRACE_CHECK_ARG(config.prune.method == "none" || config.prune.sparsity > 0.0f,
                      "--prune " << config.prune.method << " needs --sparsity S (0 < S < 1)");
+}
+
+void AddConfigOption(CLI::App& cmd, std::string& path) {
+  cmd.add_option("--config", path,
+                 "training settings from a JSON file, as `millrace tune` writes it (keys: model, "
+                 "data, format, augment, limit, test_limit, epochs, max_steps, batch_size, "
+                 "read_ahead, compute_threads, seed, concurrency {STAGE: N}, capacity {STAGE: N}, "
+                 "note); flags given on the command line override the file");
+}
+
+void ApplyConfigFile(const CLI::App& cmd, const std::string& path, pipelines::TrainConfig& config,
+                     std::vector<std::string>& notes) {
+  if (path.empty()) return;
+  // The file's keys and the flags that override them.
+  static const std::map<std::string, std::string> kFlagOf = {
+      {"model", "--model"},
+      {"data", "--data"},
+      {"format", "--format"},
+      {"augment", "--augment"},
+      {"limit", "--limit"},
+      {"test_limit", "--test-limit"},
+      {"epochs", "--epochs"},
+      {"max_steps", "--max-steps"},
+      {"batch_size", "--batch-size"},
+      {"read_ahead", "--read-ahead"},
+      {"compute_threads", "--compute-threads"},
+      {"seed", "--seed"}};
+  std::set<std::string> keep;
+  for (const auto& [key, flag] : kFlagOf) {
+    const CLI::Option* option = cmd.get_option_no_throw(flag);
+    if (option != nullptr && option->count() > 0) keep.insert(key);
+  }
+  std::set<std::string> kept;
+  const std::set<std::string> applied = pipelines::ReadConfigFile(path, config, keep, &kept);
+  std::string line = "--config " + path + ":";
+  for (const std::string& key : applied) line += " " + key;
+  if (!kept.empty()) {
+    line += " (overridden by flags:";
+    for (const std::string& key : kept) line += " " + kFlagOf.at(key);
+    line += ")";
+  }
+  notes.push_back(line);
 }
 
 }  // namespace millrace::cli

@@ -51,6 +51,15 @@ void Resolve(const RawFlags& raw, pipelines::TrainConfig& config, std::vector<st
 // "augment=2" -> {"augment", 2}; throws Error(kInvalidArgument) naming `flag` otherwise.
 std::map<std::string, int> ParseStageMap(const std::vector<std::string>& items,
                                          const std::string& flag);
+// --config FILE (train and tune): settings from a JSON file (pipelines/config_file.h), applied
+// by ApplyConfigFile after Resolve.
+void AddConfigOption(CLI::App& cmd, std::string& path);
+// Applies the file's settings to `config` where the command line did not set them (a flag
+// given on `cmd` overrides the file's key; --concurrency/--capacity override it per stage).
+// Throws Error naming the file and the key. `notes` receives what was applied.
+void ApplyConfigFile(const CLI::App& cmd, const std::string& path, pipelines::TrainConfig& config,
+                     std::vector<std::string>& notes);
+
 // Device from "auto", "cpu", "cuda", "cuda:N"; see Resolve.
 Device ResolveDevice(const std::string& text, std::vector<std::string>& notes);
 // The precision from --precision's text (empty: not given, ops::kDefaultPrecision); CLI11 has

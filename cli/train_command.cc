@@ -66,6 +66,8 @@ struct TrainArgs {
   pipelines::TrainConfig config;
   RawFlags raw;
   bool confusion = false;
+  std::string config_file;  // --config
+  CLI::App* cmd = nullptr;
 };
 
 // The teacher of --teacher, attached to `pipeline`, with its logits cached as --teacher-cache
@@ -100,6 +102,7 @@ int RunTrain(TrainArgs& args) {
   pipelines::TrainConfig& config = args.config;
   std::vector<std::string> notes;
   Resolve(args.raw, config, notes);
+  ApplyConfigFile(*args.cmd, args.config_file, config, notes);
   for (const std::string& n : notes) std::cout << n << "\n";
 
   pipelines::TrainingPipeline pipeline(config);
@@ -194,6 +197,8 @@ Command AddTrainCommand(CLI::App& app) {
   AddCommonOptions(*cmd, args->config, args->raw);
   AddTrainOptions(*cmd, args->config, args->raw);
   cmd->add_flag("--confusion", args->confusion, "print the test set's confusion matrix at the end");
+  AddConfigOption(*cmd, args->config_file);
+  args->cmd = cmd;
   return {cmd, [args] { return RunTrain(*args); }};
 }
 

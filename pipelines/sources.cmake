@@ -14,5 +14,7 @@ set(MILLRACE_PIPELINES_SOURCES
   evaluation.cc
   to_device.cc
   step_graph.cc
+  config_file.cc
+  tuner.cc
 )
 list(APPEND MILLRACE_PIPELINES_SOURCES pruning.cc distillation.cc)  # pruning and distillation
