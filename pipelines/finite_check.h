@@ -19,7 +19,10 @@ bool SkipNonFiniteLoss(StepItem& item, TrainState& state);
 // exponent fields that vectorizes: ~40 us for the mlp's 400k gradients, about 1% of its step;
 // the weights and the results of finite runs are untouched).
 // Finite: false. Otherwise as SkipNonFiniteLoss, with an error of stage "backward" naming the
-// step and the first parameter with a NaN or Inf. Compute thread only.
+// step and the first parameter with a NaN or Inf. On a GPU under kFail (the loss left on the
+// device) it checks nothing and returns false: a host wait per step would stall the GPU, and a
+// non-finite gradient makes the next step's loss non-finite, which ResolveLoss reports.
+// Compute thread only.
 bool SkipNonFiniteGradients(StepItem& item, TrainState& state);
 
 // A loss left on the device (StepItem::pending_loss) read into item.loss (one copy, which waits for

@@ -50,7 +50,6 @@ class StepGraph {
   void End(StepItem& item, TrainState& state, const DeviceContext& ctx);
 
   int64_t replays() const { return replays_; }
-  bool captured() const { return graph_ != nullptr; }
 
  private:
   std::unique_ptr<DeviceGraph> graph_;

@@ -1,6 +1,9 @@
 // AllFinite on CUDA: one flag in device memory, cleared, set by a kernel per tensor, read back
-// once (the one host wait of the check).
+// once through ReadBack (the one host wait of the check).
+#include <cstring>
+
 #include "ops/cuda/context.h"
+#include "ops/cuda/readback.h"
 #include "ops/optim/finite.h"
 #include "ops/optim/finite_cuda_kernels.h"
 
@@ -19,9 +22,7 @@ bool AllFinite(std::span<const Tensor* const> tensors) {
     LaunchFlagNonFinite(static_cast<const float*>(t->raw_data()), t->numel(), d_flag, stream);
     MILLRACE_CUDA_LAUNCH_CHECK("FlagNonFinite");
   }
-  MILLRACE_CUDA_CHECK(
-      cudaMemcpyAsync(&result, d_flag, sizeof(int), cudaMemcpyDeviceToHost, stream));
-  MILLRACE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::memcpy(&result, ReadBack(device, d_flag, sizeof(int)), sizeof(int));
   return result == 0;
 }
 

@@ -10,29 +10,13 @@
 #include <regex>
 #include <string>
 
+#include "tests/cli/run_millrace.h"
+
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Result Millrace(const std::string& args) {
-  const std::string command = std::string(MILLRACE_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using Result = ::millrace::testing::CliResult;
+using ::millrace::testing::Has;
+constexpr auto& Millrace = ::millrace::testing::RunMillrace;
 
 TEST(Cli, HelpSaysTheDefaultsAndExitCodes) {
   Result r = Millrace("train --help");
@@ -150,12 +134,15 @@ TEST(Cli, TeacherCacheFileIsReusedAndRefusedWithAugmentation) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("millrace_cli_teacher_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
-  Result teacher = Millrace("train --limit 512 --epochs 1 --batch-size 64 --model mlp-small "
-                            "--no-eval --checkpoint-dir " + dir.string());
+  Result teacher = Millrace(
+      "train --limit 512 --epochs 1 --batch-size 64 --model mlp-small "
+      "--no-eval --checkpoint-dir " +
+      dir.string());
   ASSERT_EQ(teacher.code, 0) << teacher.out;
-  const std::string student = "train --limit 512 --epochs 2 --batch-size 64 --model mlp-small "
-                              "--no-eval --teacher-model mlp-small --teacher " +
-                              (dir / "last.safetensors").string();
+  const std::string student =
+      "train --limit 512 --epochs 2 --batch-size 64 --model mlp-small "
+      "--no-eval --teacher-model mlp-small --teacher " +
+      (dir / "last.safetensors").string();
   const std::string file = (dir / "teacher.logits").string();
   Result first = Millrace(student + " --teacher-cache " + file);
   ASSERT_EQ(first.code, 0) << first.out;

@@ -59,9 +59,22 @@ class CliReliability : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> Args(const fs::path& checkpoints) const {
-    return {"--model", "mlp-small", "--limit", "4096", "--batch-size", "32", "--epochs", "10",
-            "--no-eval", "--deterministic", "--compute-threads", "1", "--seed", "3",
-            "--checkpoint-dir", checkpoints.string()};
+    return {"--model",
+            "mlp-small",
+            "--limit",
+            "4096",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "10",
+            "--no-eval",
+            "--deterministic",
+            "--compute-threads",
+            "1",
+            "--seed",
+            "3",
+            "--checkpoint-dir",
+            checkpoints.string()};
   }
   fs::path dir_;
 };
@@ -178,8 +191,8 @@ TEST_F(CliReliability, BadRecordsFailNamingTheRecordOrAreSkippedAndReported) {
     std::ofstream(data / (std::string(split) + "-labels-idx1-ubyte.gz"), std::ios::binary)
         << Idx({100}, labels);
   }
-  std::vector<std::string> args = {"--data", data.string(), "--batch-size", "10", "--epochs", "1",
-                                   "--no-eval", "--model", "mlp-small"};
+  std::vector<std::string> args = {"--data", data.string(), "--batch-size", "10",       "--epochs",
+                                   "1",      "--no-eval",   "--model",      "mlp-small"};
   EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
   const std::string fail = ReadFile(dir_ / "fail.log");
   EXPECT_NE(fail.find("train-labels-idx1-ubyte.gz, record 5"), std::string::npos) << fail;
@@ -202,9 +215,9 @@ TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) 
     GTEST_SKIP() << "Fashion-MNIST is not installed";
   }
   const fs::path tree = dir_ / "tree";
-  ASSERT_EQ(Wait(Start({"to-folder", "--out", tree.string(), "--limit", "200"}, dir_ / "w.log",
-                       "data")),
-            0)
+  ASSERT_EQ(
+      Wait(Start({"to-folder", "--out", tree.string(), "--limit", "200"}, dir_ / "w.log", "data")),
+      0)
       << ReadFile(dir_ / "w.log");
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(tree / "train")) {
@@ -217,8 +230,9 @@ TEST_F(CliReliability, UndecodableImagesFailNamingTheFileOrAreSkippedAndListed) 
   std::ofstream(tree / "train" / "README.txt") << "Fashion-MNIST as JPEG\n";
   ASSERT_EQ(::mkfifo((tree / "train" / "0" / "pipe.jpg").c_str(), 0600), 0);
   fs::resize_file(files[90], fs::file_size(files[90]) / 3);
-  std::vector<std::string> args = {"--data", tree.string(), "--format", "folder", "--batch-size",
-                                   "20", "--epochs", "1", "--no-eval", "--model", "mlp-small"};
+  std::vector<std::string> args = {"--data",       tree.string(), "--format", "folder",
+                                   "--batch-size", "20",          "--epochs", "1",
+                                   "--no-eval",    "--model",     "mlp-small"};
   EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
   const std::string fail = ReadFile(dir_ / "fail.log");
   EXPECT_NE(fail.find("stage 'augment'"), std::string::npos) << fail;
@@ -258,18 +272,27 @@ TEST_F(CliReliability, UndecodableFirstTarMemberAndEvalFollowOnBadRecord) {
     GTEST_SKIP() << "Fashion-MNIST is not installed";
   }
   const fs::path data = dir_ / "tar";
-  ASSERT_EQ(Wait(Start({"to-tar", "--out", data.string(), "--limit", "200"}, dir_ / "w.log",
-                       "data")),
-            0)
+  ASSERT_EQ(
+      Wait(Start({"to-tar", "--out", data.string(), "--limit", "200"}, dir_ / "w.log", "data")), 0)
       << ReadFile(dir_ / "w.log");
   const fs::path train_shard = data / "train" / "shard-000000.tar";
   const fs::path test_shard = data / "test" / "shard-000000.tar";
   SpoilFirstJpeg(train_shard);
   SpoilFirstJpeg(test_shard);
   const fs::path checkpoints = dir_ / "ck";
-  std::vector<std::string> args = {"--data", data.string(), "--format", "tar", "--batch-size",
-                                   "20", "--epochs", "1", "--no-eval", "--model", "mlp-small",
-                                   "--checkpoint-dir", checkpoints.string()};
+  std::vector<std::string> args = {"--data",
+                                   data.string(),
+                                   "--format",
+                                   "tar",
+                                   "--batch-size",
+                                   "20",
+                                   "--epochs",
+                                   "1",
+                                   "--no-eval",
+                                   "--model",
+                                   "mlp-small",
+                                   "--checkpoint-dir",
+                                   checkpoints.string()};
   EXPECT_EQ(Wait(Start(args, dir_ / "fail.log")), 3) << ReadFile(dir_ / "fail.log");
   const std::string fail = ReadFile(dir_ / "fail.log");
   EXPECT_NE(fail.find(train_shard.string() + " [entry "), std::string::npos) << fail;
@@ -282,8 +305,13 @@ TEST_F(CliReliability, UndecodableFirstTarMemberAndEvalFollowOnBadRecord) {
   EXPECT_NE(skip.find("  data error: " + train_shard.string() + " [entry "), std::string::npos)
       << skip;
 
-  std::vector<std::string> eval = {(checkpoints / "last.safetensors").string(), "--data",
-                                   data.string(), "--format", "tar", "--model", "mlp-small"};
+  std::vector<std::string> eval = {(checkpoints / "last.safetensors").string(),
+                                   "--data",
+                                   data.string(),
+                                   "--format",
+                                   "tar",
+                                   "--model",
+                                   "mlp-small"};
   EXPECT_EQ(Wait(Start(eval, dir_ / "eval-fail.log", "eval")), 3)
       << ReadFile(dir_ / "eval-fail.log");
   const std::string eval_fail = ReadFile(dir_ / "eval-fail.log");
@@ -298,8 +326,7 @@ TEST_F(CliReliability, UndecodableFirstTarMemberAndEvalFollowOnBadRecord) {
   EXPECT_NE(eval_skip.find("bad records skipped (--on-bad-record skip): 1 record skipped"),
             std::string::npos)
       << eval_skip;
-  EXPECT_NE(eval_skip.find("  data error: " + test_shard.string() + " [entry "),
-            std::string::npos)
+  EXPECT_NE(eval_skip.find("  data error: " + test_shard.string() + " [entry "), std::string::npos)
       << eval_skip;
 
   eval.insert(eval.end(), {"--max-bad-share", "0.001"});  // 1 of 200 is more than 0.1%

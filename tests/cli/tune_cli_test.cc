@@ -11,29 +11,13 @@
 #include <sstream>
 #include <string>
 
+#include "tests/cli/run_millrace.h"
+
 namespace {
 
-struct TuneCliResult {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-TuneCliResult RunMillrace(const std::string& args) {
-  const std::string command = std::string(MILLRACE_BINARY) + " " + args + " 2>&1";
-  TuneCliResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using TuneCliResult = ::millrace::testing::CliResult;
+using ::millrace::testing::RunMillrace;
+constexpr auto& Contains = ::millrace::testing::Has;
 
 std::string TempFile(const std::string& name, const std::string& text) {
   const std::string path = (std::filesystem::temp_directory_path() / name).string();
